@@ -1,0 +1,24 @@
+/**
+ * Shared KV-cache shapes: the phase of a token and the block-table entry every layer's
+ * attention reads.
+ * @module
+ */
+
+/** The phase a token belongs to. */
+export type Phase = "prompt" | "think" | "answer";
+
+/** All phases, in order. */
+export const PHASES: readonly Phase[] = ["prompt", "think", "answer"];
+
+/**
+ * One block of a sequence: `blockSize` consecutive tokens, every layer, K and V.
+ * `offset` is in bytes within each layer's KV pool buffer (same offset in every layer).
+ */
+export interface BlockEntry {
+  offset: number;
+  /** Registry name of the dtype the block is stored in (the open block is always "f16"). */
+  dtype: string;
+  phase: Phase;
+  /** Tokens written into the block so far. */
+  tokens: number;
+}

@@ -1,0 +1,73 @@
+/**
+ * The contract between the engine and the model runner: one step is a flat list of rows
+ * (sequence, position, token) that share one command encoder.
+ * @module
+ */
+import type { BlockEntry } from "../kv/types.ts";
+
+/** Sampling parameters applied on the GPU. */
+export interface SamplingParams {
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** 0 or >= vocab disables. */
+  topK: number;
+  /** 1 disables. */
+  topP: number;
+  /** 0 disables. */
+  minP: number;
+  /** Seed of the per-sequence random stream; the same seed gives the same tokens. */
+  seed: number;
+}
+
+/** Greedy decoding. */
+export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
+
+/** One sequence taking part in a step. */
+export interface StepSeq {
+  /** GPU slot of the sequence (0..maxNumSeqs-1): where its last sampled token lives on the GPU. */
+  slot: number;
+  /**
+   * The block table after this step's tokens are written. The block holding each new row's
+   * position must be an f16 (open) block.
+   */
+  blocks: readonly BlockEntry[];
+  /** Sample a token from this sequence's last row in the step. */
+  sample: boolean;
+  sampling: SamplingParams;
+  /** Index of the token being sampled in the sequence's output (drives the seeded random stream). */
+  sampleIndex: number;
+}
+
+/** One token row of a step. */
+export interface StepRow {
+  /** Index into `StepInput.seqs`. */
+  seq: number;
+  position: number;
+  /** A token id, or null to use the token this sequence's slot sampled in an earlier step (on the GPU). */
+  token: number | null;
+}
+
+/** A seal: quantize the f16 block at `src` into the block at `dst` of dtype `dtype` (all layers). */
+export interface SealOp {
+  src: number;
+  dst: number;
+  dtype: string;
+}
+
+/** Everything one step needs. */
+export interface StepInput {
+  seqs: readonly StepSeq[];
+  rows: readonly StepRow[];
+  /** Seals encoded before the layers run. */
+  seals?: readonly SealOp[];
+  /** Also read back the logits of each sampling row (tests and calibration only: it waits). */
+  returnLogits?: boolean;
+}
+
+/** What a step yields once its readback arrives. */
+export interface StepResult {
+  /** Sampled token per sequence with `sample: true`, in `seqs` order. */
+  tokens: Int32Array;
+  /** Logits per sampling row, [numSampled][vocab], when asked. */
+  logits?: Float32Array;
+}
