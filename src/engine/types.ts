@@ -60,3 +60,54 @@ export interface GenerateUsage {
     phases: Record<Phase, PhaseKvUsage>;
   };
 }
+
+/** A chat message as the chat template sees it. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** Live counters the server's /metrics and /v1/kv read. */
+export interface EngineStats {
+  numRunning: number;
+  numWaiting: number;
+  /** Fraction of the KV byte budget in use, 0..1. */
+  kvUsage: number;
+  kvBudgetBytes: number;
+  /** Bytes of KV in use, by phase then dtype. */
+  kvBytes: Record<string, Record<string, number>>;
+  /** Tokens generated or prefilled so far, by phase. */
+  tokensByPhase: Record<string, number>;
+  numPreemptions: number;
+}
+
+/** One running request's blocks, for GET /v1/kv. */
+export interface BlockMapEntry {
+  requestId: string;
+  blocks: { phase: string; dtype: string; tokens: number }[];
+}
+
+/** What the server needs from an engine (the real one, or a fake in tests). */
+export interface EngineApi {
+  /** The served model's id (its folder name). */
+  readonly modelId: string;
+  /** Longest prompt + completion the engine accepts, in tokens. */
+  readonly maxModelLen: number;
+  /** Token ids of a text (no special tokens added beyond what the text holds). */
+  encode(text: string): number[];
+  /** Text of token ids. */
+  decode(ids: readonly number[]): string;
+  /** Renders the model's chat template; `kwargs` reach the template (e.g. enable_thinking). */
+  applyChatTemplate(messages: readonly ChatMessage[], kwargs?: Record<string, unknown>): string;
+  /** Canonical registry name of a KV dtype name or alias; throws RangeError listing the valid names. */
+  resolveKvDtype(name: string): string;
+  /** Streams a request's output; aborting `signal` cancels it and frees its blocks. */
+  generate(
+    request: GenerateRequest,
+    options?: { signal?: AbortSignal },
+  ): AsyncIterable<GenerateOutput>;
+  stats(): EngineStats;
+  blockMap(): BlockMapEntry[];
+  /** Stops the engine and releases the GPU. */
+  close(): Promise<void>;
+}
