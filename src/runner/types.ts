@@ -71,3 +71,18 @@ export interface StepResult {
   /** Logits per sampling row, [numSampled][vocab], when asked. */
   logits?: Float32Array;
 }
+
+/** What the engine needs from a model runner (the GPU one, or a scripted fake in tests). */
+export interface Runner {
+  /** Tokens per KV block. */
+  readonly blockSize: number;
+  /** Bytes of one block of `dtype` in one layer's pool (the KV arena sizes its slabs by this). */
+  blockBytes(dtype: string): number;
+  /**
+   * Encodes and submits one step. Calls may overlap: the next step may be submitted before this
+   * promise resolves (rows with `token: null` read the slot's sampled token on the GPU).
+   */
+  step(input: StepInput): Promise<StepResult>;
+  /** Releases GPU resources. */
+  destroy(): void;
+}
