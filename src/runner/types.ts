@@ -52,6 +52,8 @@ export interface SealOp {
   src: number;
   dst: number;
   dtype: string;
+  /** Tokens written in the source block (a block closed at a phase change is partial). */
+  tokens?: number;
 }
 
 /** Everything one step needs. */

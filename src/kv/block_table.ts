@@ -1,0 +1,206 @@
+/**
+ * One sequence's block table: which blocks hold its tokens, in which phase and dtype. Tokens go
+ * into the open f16 block; a block is sealed (quantized into a block of its phase's dtype) at the
+ * start of the first append() after it stops taking tokens, because the tokens of an append are
+ * only written by the step that follows it.
+ * @module
+ */
+import type { PhaseKvUsage } from "../engine/types.ts";
+import type { SealOp } from "../runner/types.ts";
+import type { KvArena } from "./arena.ts";
+import { type BlockEntry, type Phase, PHASES } from "./types.ts";
+
+/** The dtype every open block is written in. */
+export const OPEN_DTYPE = "f16";
+
+/** How a sequence lays out its blocks. */
+export interface SequenceKvOptions {
+  /** Tokens per block. */
+  blockSize: number;
+  /** Canonical dtype name of the sealed blocks of a phase. */
+  dtypeFor: (phase: Phase) => string;
+}
+
+/** A seal with the number of tokens the source block holds (the rest of it is stale memory). */
+export interface KvSealOp extends SealOp {
+  /** Tokens written in the source block; the seal quantizes only these. */
+  tokens: number;
+}
+
+interface Plan {
+  /** Blocks [numClosed, closeEnd) stop taking tokens now. */
+  closeEnd: number;
+  /** The last block when the first new token goes into it. */
+  target: BlockEntry | null;
+  /** Phases of the blocks to open, in order. */
+  fresh: Phase[];
+}
+
+/** The KV blocks of one sequence, drawn from a shared arena. */
+export class SequenceKv {
+  readonly #arena: KvArena;
+  readonly #blockSize: number;
+  readonly #dtypeFor: (phase: Phase) => string;
+  readonly #blocks: BlockEntry[] = [];
+  /** Blocks before this index take no more tokens (sealed, or closed in f16). */
+  #numClosed = 0;
+  #numTokens = 0;
+
+  /** An empty table drawing blocks from `arena`. */
+  constructor(arena: KvArena, opts: SequenceKvOptions) {
+    if (!Number.isInteger(opts.blockSize) || opts.blockSize <= 0) {
+      throw new RangeError(`blockSize must be a positive integer, got ${opts.blockSize}`);
+    }
+    this.#arena = arena;
+    this.#blockSize = opts.blockSize;
+    this.#dtypeFor = opts.dtypeFor;
+  }
+
+  /** The live table (entries change in place as tokens are appended and blocks sealed). */
+  get blocks(): readonly BlockEntry[] {
+    return this.#blocks;
+  }
+
+  /** Tokens held. */
+  get numTokens(): number {
+    return this.#numTokens;
+  }
+
+  /** Arena bytes (all layers) that append(phases) would allocate, counting no frees. */
+  bytesToAppend(phases: readonly Phase[]): number {
+    if (phases.length === 0) return 0;
+    const plan = this.#plan(phases);
+    let perLayer = plan.fresh.length * this.#arena.blockBytes(OPEN_DTYPE);
+    for (let i = this.#numClosed; i < plan.closeEnd; i++) {
+      const dtype = this.#dtypeFor(this.#blocks[i].phase);
+      if (dtype !== OPEN_DTYPE) perLayer += this.#arena.blockBytes(dtype);
+    }
+    return perLayer * this.#arena.numLayers;
+  }
+
+  /**
+   * Appends one token per phase. Returns the seals to run before this step's KV writes, or null,
+   * changing nothing, when the arena lacks room.
+   */
+  append(phases: readonly Phase[]): KvSealOp[] | null {
+    if (phases.length === 0) return [];
+    const plan = this.#plan(phases);
+    const undo: (() => void)[] = [];
+    const rollback = (): null => {
+      for (const step of undo.reverse()) step();
+      return null;
+    };
+    const seals: KvSealOp[] = [];
+    const sealed: BlockEntry[] = [];
+    for (let i = this.#numClosed; i < plan.closeEnd; i++) {
+      const src = this.#blocks[i];
+      const dtype = this.#dtypeFor(src.phase);
+      if (dtype === OPEN_DTYPE) continue;
+      const dst = this.#arena.allocate(dtype);
+      if (dst === null) return rollback();
+      undo.push(() => this.#arena.free(dst));
+      // the seal runs before this step's writes, so the source may host a new block at once
+      this.#arena.free(src.offset);
+      undo.push(() => this.#arena.allocateAt(OPEN_DTYPE, src.offset));
+      seals.push({ src: src.offset, dst, dtype, tokens: src.tokens });
+      sealed[i] = { offset: dst, dtype, phase: src.phase, tokens: src.tokens };
+    }
+    const opened: number[] = [];
+    for (const _ of plan.fresh) {
+      const offset = this.#arena.allocate(OPEN_DTYPE);
+      if (offset === null) return rollback();
+      undo.push(() => this.#arena.free(offset));
+      opened.push(offset);
+    }
+    // commit
+    sealed.forEach((entry, i) => this.#blocks[i] = entry);
+    this.#numClosed = plan.closeEnd;
+    let block = plan.target;
+    let fresh = 0;
+    for (const phase of phases) {
+      if (!block || block.tokens === this.#blockSize || block.phase !== phase) {
+        block = { offset: opened[fresh], dtype: OPEN_DTYPE, phase: plan.fresh[fresh], tokens: 0 };
+        fresh++;
+        this.#blocks.push(block);
+      }
+      block.tokens++;
+    }
+    this.#numTokens += phases.length;
+    return seals;
+  }
+
+  /**
+   * Drops tokens past `numTokens` and frees the blocks left empty. A sealed block is kept whole
+   * or not at all, so the count kept may be lower (block-aligned); returns it.
+   */
+  truncate(numTokens: number): number {
+    if (!Number.isInteger(numTokens) || numTokens < 0) {
+      throw new RangeError(`Cannot truncate to ${numTokens} tokens`);
+    }
+    if (numTokens >= this.#numTokens) return this.#numTokens;
+    let kept = 0;
+    let keepBlocks = 0;
+    for (const block of this.#blocks) {
+      if (kept + block.tokens <= numTokens) {
+        kept += block.tokens;
+        keepBlocks++;
+        continue;
+      }
+      const partial = numTokens - kept;
+      if (partial > 0 && block.dtype === OPEN_DTYPE) {
+        block.tokens = partial;
+        kept += partial;
+        keepBlocks++;
+        // an f16 block that was closed may take tokens again: its data was never quantized
+        this.#numClosed = Math.min(this.#numClosed, keepBlocks - 1);
+      }
+      break;
+    }
+    for (const block of this.#blocks.splice(keepBlocks)) this.#arena.free(block.offset);
+    this.#numClosed = Math.min(this.#numClosed, keepBlocks);
+    this.#numTokens = kept;
+    return kept;
+  }
+
+  /** Frees every block; calling it again does nothing. */
+  free(): void {
+    this.truncate(0);
+  }
+
+  /** Tokens, blocks and bytes (all layers) per phase; `dtypes` maps dtype to bytes. */
+  usage(): Record<Phase, PhaseKvUsage> {
+    const out = Object.fromEntries(
+      PHASES.map((p) => [p, { tokens: 0, blocks: 0, bytes: 0, dtypes: {} }]),
+    ) as Record<Phase, PhaseKvUsage>;
+    for (const block of this.#blocks) {
+      const u = out[block.phase];
+      const bytes = this.#arena.blockBytes(block.dtype) * this.#arena.numLayers;
+      u.tokens += block.tokens;
+      u.blocks++;
+      u.bytes += bytes;
+      u.dtypes[block.dtype] = (u.dtypes[block.dtype] ?? 0) + bytes;
+    }
+    return out;
+  }
+
+  #plan(phases: readonly Phase[]): Plan {
+    const len = this.#blocks.length;
+    const last = this.#blocks[len - 1];
+    const target = last && len - 1 >= this.#numClosed && last.tokens < this.#blockSize &&
+        last.phase === phases[0]
+      ? last
+      : null;
+    const fresh: Phase[] = [];
+    let room = target ? this.#blockSize - target.tokens : 0;
+    let phase = target?.phase;
+    for (const p of phases) {
+      if (room === 0 || p !== phase) {
+        fresh.push(p);
+        room = this.#blockSize;
+        phase = p;
+      }
+      room--;
+    }
+    return { closeEnd: target ? len - 1 : len, target, fresh };
+  }
+}

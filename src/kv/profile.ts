@@ -1,0 +1,82 @@
+/**
+ * The calibration profile shipped beside a model (`phasekv.profile.json`): the KV dtype of each
+ * phase that calibration chose. Written by the calibrate tool, read by the server at startup.
+ * @module
+ */
+import { z } from "zod";
+import { kvDtype, UnknownKvDtypeError } from "./dtype.ts";
+
+/** File name of the profile inside a model directory. */
+export const PROFILE_FILE = "phasekv.profile.json";
+
+const dtypeName = z.string().min(1);
+
+/** Schema of the profile file; fields beyond these (reports, measurements) are kept. */
+export const KvProfileSchema: z.ZodType<KvProfile> = z.looseObject({
+  version: z.literal(1),
+  phases: z.strictObject({
+    prompt: dtypeName.optional(),
+    think: dtypeName.optional(),
+    answer: dtypeName.optional(),
+  }),
+});
+
+/** A calibration profile. */
+export interface KvProfile {
+  /** Format version. */
+  version: 1;
+  /** Dtype name (or alias, or `auto`) per phase; absent phases keep the engine's choice. */
+  phases: { prompt?: string; think?: string; answer?: string };
+  /** Whatever else calibration recorded (measurements, provenance). */
+  [key: string]: unknown;
+}
+
+/** A profile file that is not valid JSON, does not match the schema, or names an unknown dtype. */
+export class KvProfileError extends Error {
+  /** Creates the error naming the file and what is wrong with it. */
+  constructor(readonly path: string, detail: string) {
+    super(`Invalid KV profile ${path}: ${detail}`);
+    this.name = "KvProfileError";
+  }
+}
+
+/** Parses and checks a profile's text; `path` names it in errors. */
+export function parseProfile(text: string, path: string): KvProfile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new KvProfileError(path, (e as Error).message);
+  }
+  const parsed = KvProfileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new KvProfileError(path, `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  for (const [phase, name] of Object.entries(parsed.data.phases)) {
+    if (name === undefined || name.toLowerCase() === "auto") continue;
+    try {
+      kvDtype(name);
+    } catch (e) {
+      if (e instanceof UnknownKvDtypeError) {
+        throw new KvProfileError(path, `phases.${phase}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+  return parsed.data;
+}
+
+/** The profile in `modelDir`, or null when the model ships none. */
+export async function loadProfile(modelDir: string | URL): Promise<KvProfile | null> {
+  const dir = typeof modelDir === "string" ? modelDir.replace(/\/*$/, "/") : modelDir;
+  const url = typeof dir === "string" ? dir + PROFILE_FILE : new URL(PROFILE_FILE, dir);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(url);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  return parseProfile(text, String(url));
+}
