@@ -1,0 +1,104 @@
+/**
+ * The OpenAI-compatible HTTP app: one list of routes, API keys on /v1, a body size limit, and
+ * every error mapped once into OpenAI's error shape.
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { EngineApi } from "../engine/types.ts";
+import { ApiError } from "./api_error.ts";
+import { bearerAuth } from "./auth.ts";
+import { EngineRef } from "./engine_ref.ts";
+import { toApiError } from "./error_map.ts";
+import { ServerMetrics } from "./metrics.ts";
+import type { Route, RouteDeps } from "./route.ts";
+import { chatCompletionsRoute } from "./routes/chat_completions.ts";
+import { completionsRoute } from "./routes/completions.ts";
+import { healthRoute } from "./routes/health.ts";
+import { kvRoute } from "./routes/kv.ts";
+import { metricsRoute } from "./routes/metrics.ts";
+import { getModelRoute, listModelsRoute } from "./routes/models.ts";
+
+/** Options of createApp. */
+export interface AppOptions {
+  /** Bearer keys accepted on /v1/*; none means no authentication. /health and /metrics stay open. */
+  apiKeys?: readonly string[];
+  /** The model name clients send and see; defaults to the engine's modelId. */
+  servedModelName?: string;
+  /** New requests get 503 while this many wait in the engine's queue (default: no limit). */
+  maxWaiting?: number;
+  /** Largest request body in bytes (default 8 MiB). */
+  maxBodyBytes?: number;
+}
+
+const ROUTES: readonly Route[] = [
+  healthRoute,
+  metricsRoute,
+  listModelsRoute,
+  getModelRoute,
+  chatCompletionsRoute,
+  completionsRoute,
+  kvRoute,
+];
+
+/**
+ * Creates the app for an engine, or for the promise of one: until it resolves, /health and the
+ * model routes answer 503.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.serve({ port: 8000 }, createApp(engine, { apiKeys: ["sk-local"] }).fetch);
+ * ```
+ */
+export function createApp(
+  engine: EngineApi | Promise<EngineApi>,
+  options: AppOptions = {},
+): Hono {
+  const deps: RouteDeps = {
+    engine: new EngineRef(engine),
+    metrics: new ServerMetrics(),
+    servedModelName: options.servedModelName ?? null,
+    maxWaiting: options.maxWaiting ?? Infinity,
+  };
+  const app = new Hono();
+  app.onError((err, c) => sendError(c, err));
+  app.notFound((c) =>
+    sendError(
+      c,
+      new ApiError(404, `Invalid URL (${c.req.method} ${c.req.path})`, { code: "unknown_url" }),
+    )
+  );
+  if (options.apiKeys?.length) app.use("/v1/*", bearerAuth(options.apiKeys));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: options.maxBodyBytes ?? 8 * 1024 * 1024,
+      onError: () => {
+        throw new ApiError(413, "The request body is too large", { code: "body_too_large" });
+      },
+    }),
+  );
+  for (const route of ROUTES) app.on(route.method, route.path, (c) => route.handle(c, deps));
+  for (const [path, methods] of methodsByPath()) {
+    app.all(path, (c) => {
+      throw new ApiError(405, `Method ${c.req.method} is not allowed on ${path}`, {
+        code: "method_not_allowed",
+        headers: { Allow: methods.join(", ") },
+      });
+    });
+  }
+  return app;
+}
+
+function sendError(c: Context, err: unknown): Response {
+  const apiError = toApiError(err);
+  return c.json(apiError.toBody(), apiError.status, apiError.options.headers);
+}
+
+function methodsByPath(): Map<string, string[]> {
+  const byPath = new Map<string, string[]>();
+  for (const route of ROUTES) {
+    byPath.set(route.path, [...byPath.get(route.path) ?? [], route.method]);
+  }
+  return byPath;
+}

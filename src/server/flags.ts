@@ -1,0 +1,130 @@
+/**
+ * The serve configuration, from command-line flags (main.ts) or PHASEKV_* environment
+ * variables (serve.ts), validated by one zod schema.
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+/** Usage text of `deno task serve`. */
+export const USAGE: string = `Usage: deno task serve [options]
+  --model DIR                  model folder (default: models/phasekv-tiny-reasoner)
+  --host H                     address to listen on (default 127.0.0.1)
+  --port P                     port (default 8000)
+  --api-key K                  bearer key for /v1/* (repeat for several)
+  --served-model-name NAME     model name clients send (default: the folder name)
+  --kv-cache-dtype D           base KV dtype: auto, f16, fp8, int8, int4, int3, int2
+  --kv-cache-dtype-think D     KV dtype of the think phase
+  --kv-cache-dtype-answer D    KV dtype of the answer phase
+  --kv-cache-memory BYTES      KV byte budget, e.g. 512MiB or 2GB
+  --block-size N               tokens per KV block (default 16)
+  --think-fraction F           share of max_tokens counted as think without markers (0.75)
+  --max-num-seqs N             most sequences running at once
+  --max-waiting N              answer 503 while N requests wait (default: no limit)
+  -h, --help                   show this help`;
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+};
+
+const byteSize = z.string().transform((text, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    ctx.addIssue({ code: "custom", message: `not a byte size: ${text} (try 512MiB or 2GB)` });
+    return z.NEVER;
+  }
+  return Math.floor(Number(m[1]) * unit);
+});
+
+const serveFlagsSchema = z.object({
+  model: z.string().min(1).optional(),
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.coerce.number().int().min(0).max(65535).default(8000),
+  apiKey: z.array(z.string().min(1)).default([]),
+  servedModelName: z.string().min(1).optional(),
+  kvCacheDtype: z.string().min(1).default("auto"),
+  kvCacheDtypeThink: z.string().min(1).optional(),
+  kvCacheDtypeAnswer: z.string().min(1).optional(),
+  kvCacheMemory: byteSize.optional(),
+  blockSize: z.coerce.number().int().min(1).default(16),
+  thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
+  maxNumSeqs: z.coerce.number().int().min(1).optional(),
+  maxWaiting: z.coerce.number().int().min(0).optional(),
+});
+
+/** The serve configuration, validated. */
+export type ServeFlags = z.infer<typeof serveFlagsSchema>;
+
+const FLAG_NAMES = {
+  model: "model",
+  host: "host",
+  port: "port",
+  "api-key": "apiKey",
+  "served-model-name": "servedModelName",
+  "kv-cache-dtype": "kvCacheDtype",
+  "kv-cache-dtype-think": "kvCacheDtypeThink",
+  "kv-cache-dtype-answer": "kvCacheDtypeAnswer",
+  "kv-cache-memory": "kvCacheMemory",
+  "block-size": "blockSize",
+  "think-fraction": "thinkFraction",
+  "max-num-seqs": "maxNumSeqs",
+  "max-waiting": "maxWaiting",
+} as const;
+
+/** Parses command-line flags; null when --help was asked; throws a TypeError naming the bad flag. */
+export function parseServeArgs(args: readonly string[]): ServeFlags | null {
+  const options = Object.fromEntries(
+    Object.keys(FLAG_NAMES).map((flag) => [flag, { type: "string", multiple: flag === "api-key" }]),
+  ) as Record<string, { type: "string"; multiple: boolean }>;
+  const { values } = parseArgs({
+    args: [...args],
+    options: { ...options, help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
+  if (values.help) return null;
+  const given = values as Record<string, unknown>;
+  const raw: Record<string, unknown> = {};
+  for (const [flag, key] of Object.entries(FLAG_NAMES)) {
+    if (given[flag] !== undefined) raw[key] = given[flag];
+  }
+  return validate(raw, (flag) => `--${flag}`);
+}
+
+/** Reads PHASEKV_MODEL, PHASEKV_API_KEY (comma-separated), PHASEKV_KV_CACHE_DTYPE and the rest. */
+export function serveFlagsFromEnv(get: (name: string) => string | undefined): ServeFlags {
+  const raw: Record<string, unknown> = {};
+  for (const [flag, key] of Object.entries(FLAG_NAMES)) {
+    const value = get(envName(flag));
+    if (value === undefined || value === "") continue;
+    raw[key] = key === "apiKey" ? value.split(",").map((k) => k.trim()).filter(Boolean) : value;
+  }
+  return validate(raw, envName);
+}
+
+/** The model folder to load: the --model flag, or the repository's tiny reasoner. */
+export function modelDir(flags: ServeFlags): string {
+  return flags.model ??
+    fileURLToPath(new URL("../../models/phasekv-tiny-reasoner/", import.meta.url));
+}
+
+function envName(flag: string): string {
+  return `PHASEKV_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+// nameOf spells a flag (`kv-cache-dtype`) the way the user gave it: as a flag or a variable
+function validate(raw: Record<string, unknown>, nameOf: (flag: string) => string): ServeFlags {
+  const parsed = serveFlagsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const flag = Object.entries(FLAG_NAMES).find(([, key]) => key === issue.path[0])?.[0] ?? "";
+  throw new TypeError(`Invalid ${nameOf(flag)}: ${issue.message}`);
+}

@@ -1,0 +1,175 @@
+/**
+ * The server's metrics: latencies it measures itself while streaming (time to first token,
+ * inter-token latency, end to end) and the engine's live counters, rendered for /metrics.
+ * Names follow vLLM's `vllm:*` with a `phasekv_` prefix.
+ * @module
+ */
+import type { EngineStats, GenerateOutput } from "../engine/types.ts";
+import { Histogram } from "./histogram.ts";
+import { family } from "./prometheus.ts";
+
+// vLLM's edges, with finer ones at the bottom of the ITL scale for small models
+const TTFT_EDGES = [
+  0.001,
+  0.005,
+  0.01,
+  0.02,
+  0.04,
+  0.06,
+  0.08,
+  0.1,
+  0.25,
+  0.5,
+  0.75,
+  1,
+  2.5,
+  5,
+  7.5,
+  10,
+  20,
+  40,
+  80,
+  160,
+  640,
+  2560,
+];
+const ITL_EDGES = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.075,
+  0.1,
+  0.15,
+  0.2,
+  0.3,
+  0.4,
+  0.5,
+  0.75,
+  1,
+  2.5,
+  5,
+  7.5,
+  10,
+  20,
+  40,
+  80,
+];
+const E2E_EDGES = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480];
+
+/** Latency histograms and request counters owned by one app. */
+export class ServerMetrics {
+  readonly #ttft = new Histogram(TTFT_EDGES);
+  readonly #itl = new Histogram(ITL_EDGES);
+  readonly #e2e = new Histogram(E2E_EDGES);
+  readonly #finished = new Map<string, number>();
+
+  /** A timer for one request, started now. */
+  startRequest(): RequestTimer {
+    return new RequestTimer(this.#ttft, this.#itl, (seconds, reason) => {
+      this.#e2e.observe(seconds);
+      this.#finished.set(reason, (this.#finished.get(reason) ?? 0) + 1);
+    });
+  }
+
+  /** The Prometheus text of the server's metrics and, once loaded, the engine's. */
+  render(stats: EngineStats | null): string {
+    const lines: string[] = [];
+    if (stats) lines.push(...engineLines(stats));
+    lines.push(
+      ...family(
+        "phasekv_request_success_total",
+        "counter",
+        "Requests finished, by finish reason.",
+        [...this.#finished].map(([reason, value]) => ({
+          labels: { finished_reason: reason },
+          value,
+        })),
+      ),
+      ...this.#ttft.render("phasekv_time_to_first_token_seconds", "Time to first token."),
+      ...this.#itl.render("phasekv_inter_token_latency_seconds", "Time between output tokens."),
+      ...this.#e2e.render("phasekv_e2e_request_latency_seconds", "Request latency, end to end."),
+    );
+    return lines.join("\n") + "\n";
+  }
+}
+
+/** Measures one request's token timings as its outputs stream out. */
+export class RequestTimer {
+  readonly #start = performance.now();
+  #last: number | null = null;
+  #done = false;
+  readonly #ttft: Histogram;
+  readonly #itl: Histogram;
+  readonly #onFinish: (seconds: number, reason: string) => void;
+
+  /** Use ServerMetrics.startRequest(). */
+  constructor(ttft: Histogram, itl: Histogram, onFinish: (s: number, reason: string) => void) {
+    this.#ttft = ttft;
+    this.#itl = itl;
+    this.#onFinish = onFinish;
+  }
+
+  /** Records an output's arrival (outputs without tokens do not count). */
+  observe(output: GenerateOutput): void {
+    const n = output.tokenIds.length;
+    if (n === 0) return;
+    const now = performance.now();
+    if (this.#last === null) {
+      this.#ttft.observe((now - this.#start) / 1000);
+    } else {
+      // an output can carry several tokens (readback lag); each gets its share of the gap
+      const perToken = (now - this.#last) / 1000 / n;
+      for (let i = 0; i < n; i++) this.#itl.observe(perToken);
+    }
+    this.#last = now;
+  }
+
+  /** Records the end of the request once; later calls are ignored. */
+  finish(reason: string): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#onFinish((performance.now() - this.#start) / 1000, reason);
+  }
+}
+
+function engineLines(stats: EngineStats): string[] {
+  const kvBytes = Object.entries(stats.kvBytes).flatMap(([phase, byDtype]) =>
+    Object.entries(byDtype).map(([dtype, value]) => ({ labels: { phase, dtype }, value }))
+  );
+  const tokens = Object.entries(stats.tokensByPhase).map(([phase, value]) => ({
+    labels: { phase },
+    value,
+  }));
+  return [
+    ...family("phasekv_num_requests_running", "gauge", "Requests in the running batch.", [
+      { value: stats.numRunning },
+    ]),
+    ...family("phasekv_num_requests_waiting", "gauge", "Requests waiting to be scheduled.", [
+      { value: stats.numWaiting },
+    ]),
+    ...family("phasekv_kv_cache_usage_perc", "gauge", "Fraction of the KV byte budget in use.", [
+      { value: stats.kvUsage },
+    ]),
+    ...family("phasekv_kv_cache_budget_bytes", "gauge", "KV cache byte budget.", [
+      { value: stats.kvBudgetBytes },
+    ]),
+    ...family(
+      "phasekv_kv_cache_bytes",
+      "gauge",
+      "KV cache bytes in use, by phase and dtype.",
+      kvBytes,
+    ),
+    ...family(
+      "phasekv_tokens_total",
+      "counter",
+      "Tokens prefilled or generated, by phase.",
+      tokens,
+    ),
+    ...family("phasekv_num_preemptions_total", "counter", "Sequences preempted.", [
+      { value: stats.numPreemptions },
+    ]),
+  ];
+}

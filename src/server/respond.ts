@@ -1,0 +1,96 @@
+/**
+ * Sends a generation to the client: as server-sent events (`stream: true`) or as one JSON
+ * response. The route supplies the shapes (chat or text completion); this drives the order:
+ * opening chunks, deltas, the finish chunk, the usage chunk, `[DONE]`.
+ * @module
+ */
+import type { Context } from "hono";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
+import type { FinishReason } from "../engine/types.ts";
+import { toApiError } from "./error_map.ts";
+import type { Generation } from "./generation.ts";
+import { type PhaseText, splitPhaseText } from "./phase_text.ts";
+import type { UsageJson, UsageTally } from "./usage.ts";
+
+/** A JSON object of a response or chunk. */
+export type JsonObject = Record<string, unknown>;
+
+/** How one route shapes its responses. */
+export interface ResponseFormat {
+  /** Chunks sent before the first output (chat's role chunk). */
+  opening(): JsonObject[];
+  /** The chunk for one output's text, or null when it has nothing to show. */
+  delta(text: PhaseText): JsonObject | null;
+  /** The chunk that carries the finish reason. */
+  closing(reason: FinishReason): JsonObject;
+  /** The usage chunk (its `choices` is empty). */
+  usage(usage: UsageJson): JsonObject;
+  /** The whole non-streamed response. */
+  whole(text: PhaseText, reason: FinishReason, usage: UsageJson): JsonObject;
+}
+
+/** What respond() needs beside the generation. */
+export interface RespondOptions {
+  stream: boolean;
+  includeUsage: boolean;
+  tally: UsageTally;
+}
+
+/** Streams or collects `generation` in `format`. */
+export function respond(
+  c: Context,
+  generation: Generation,
+  format: ResponseFormat,
+  options: RespondOptions,
+): Response | Promise<Response> {
+  if (!options.stream) return collect(c, generation, format, options.tally);
+  return streamSSE(c, async (stream) => {
+    stream.onAbort(() => generation.cancel());
+    const send = (chunk: JsonObject) => stream.writeSSE({ data: JSON.stringify(chunk) });
+    try {
+      await sendAll(stream, send, generation, format, options);
+    } catch (err) {
+      // headers are gone: the error travels as a data event, which OpenAI clients raise
+      if (!stream.aborted) await send({ ...toApiError(err).toBody() });
+    }
+    if (!stream.aborted) await stream.writeSSE({ data: "[DONE]" });
+  });
+}
+
+async function sendAll(
+  stream: SSEStreamingApi,
+  send: (chunk: JsonObject) => Promise<void>,
+  generation: Generation,
+  format: ResponseFormat,
+  { includeUsage, tally }: RespondOptions,
+): Promise<void> {
+  for (const chunk of format.opening()) await send(chunk);
+  let reason: FinishReason | undefined;
+  for await (const output of generation.outputs()) {
+    tally.add(output);
+    const chunk = format.delta(splitPhaseText(output));
+    if (chunk !== null && !stream.aborted) await send(chunk);
+    reason = output.finishReason;
+  }
+  if (!reason || stream.aborted) return;
+  await send(format.closing(reason));
+  if (includeUsage) await send(format.usage(tally.toJson()));
+}
+
+async function collect(
+  c: Context,
+  generation: Generation,
+  format: ResponseFormat,
+  tally: UsageTally,
+): Promise<Response> {
+  const text: PhaseText = { reasoning: "", content: "" };
+  let reason: FinishReason = "abort";
+  for await (const output of generation.outputs()) {
+    tally.add(output);
+    const piece = splitPhaseText(output);
+    text.reasoning += piece.reasoning;
+    text.content += piece.content;
+    if (output.finishReason) reason = output.finishReason;
+  }
+  return c.json(format.whole(text, reason, tally.toJson()));
+}

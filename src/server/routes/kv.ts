@@ -1,0 +1,26 @@
+/**
+ * GET /v1/kv: the live KV block map (each running request's blocks with their phase and dtype)
+ * and the cache's fill, for dashboards and for seeing the per-phase dtypes at work.
+ * @module
+ */
+import type { Route } from "../route.ts";
+
+/** The live block map. */
+export const kvRoute: Route = {
+  method: "GET",
+  path: "/v1/kv",
+  handle(c, deps) {
+    const engine = deps.engine.get();
+    const stats = engine.stats();
+    return c.json({
+      object: "kv_block_map",
+      kv_cache_usage_perc: stats.kvUsage,
+      kv_budget_bytes: stats.kvBudgetBytes,
+      kv_bytes: stats.kvBytes,
+      data: engine.blockMap().map((entry) => ({
+        request_id: entry.requestId,
+        blocks: entry.blocks.map((b) => ({ phase: b.phase, dtype: b.dtype, tokens: b.tokens })),
+      })),
+    });
+  },
+};

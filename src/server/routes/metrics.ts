@@ -1,0 +1,17 @@
+/**
+ * GET /metrics: Prometheus text exposition of the server's latencies and the engine's counters.
+ * @module
+ */
+import type { Route } from "../route.ts";
+
+/** The Prometheus scrape endpoint (open, like vLLM's). */
+export const metricsRoute: Route = {
+  method: "GET",
+  path: "/metrics",
+  handle(c, deps) {
+    const stats = deps.engine.engine?.stats() ?? null;
+    return c.text(deps.metrics.render(stats), 200, {
+      "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  },
+};

@@ -1,0 +1,88 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { modelDir, parseServeArgs, serveFlagsFromEnv } from "../src/server/flags.ts";
+
+Deno.test("parseServeArgs() reads every serve flag with its type", () => {
+  const flags = parseServeArgs([
+    "--model",
+    "/models/qwq",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "9000",
+    "--api-key",
+    "a",
+    "--api-key",
+    "b",
+    "--kv-cache-dtype",
+    "fp8",
+    "--kv-cache-dtype-think",
+    "int4",
+    "--kv-cache-dtype-answer",
+    "int8",
+    "--kv-cache-memory",
+    "512MiB",
+    "--block-size",
+    "32",
+    "--think-fraction",
+    "0.5",
+    "--max-num-seqs",
+    "8",
+  ]);
+  assertEquals(flags, {
+    model: "/models/qwq",
+    host: "0.0.0.0",
+    port: 9000,
+    apiKey: ["a", "b"],
+    kvCacheDtype: "fp8",
+    kvCacheDtypeThink: "int4",
+    kvCacheDtypeAnswer: "int8",
+    kvCacheMemory: 512 * 2 ** 20,
+    blockSize: 32,
+    thinkFraction: 0.5,
+    maxNumSeqs: 8,
+  });
+});
+
+Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () => {
+  const flags = parseServeArgs([])!;
+  assertEquals([flags.host, flags.port, flags.kvCacheDtype, flags.blockSize], [
+    "127.0.0.1",
+    8000,
+    "auto",
+    16,
+  ]);
+  assertStringIncludes(modelDir(flags), "models/phasekv-tiny-reasoner");
+  assertEquals(parseServeArgs(["--help"]), null);
+  assertThrows(() => parseServeArgs(["--port", "http"]), TypeError, "--port");
+  assertThrows(() => parseServeArgs(["--kv-cache-memory", "lots"]), TypeError, "--kv-cache-memory");
+  assertThrows(() => parseServeArgs(["--think-fraction", "2"]), TypeError, "--think-fraction");
+  assertThrows(() => parseServeArgs(["--bogus"]));
+});
+
+Deno.test("serveFlagsFromEnv() reads PHASEKV_* variables and names the bad one", () => {
+  const env: Record<string, string> = {
+    PHASEKV_MODEL: "/m",
+    PHASEKV_API_KEY: "k1, k2",
+    PHASEKV_KV_CACHE_DTYPE_THINK: "int3",
+    PHASEKV_KV_CACHE_MEMORY: "2GB",
+  };
+  const flags = serveFlagsFromEnv((name) => env[name]);
+  assertEquals([flags.model, flags.apiKey, flags.kvCacheDtypeThink], ["/m", ["k1", "k2"], "int3"]);
+  assertEquals(flags.kvCacheMemory, 2e9);
+  assertThrows(
+    () => serveFlagsFromEnv((n) => n === "PHASEKV_BLOCK_SIZE" ? "0" : undefined),
+    TypeError,
+    "PHASEKV_BLOCK_SIZE",
+  );
+});
+
+Deno.test("deno task serve without a model folder says a model is needed and exits 2", async () => {
+  const main = new URL("../src/server/main.ts", import.meta.url);
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main.href, "--model", "/nonexistent/model", "--port", "0"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 2);
+  assertStringIncludes(new TextDecoder().decode(stderr), "pass --model DIR");
+});
