@@ -136,10 +136,10 @@ Deno.test("SequenceKv.usage() reports tokens, blocks and bytes per phase", () =>
   seq.append(rep("think", 5));
   seq.append(rep("answer", 1));
   const u = seq.usage();
-  assertEquals(u.prompt, { tokens: 4, blocks: 1, bytes: F16 * 2, dtypes: { f16: F16 * 2 } });
+  assertEquals(u.prompt, { tokens: 4, blocks: 1, bytes: F16 * 2, dtypes: { f16: 1 } });
   assertEquals(u.think.tokens, 5);
   // the partial think block was sealed when the answer began
-  assertEquals(u.think.dtypes, { int4: blockBytes("int4") * 2 * 2 });
+  assertEquals(u.think.dtypes, { int4: 2 });
   assertEquals(u.answer.blocks, 1);
 });
 

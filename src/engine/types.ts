@@ -46,6 +46,7 @@ export interface PhaseKvUsage {
   tokens: number;
   blocks: number;
   bytes: number;
+  /** Blocks of each dtype. */
   dtypes: Record<string, number>;
 }
 

@@ -167,7 +167,7 @@ export class SequenceKv {
     this.truncate(0);
   }
 
-  /** Tokens, blocks and bytes (all layers) per phase; `dtypes` maps dtype to bytes. */
+  /** Tokens, blocks and bytes (all layers) per phase; `dtypes` maps dtype to its block count. */
   usage(): Record<Phase, PhaseKvUsage> {
     const out = Object.fromEntries(
       PHASES.map((p) => [p, { tokens: 0, blocks: 0, bytes: 0, dtypes: {} }]),
@@ -178,7 +178,7 @@ export class SequenceKv {
       u.tokens += block.tokens;
       u.blocks++;
       u.bytes += bytes;
-      u.dtypes[block.dtype] = (u.dtypes[block.dtype] ?? 0) + bytes;
+      u.dtypes[block.dtype] = (u.dtypes[block.dtype] ?? 0) + 1;
     }
     return out;
   }
