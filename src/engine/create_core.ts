@@ -1,0 +1,85 @@
+/**
+ * Engine settings with their defaults, and the assembly of an EngineCore from a runner and a
+ * model: the fenced KV arena sized by the byte budget, the scheduler and the sequence factory.
+ * @module
+ */
+import type { KvProfile } from "../kv/profile.ts";
+import type { Runner } from "../runner/types.ts";
+import { type CoreModel, EngineCore } from "./engine_core.ts";
+import { FencedKvArena } from "./fenced_arena.ts";
+import { Scheduler } from "./scheduler.ts";
+import { SequenceFactory } from "./sequence_factory.ts";
+
+/** Engine settings (the server's flags). */
+export interface EngineConfig {
+  /** KV cache budget in bytes, all layers. */
+  kvCacheMemory: number;
+  /** Base KV dtype (prompt blocks, and `auto`). */
+  kvCacheDtype: string;
+  kvCacheDtypeThink?: string;
+  kvCacheDtypeAnswer?: string;
+  /** Share of max_tokens counted as think for models without markers. */
+  thinkFraction?: number;
+  /** Tokens per KV block. */
+  blockSize: number;
+  /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
+  kvSlabBytes?: number;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  maxWaiting: number;
+  pipelineDepth: number;
+}
+
+/** Defaults: 256 MiB of f16 KV, 16-token blocks, 16 sequences, two steps in flight. */
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
+  kvCacheMemory: 256 * 1024 * 1024,
+  kvCacheDtype: "f16",
+  blockSize: 16,
+  maxNumSeqs: 16,
+  maxNumBatchedTokens: 512,
+  maxWaiting: 256,
+  pipelineDepth: 2,
+};
+
+/** A model as the core sees it, with its context length and optional calibration profile. */
+export interface CoreModelInfo extends CoreModel {
+  maxModelLen: number;
+  profile?: KvProfile | null;
+}
+
+/** Builds a core on `runner` (whose blockSize wins over the config's). */
+export function createEngineCore(
+  runner: Runner,
+  model: CoreModelInfo,
+  config: EngineConfig,
+): EngineCore {
+  const arena = new FencedKvArena({
+    budgetBytes: config.kvCacheMemory,
+    numLayers: model.numLayers,
+    blockBytes: (dtype) => runner.blockBytes(dtype),
+    slabBytes: config.kvSlabBytes,
+  });
+  const scheduler = new Scheduler(config, arena);
+  const factory = new SequenceFactory({
+    arena,
+    blockSize: runner.blockSize,
+    maxModelLen: model.maxModelLen,
+    dtypes: {
+      base: config.kvCacheDtype,
+      think: config.kvCacheDtypeThink,
+      answer: config.kvCacheDtypeAnswer,
+    },
+    profile: model.profile,
+    thinkFraction: config.thinkFraction,
+    openId: model.openId,
+    closeId: model.closeId,
+  });
+  return new EngineCore({
+    runner,
+    arena,
+    scheduler,
+    factory,
+    model,
+    pipelineDepth: config.pipelineDepth,
+  });
+}

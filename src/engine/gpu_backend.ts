@@ -1,0 +1,105 @@
+/**
+ * The WebGPU backend: the checkpoint, tokenizer, chat template, think markers and calibration
+ * profile from a model folder, and a ModelRunner whose per-layer KV pools hold the byte budget.
+ * @module
+ */
+import { openGpu } from "../gpu/device.ts";
+import { kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
+import { loadProfile } from "../kv/profile.ts";
+import { KvSealer } from "../kv/sealer.ts";
+import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
+import { ChatTemplateError } from "../model/errors.ts";
+import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
+import type { KvDtypeInfo } from "../runner/kv_layout.ts";
+import { ModelRunner } from "../runner/model_runner.ts";
+import type { Runner } from "../runner/types.ts";
+import type { TextSide } from "./backend.ts";
+import type { EngineConfig } from "./create_core.ts";
+import type { EngineParts } from "./local_engine.ts";
+
+const ALIGN = 16;
+
+/** Tokenizer and chat template of the model in `model` (a folder). */
+export async function loadTextSide(model: string): Promise<TextSide> {
+  return textSideOf(model, await loadTokenizer(model));
+}
+
+async function textSideOf(model: string, tokenizer: Tokenizer): Promise<TextSide> {
+  let renderChat: TextSide["renderChat"];
+  try {
+    const template = await loadChatTemplate(model, tokenizer);
+    renderChat = (messages, kwargs) => template.render(messages.map((m) => ({ ...m })), { kwargs });
+  } catch (error) {
+    // a base model without a template still serves plain completions
+    if (!(error instanceof ChatTemplateError)) throw error;
+  }
+  return { tokenizer, renderChat };
+}
+
+/** Loads the model in `model` onto the GPU. */
+export async function loadEngineParts(
+  model: string,
+  config: EngineConfig,
+  onProgress: (message: string) => void,
+): Promise<EngineParts> {
+  const tokenizer = await loadTokenizer(model);
+  const text = await textSideOf(model, tokenizer);
+  const ckpt = await loadCheckpoint(model, {
+    onProgress: (done, total) => onProgress(`reading weights ${percent(done, total)}`),
+  });
+  const markers = findThinkMarkers(tokenizer);
+  const gpu = await openGpu();
+  const { numLayers } = ckpt.spec;
+  // one pool per layer, each within one storage binding
+  const perLayer = Math.min(config.kvCacheMemory / numLayers, gpu.maxBindingBytes);
+  const kvPoolBytes = Math.floor(perLayer / ALIGN) * ALIGN;
+  const modelRunner = await ModelRunner.create(gpu, ckpt, {
+    blockSize: config.blockSize,
+    kvPoolBytes,
+    maxNumSeqs: config.maxNumSeqs,
+    maxRowsPerStep: config.maxNumBatchedTokens,
+    onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
+    kvDtypes: registryTable,
+    kvDecodeKernel: "kv_decode",
+  });
+  const { numKvHeads, headDim } = ckpt.spec;
+  modelRunner.sealer = await KvSealer.create(gpu.device, {
+    numKvHeads,
+    blockSize: modelRunner.blockSize,
+    headDim,
+  });
+  const runner: Runner = {
+    blockSize: modelRunner.blockSize,
+    blockBytes: (dtype) => modelRunner.blockBytes(dtype),
+    step: (input) => modelRunner.step(input),
+    destroy: () => {
+      modelRunner.destroy();
+      gpu.destroy();
+    },
+  };
+  return {
+    modelId: model.replace(/\/+$/, "").split("/").at(-1) ?? model,
+    spec: ckpt.spec,
+    ...text,
+    markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
+    profile: await loadProfile(model),
+    runner,
+    kvCacheMemory: kvPoolBytes * numLayers,
+  };
+}
+
+/** The KV dtype registry as the runner looks dtypes up. */
+function registryTable(name: string): KvDtypeInfo | undefined {
+  try {
+    const dtype = kvDtype(name);
+    return { id: dtype.id, blockBytes: (g) => dtype.blockBytes(g) };
+  } catch (error) {
+    if (error instanceof UnknownKvDtypeError) return undefined;
+    throw error;
+  }
+}
+
+function percent(done: number, total: number): string {
+  return `${Math.round((100 * done) / Math.max(1, total))}%`;
+}

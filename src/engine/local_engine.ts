@@ -1,0 +1,144 @@
+/**
+ * An EngineApi whose EngineCore runs on the calling thread: what tests use with the fake runner,
+ * and what the engine Worker wraps. The text side (tokenizer, chat template) is the model's.
+ * @module
+ */
+import { canonical } from "../kv/policy.ts";
+import type { KvProfile } from "../kv/profile.ts";
+import type { ModelSpec } from "../model/spec.ts";
+import type { Runner } from "../runner/types.ts";
+import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
+import type { EngineCore } from "./engine_core.ts";
+import type {
+  BlockMapEntry,
+  ChatMessage,
+  EngineApi,
+  EngineStats,
+  GenerateOutput,
+  GenerateRequest,
+} from "./types.ts";
+
+/** Text ↔ ids, as the engine needs it. */
+export interface EngineTokenizer {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+}
+
+/** The CPU side of a served model: what both the main thread and the engine Worker load. */
+export interface ModelText {
+  modelId: string;
+  spec: Pick<
+    ModelSpec,
+    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings"
+  >;
+  tokenizer: EngineTokenizer;
+  /** Think marker ids (null where the tokenizer has none). */
+  markers: { openId: number | null; closeId: number | null };
+  /** Renders the chat template; absent for a model without one. */
+  renderChat?: (messages: readonly ChatMessage[], kwargs?: Record<string, unknown>) => string;
+  profile?: KvProfile | null;
+}
+
+/** A model with the runner that computes it. */
+export interface EngineParts extends ModelText {
+  runner: Runner;
+  /** The KV budget the runner's pools hold, when it is less than the config asked. */
+  kvCacheMemory?: number;
+}
+
+/** Fills in the defaults of a partial config. */
+export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig {
+  const defined = Object.entries(partial).filter(([, v]) => v !== undefined);
+  return { ...DEFAULT_ENGINE_CONFIG, ...Object.fromEntries(defined) };
+}
+
+/** An engine running on this thread. */
+export class LocalEngine implements EngineApi {
+  readonly modelId: string;
+  readonly maxModelLen: number;
+  /** The step loop (tests read its arena and scheduler). */
+  readonly core: EngineCore;
+  readonly #text: ModelText;
+  readonly #baseDtype: string;
+
+  /** Assembles the engine from a model and its runner. */
+  constructor(parts: EngineParts, config: EngineConfig) {
+    config = { ...config, kvCacheMemory: parts.kvCacheMemory ?? config.kvCacheMemory };
+    this.#text = parts;
+    this.modelId = parts.modelId;
+    this.maxModelLen = parts.spec.maxPositionEmbeddings;
+    this.#baseDtype = canonical(config.kvCacheDtype, "f16");
+    this.core = createEngineCore(parts.runner, {
+      ...parts.spec,
+      ...parts.markers,
+      decode: (ids) => parts.tokenizer.decode(ids),
+      maxModelLen: this.maxModelLen,
+      profile: parts.profile,
+    }, config);
+  }
+
+  /** Token ids of a text. */
+  encode(text: string): number[] {
+    return this.#text.tokenizer.encode(text);
+  }
+
+  /** Text of token ids. */
+  decode(ids: readonly number[]): string {
+    return this.#text.tokenizer.decode(ids);
+  }
+
+  /** Renders the model's chat template. */
+  applyChatTemplate(messages: readonly ChatMessage[], kwargs?: Record<string, unknown>): string {
+    if (!this.#text.renderChat) throw new TypeError(`Model ${this.modelId} has no chat template`);
+    return this.#text.renderChat(messages, kwargs);
+  }
+
+  /** Canonical dtype name (`auto` is the engine's base dtype). */
+  resolveKvDtype(name: string): string {
+    return canonical(name, this.#baseDtype);
+  }
+
+  /** Streams a request's outputs; aborting `signal` cancels it. */
+  generate(
+    request: GenerateRequest,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncIterable<GenerateOutput> {
+    return streamRequest(this.core, request, options.signal);
+  }
+
+  /** Live counters. */
+  stats(): EngineStats {
+    return this.core.stats();
+  }
+
+  /** Running requests' blocks. */
+  blockMap(): BlockMapEntry[] {
+    return this.core.blockMap();
+  }
+
+  /** Cancels everything and releases the runner. */
+  close(): Promise<void> {
+    return this.core.close();
+  }
+}
+
+/** An in-process engine over given parts (tests pass the fake runner here). */
+export function createEngineWith(parts: EngineParts, config?: Partial<EngineConfig>): LocalEngine {
+  return new LocalEngine(parts, engineConfig(config));
+}
+
+async function* streamRequest(
+  core: EngineCore,
+  request: GenerateRequest,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<GenerateOutput> {
+  signal?.throwIfAborted();
+  const { id, stream } = core.add(request);
+  const onAbort = () => core.abort(id);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    yield* stream;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The waiting and running queues, and the choice of each step's rows: decode tokens and prompt
+ * chunks share a token budget (maxNumBatchedTokens) and the KV byte budget. When a running
+ * sequence cannot grow, the youngest running sequence is preempted by recompute: its blocks are
+ * freed and it waits at the front of the queue to re-prefill its prompt and known output.
+ * @module
+ */
+import type { SealOp } from "../runner/types.ts";
+import { QueueFullError } from "./errors.ts";
+import type { FencedKvArena } from "./fenced_arena.ts";
+import type { Sequence } from "./sequence.ts";
+import type { FinishReason } from "./types.ts";
+
+/** Limits of one scheduler. */
+export interface SchedulerConfig {
+  /** Sequences running at once (also the number of GPU slots). */
+  maxNumSeqs: number;
+  /** Rows in one step. */
+  maxNumBatchedTokens: number;
+  /** Sequences allowed to wait; more are refused with QueueFullError. */
+  maxWaiting: number;
+}
+
+/** Consecutive rows of one sequence in a step. */
+export interface ScheduledChunk {
+  seq: Sequence;
+  /** First position the chunk writes. */
+  start: number;
+  numTokens: number;
+  /** The chunk reaches the sequence's last token, so its last row samples the next one. */
+  sample: boolean;
+  /** Seals the chunk's append asked for; they run before the step's KV writes. */
+  seals: readonly SealOp[];
+}
+
+/** One step's plan. */
+export interface SchedulerOutput {
+  chunks: ScheduledChunk[];
+  /** Sequences that cannot fit the KV budget even alone; finished with reason "error". */
+  failed: Sequence[];
+}
+
+/** Owns the queues, the GPU slots and every sequence's KV growth. */
+export class Scheduler {
+  readonly waiting: Sequence[] = [];
+  readonly running: Sequence[] = [];
+  numPreemptions = 0;
+  readonly #config: SchedulerConfig;
+  readonly #arena: FencedKvArena;
+  readonly #freeSlots: number[];
+
+  /** A scheduler drawing KV blocks from `arena`. */
+  constructor(config: SchedulerConfig, arena: FencedKvArena) {
+    this.#config = config;
+    this.#arena = arena;
+    this.#freeSlots = Array.from(
+      { length: config.maxNumSeqs },
+      (_, i) => config.maxNumSeqs - 1 - i,
+    );
+  }
+
+  /** Queues a new sequence; throws QueueFullError when the waiting queue is full. */
+  add(seq: Sequence): void {
+    if (this.waiting.length >= this.#config.maxWaiting) {
+      throw new QueueFullError(this.#config.maxWaiting);
+    }
+    this.waiting.push(seq);
+  }
+
+  /** Whether any sequence is waiting or running. */
+  hasUnfinished(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0;
+  }
+
+  /** Picks the next step's chunks, appending their tokens to each sequence's KV. */
+  schedule(): SchedulerOutput {
+    const out: SchedulerOutput = { chunks: [], failed: [] };
+    // a running sequence that lacked KV this step would be starved by newcomers
+    const starved = this.#scheduleRunning(out);
+    if (!starved) this.#admitWaiting(out);
+    return out;
+  }
+
+  /** Decode rows and the rest of chunked prefills, oldest first; true if one lacked KV. */
+  #scheduleRunning(out: SchedulerOutput): boolean {
+    let starved = false;
+    for (let i = 0; i < this.running.length; i++) {
+      const seq = this.running[i];
+      const numTokens = Math.min(seq.numUnscheduledTokens, this.#budgetLeft(out));
+      if (numTokens === 0) continue;
+      let chunk = this.#tryAppend(seq, numTokens);
+      while (chunk === null) {
+        starved = true;
+        // in-flight steps are about to give bytes back: wait for them rather than preempt
+        if (this.#arena.bytesHeld() > 0) break;
+        if (this.running.length - 1 > i) {
+          this.#preempt(this.running[this.running.length - 1]);
+          chunk = this.#tryAppend(seq, numTokens);
+          continue;
+        }
+        // the youngest itself: it waits for older ones to finish, or can never fit alone
+        if (this.running.length === 1) {
+          this.#finish(seq, "error");
+          out.failed.push(seq);
+        } else {
+          this.#preempt(seq);
+        }
+        i--;
+        break;
+      }
+      if (chunk !== null) out.chunks.push(chunk);
+    }
+    return starved;
+  }
+
+  /** Admits waiting sequences in arrival order while slots, tokens and bytes last. */
+  #admitWaiting(out: SchedulerOutput): void {
+    while (this.waiting.length > 0 && this.#freeSlots.length > 0) {
+      const seq = this.waiting[0];
+      const numTokens = Math.min(seq.numUnscheduledTokens, this.#budgetLeft(out));
+      if (numTokens === 0) return;
+      const chunk = this.#tryAppend(seq, numTokens);
+      if (chunk === null) {
+        if (this.running.length > 0 || this.#arena.bytesUsed() > 0) return;
+        // nothing else holds KV, so this sequence can never fit
+        this.#finish(seq, "error");
+        out.failed.push(seq);
+        continue;
+      }
+      this.waiting.shift();
+      seq.status = "running";
+      seq.slot = this.#freeSlots.pop()!;
+      this.running.push(seq);
+      out.chunks.push(chunk);
+    }
+  }
+
+  #budgetLeft(out: SchedulerOutput): number {
+    const used = out.chunks.reduce((n, c) => n + c.numTokens, 0);
+    return this.#config.maxNumBatchedTokens - used;
+  }
+
+  /**
+   * Voids the sequence's in-flight steps and cuts its KV back to re-feed known tokens from the
+   * last correct position (at least the last known token, whose row samples the next one).
+   */
+  rewind(seq: Sequence, keepTokens: number): void {
+    seq.kv.truncate(Math.min(keepTokens, seq.numKnownTokens - 1));
+    seq.epoch++;
+    seq.numPending = 0;
+  }
+
+  /** Removes a sequence from its queue and frees its blocks and slot. */
+  finish(seq: Sequence, reason: FinishReason): void {
+    if (seq.isFinished) return;
+    this.#finish(seq, reason);
+  }
+
+  #finish(seq: Sequence, reason: FinishReason): void {
+    remove(seq.status === "running" ? this.running : this.waiting, seq);
+    this.#release(seq);
+    seq.status = "finished";
+    seq.finishReason = reason;
+  }
+
+  #preempt(seq: Sequence): void {
+    remove(this.running, seq);
+    this.#release(seq);
+    seq.status = "waiting";
+    this.waiting.unshift(seq);
+    this.numPreemptions++;
+  }
+
+  #release(seq: Sequence): void {
+    seq.kv.free();
+    seq.epoch++;
+    seq.numPending = 0;
+    // the GPU runs steps in submission order, so a later step may reuse the slot at once
+    if (seq.slot !== null) this.#freeSlots.push(seq.slot);
+    seq.slot = null;
+  }
+
+  #tryAppend(seq: Sequence, numTokens: number): ScheduledChunk | null {
+    const start = seq.numComputedTokens;
+    const phases = Array.from({ length: numTokens }, (_, i) => seq.phaseAt(start + i));
+    const seals = seq.kv.append(phases);
+    if (seals === null) return null;
+    const sample = start + numTokens === seq.numTokens;
+    return { seq, start, numTokens, sample, seals };
+  }
+}
+
+function remove(queue: Sequence[], seq: Sequence): void {
+  const at = queue.indexOf(seq);
+  if (at >= 0) queue.splice(at, 1);
+}

@@ -1,0 +1,108 @@
+/**
+ * Checks a request and builds its Sequence: the KV dtype of each phase (engine flags, the
+ * calibration profile, the request's overrides), a block table on the shared arena, and a phase
+ * tracker that knows whether the prompt leaves a think block open. A request that cannot ever
+ * run (too long for the model, a prompt larger than the whole KV cache) fails here, at once.
+ * @module
+ */
+import { OPEN_DTYPE, SequenceKv } from "../kv/block_table.ts";
+import { PhaseTracker } from "../kv/phase.ts";
+import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
+import type { KvProfile } from "../kv/profile.ts";
+import type { Phase } from "../kv/types.ts";
+import { GREEDY, type SamplingParams } from "../runner/types.ts";
+import { KvCapacityError } from "./capacity_error.ts";
+import { ContextLengthError } from "./errors.ts";
+import type { FencedKvArena } from "./fenced_arena.ts";
+import { Sequence } from "./sequence.ts";
+import type { GenerateRequest } from "./types.ts";
+
+/** What every sequence of one engine shares. */
+export interface SequenceFactoryOptions {
+  arena: FencedKvArena;
+  blockSize: number;
+  maxModelLen: number;
+  dtypes: EnginePhaseDtypes;
+  profile?: KvProfile | null;
+  /** Share of max_tokens counted as think for models without markers. */
+  thinkFraction?: number;
+  openId: number | null;
+  closeId: number | null;
+}
+
+/** Builds validated sequences. */
+export class SequenceFactory {
+  readonly #opts: SequenceFactoryOptions;
+  #numCreated = 0;
+
+  /** A factory for one engine. */
+  constructor(opts: SequenceFactoryOptions) {
+    this.#opts = opts;
+    // an unknown engine-level dtype is a startup error, not a request error
+    resolvePhasePolicy(opts.dtypes, opts.profile);
+  }
+
+  /** The canonical dtype per phase for a request's overrides. */
+  dtypesFor(request: Pick<GenerateRequest, "kvCacheDtypeThink" | "kvCacheDtypeAnswer">): Record<
+    Phase,
+    string
+  > {
+    return resolvePhasePolicy(this.#opts.dtypes, this.#opts.profile, {
+      think: request.kvCacheDtypeThink,
+      answer: request.kvCacheDtypeAnswer,
+    });
+  }
+
+  /** A waiting sequence for `request`; throws RangeError, ContextLengthError, KvCapacityError. */
+  create(request: GenerateRequest): Sequence {
+    const { arena, blockSize, maxModelLen, openId, closeId } = this.#opts;
+    if (request.promptIds.length === 0) throw new RangeError("The prompt has no tokens");
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
+      throw new RangeError(`maxTokens must be a positive integer, got ${request.maxTokens}`);
+    }
+    const requested = request.promptIds.length + request.maxTokens;
+    if (requested > maxModelLen) throw new ContextLengthError(requested, maxModelLen);
+    const dtypes = this.dtypesFor(request);
+    const needed = minPromptBytes(arena, blockSize, request.promptIds.length, dtypes.prompt);
+    if (needed > arena.budgetBytes) throw new KvCapacityError(needed, arena.budgetBytes);
+    const tracker = new PhaseTracker({
+      openId,
+      closeId,
+      startsInThink: opensThink(request.promptIds, openId, closeId),
+      thinkFraction: this.#opts.thinkFraction,
+      maxTokens: request.maxTokens,
+    });
+    return new Sequence({
+      id: `seq-${++this.#numCreated}`,
+      request,
+      sampling: withDefaults(request.sampling),
+      kv: new SequenceKv(arena, { blockSize, dtypeFor: (phase) => dtypes[phase] }),
+      tracker,
+    });
+  }
+}
+
+/** Bytes (all layers) of a prompt once prefilled: its full blocks sealed, the rest open. */
+function minPromptBytes(
+  arena: FencedKvArena,
+  blockSize: number,
+  numTokens: number,
+  dtype: string,
+): number {
+  const full = Math.floor(numTokens / blockSize);
+  const open = numTokens % blockSize > 0 ? arena.blockBytes(OPEN_DTYPE) : 0;
+  return (full * arena.blockBytes(dtype) + open) * arena.numLayers;
+}
+
+/** The request's sampling parameters over greedy ones (fields left undefined keep the default). */
+function withDefaults(sampling: Partial<SamplingParams> = {}): SamplingParams {
+  const given = Object.entries(sampling).filter(([, v]) => v !== undefined);
+  return { ...GREEDY, ...Object.fromEntries(given) };
+}
+
+/** Whether the prompt's last open marker has no close marker after it. */
+function opensThink(promptIds: readonly number[], openId: number | null, closeId: number | null) {
+  if (openId === null) return false;
+  const open = promptIds.lastIndexOf(openId);
+  return open >= 0 && (closeId === null || promptIds.indexOf(closeId, open) < 0);
+}

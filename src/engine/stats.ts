@@ -1,0 +1,43 @@
+/**
+ * The engine's live counters and block map, read from the scheduler's queues and the arena
+ * (for /metrics and GET /v1/kv).
+ * @module
+ */
+import type { KvArena } from "../kv/arena.ts";
+import type { Scheduler } from "./scheduler.ts";
+import type { Sequence } from "./sequence.ts";
+import type { BlockMapEntry, EngineStats } from "./types.ts";
+
+/** Counters as of now; `tokensByPhase` is the core's running tally. */
+export function engineStats(
+  scheduler: Scheduler,
+  arena: KvArena,
+  tokensByPhase: Readonly<Record<string, number>>,
+): EngineStats {
+  const kvBytes: Record<string, Record<string, number>> = {};
+  for (const seq of scheduler.running) {
+    for (const [phase, usage] of Object.entries(seq.kv.usage())) {
+      const byDtype = kvBytes[phase] ??= {};
+      for (const [dtype, bytes] of Object.entries(usage.dtypes)) {
+        byDtype[dtype] = (byDtype[dtype] ?? 0) + bytes;
+      }
+    }
+  }
+  return {
+    numRunning: scheduler.running.length,
+    numWaiting: scheduler.waiting.length,
+    kvUsage: arena.bytesUsed() / arena.budgetBytes,
+    kvBudgetBytes: arena.budgetBytes,
+    kvBytes,
+    tokensByPhase: { ...tokensByPhase },
+    numPreemptions: scheduler.numPreemptions,
+  };
+}
+
+/** The blocks of each running sequence, in table order. */
+export function blockMap(running: readonly Sequence[]): BlockMapEntry[] {
+  return running.map((seq) => ({
+    requestId: seq.id,
+    blocks: seq.kv.blocks.map((b) => ({ phase: b.phase, dtype: b.dtype, tokens: b.tokens })),
+  }));
+}

@@ -1,0 +1,29 @@
+/**
+ * Turns the scheduler's chunks into the runner's StepInput: one StepSeq per chunk with its block
+ * table after the append, one row per position (known tokens explicit, the token still on the
+ * GPU as null), and the seals the appends asked for.
+ * @module
+ */
+import type { StepInput, StepRow, StepSeq } from "../runner/types.ts";
+import type { ScheduledChunk } from "./scheduler.ts";
+
+/** The step the runner encodes for `chunks` (call before the sequences' pending counts move). */
+export function buildStepInput(chunks: readonly ScheduledChunk[]): StepInput {
+  const seqs: StepSeq[] = [];
+  const rows: StepRow[] = [];
+  chunks.forEach((chunk, i) => {
+    const { seq } = chunk;
+    seqs.push({
+      slot: seq.slot!,
+      // copies: the live table changes in place while this step may still be encoding
+      blocks: seq.kv.blocks.map((b) => ({ ...b })),
+      sample: chunk.sample,
+      sampling: seq.sampling,
+      sampleIndex: seq.sampleIndex,
+    });
+    for (let p = chunk.start; p < chunk.start + chunk.numTokens; p++) {
+      rows.push({ seq: i, position: p, token: seq.tokenAt(p) });
+    }
+  });
+  return { seqs, rows, seals: chunks.flatMap((c) => c.seals) };
+}

@@ -1,0 +1,176 @@
+/**
+ * The main-thread side of the engine Worker: an EngineApi whose generate() streams outputs
+ * posted by the Worker, with encode, decode and the chat template answered locally. stats() and
+ * blockMap() return the latest snapshot the Worker pushed (it pushes while busy and on ask).
+ * @module
+ */
+import { canonical } from "../kv/policy.ts";
+import { importBackend, type TextSide } from "./backend.ts";
+import type { EngineConfig } from "./create_core.ts";
+import { OutputStream } from "./output_stream.ts";
+import {
+  type EngineSnapshot,
+  fromWire,
+  type FromWorker,
+  type ToWorker,
+  type WorkerInit,
+} from "./protocol.ts";
+import type {
+  BlockMapEntry,
+  ChatMessage,
+  EngineApi,
+  EngineStats,
+  GenerateOutput,
+  GenerateRequest,
+} from "./types.ts";
+
+const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
+
+/** An engine running in a Worker. */
+export class WorkerEngine implements EngineApi {
+  readonly modelId: string;
+  readonly maxModelLen: number;
+  readonly #worker: Worker;
+  readonly #text: TextSide;
+  readonly #baseDtype: string;
+  readonly #streams = new Map<number, OutputStream>();
+  #snapshot: EngineSnapshot;
+  #numRequests = 0;
+  #closed: Promise<void> | null = null;
+
+  private constructor(
+    worker: Worker,
+    text: TextSide,
+    config: EngineConfig,
+    ready: Extract<FromWorker, { type: "ready" }>,
+  ) {
+    this.#worker = worker;
+    this.#text = text;
+    this.#baseDtype = canonical(config.kvCacheDtype, "f16");
+    this.modelId = ready.modelId;
+    this.maxModelLen = ready.maxModelLen;
+    this.#snapshot = ready.snapshot;
+    worker.onmessage = (event: MessageEvent<FromWorker>) => this.#receive(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      const error = new Error(`The engine worker failed: ${event.message}`);
+      for (const stream of this.#streams.values()) stream.fail(error);
+    };
+  }
+
+  /** Starts the Worker and waits until it has loaded the model. */
+  static async start(
+    init: WorkerInit,
+    onProgress?: (message: string) => void,
+  ): Promise<WorkerEngine> {
+    const text = await (await importBackend(init.backend)).loadTextSide(init.model);
+    const worker = new Worker(WORKER_URL, { type: "module" });
+    const ready = await new Promise<Extract<FromWorker, { type: "ready" }>>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<FromWorker>) => {
+        const message = event.data;
+        if (message.type === "progress") onProgress?.(message.message);
+        else if (message.type === "ready") resolve(message);
+        else if (message.type === "initFailed") reject(fromWire(message.error));
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(`The engine worker failed to start: ${event.message}`));
+      };
+      worker.postMessage({ type: "init", init } satisfies ToWorker);
+    }).catch((error) => {
+      worker.terminate();
+      throw error;
+    });
+    return new WorkerEngine(worker, text, init.config, ready);
+  }
+
+  /** Token ids of a text. */
+  encode(text: string): number[] {
+    return this.#text.tokenizer.encode(text);
+  }
+
+  /** Text of token ids. */
+  decode(ids: readonly number[]): string {
+    return this.#text.tokenizer.decode(ids);
+  }
+
+  /** Renders the model's chat template. */
+  applyChatTemplate(messages: readonly ChatMessage[], kwargs?: Record<string, unknown>): string {
+    if (!this.#text.renderChat) throw new TypeError(`Model ${this.modelId} has no chat template`);
+    return this.#text.renderChat(messages, kwargs);
+  }
+
+  /** Canonical dtype name (`auto` is the engine's base dtype). */
+  resolveKvDtype(name: string): string {
+    return canonical(name, this.#baseDtype);
+  }
+
+  /** Streams a request's outputs from the Worker; aborting `signal` cancels it there. */
+  generate(
+    request: GenerateRequest,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncIterable<GenerateOutput> {
+    return this.#generate(request, options.signal);
+  }
+
+  /** The latest stats the Worker reported. */
+  stats(): EngineStats {
+    this.#post({ type: "refresh" });
+    return this.#snapshot.stats;
+  }
+
+  /** The latest block map the Worker reported. */
+  blockMap(): BlockMapEntry[] {
+    this.#post({ type: "refresh" });
+    return this.#snapshot.blockMap;
+  }
+
+  /** Cancels everything, waits for the Worker to release the GPU, and ends it. */
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      const done = this.#worker.onmessage;
+      this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
+        if (event.data.type !== "closed") return done?.call(this.#worker, event);
+        this.#worker.terminate();
+        resolve();
+      };
+      this.#post({ type: "close" });
+    });
+    return this.#closed;
+  }
+
+  async *#generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<GenerateOutput> {
+    signal?.throwIfAborted();
+    if (this.#closed) throw new Error("The engine is closed");
+    const id = ++this.#numRequests;
+    const abort = () => this.#post({ type: "abort", id });
+    const stream = new OutputStream(abort);
+    this.#streams.set(id, stream);
+    signal?.addEventListener("abort", abort, { once: true });
+    this.#post({ type: "generate", id, request });
+    try {
+      yield* stream;
+    } finally {
+      signal?.removeEventListener("abort", abort);
+      this.#streams.delete(id);
+    }
+  }
+
+  #receive(message: FromWorker): void {
+    switch (message.type) {
+      case "output":
+        this.#streams.get(message.id)?.push(message.output);
+        return;
+      case "failed":
+        this.#streams.get(message.id)?.fail(fromWire(message.error));
+        return;
+      case "snapshot":
+        this.#snapshot = message.snapshot;
+        return;
+    }
+  }
+
+  #post(message: ToWorker): void {
+    this.#worker.postMessage(message);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The engine on the real ModelRunner and the tiny stories260k checkpoint, where a WebGPU adapter
+ * (a software one will do) and the checkpoint are present.
+ */
+import { assertEquals, assertGreater } from "@std/assert";
+import { createEngine, type EngineOptions } from "../src/engine/engine.ts";
+import type { EngineApi, GenerateOutput } from "../src/engine/types.ts";
+
+const MODEL = new URL("../../shared/models/stories260k", import.meta.url).pathname;
+const hasModel = await Deno.stat(`${MODEL}/model.safetensors`).then(() => true, () => false);
+const hasGpu = hasModel && await (async () => {
+  try {
+    return (await navigator.gpu?.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+})();
+
+const PROMPTS = ["Once upon a time", "The cat", "Lily wanted to play with her friend", "One day"];
+
+async function generateAll(engine: EngineApi, maxTokens: number): Promise<number[][]> {
+  const one = async (prompt: string) => {
+    const outputs: GenerateOutput[] = [];
+    const request = { promptIds: engine.encode(prompt), maxTokens };
+    for await (const o of engine.generate(request)) outputs.push(o);
+    assertEquals(outputs.at(-1)!.finishReason, "length");
+    return outputs.flatMap((o) => o.tokenIds);
+  };
+  return await Promise.all(PROMPTS.map(one));
+}
+
+async function withEngine<T>(opts: Omit<EngineOptions, "model">, fn: (e: EngineApi) => Promise<T>) {
+  const engine = await createEngine({ model: MODEL, maxNumBatchedTokens: 64, ...opts });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+Deno.test({
+  name: "createEngine() on stories260k: batched, preempted and Worker outputs equal each alone",
+  ignore: !hasGpu,
+  fn: async () => {
+    const alone: number[][] = [];
+    await withEngine({ inProcess: true, maxNumSeqs: 1 }, async (engine) => {
+      alone.push(...await generateAll(engine, 20));
+    });
+    const batched = await withEngine({ inProcess: true, maxNumSeqs: 4 }, (e) => generateAll(e, 20));
+    assertEquals(batched, alone);
+    const squeezed = await withEngine(
+      { inProcess: true, maxNumSeqs: 4, kvCacheMemory: 48 * 1024 },
+      async (engine) => {
+        const out = await generateAll(engine, 20);
+        assertGreater(engine.stats().numPreemptions, 0);
+        return out;
+      },
+    );
+    assertEquals(squeezed, alone);
+    const worker = await withEngine({ maxNumSeqs: 4 }, (e) => generateAll(e, 20));
+    assertEquals(worker, alone);
+  },
+});
