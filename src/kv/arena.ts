@@ -14,7 +14,7 @@ export interface KvArenaOptions {
   numLayers: number;
   /** Bytes of one block of `dtype` in one layer's pool. */
   blockBytes: (dtype: string) => number;
-  /** Bytes of one slab in one layer's pool (default 1 MiB, at most the pool). */
+  /** Bytes of one slab in one layer's pool (default: a sixteenth of the pool, at most 1 MiB). */
   slabBytes?: number;
 }
 
@@ -69,7 +69,13 @@ export class KvArena {
       throw new RangeError(`A KV budget of ${opts.budgetBytes} bytes leaves no pool per layer`);
     }
     this.budgetBytes = this.poolBytes * this.numLayers;
-    this.slabBytes = alignDown(Math.min(opts.slabBytes ?? DEFAULT_SLAB_BYTES, this.poolBytes));
+    // A pool of one or two slabs could never hold f16 open blocks and sealed blocks together,
+    // so by default a pool gets at least 16 slabs (each still big enough for an f16 block).
+    const fallback = Math.max(
+      opts.blockBytes("f16"),
+      Math.min(DEFAULT_SLAB_BYTES, Math.floor(this.poolBytes / 16)),
+    );
+    this.slabBytes = alignDown(Math.min(opts.slabBytes ?? fallback, this.poolBytes));
     if (!(this.slabBytes > 0)) throw new RangeError(`slabBytes must be at least ${ALIGN}`);
     this.#blockBytes = opts.blockBytes;
     for (let offset = 0; offset < this.poolBytes; offset += this.slabBytes) {
