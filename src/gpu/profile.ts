@@ -1,0 +1,49 @@
+/**
+ * Kernel shapes per adapter. Software rasterisers (lavapipe, llvmpipe) run a workgroup as SIMD
+ * chunks on a CPU core and pay a coroutine switch per barrier, so they want workgroups of 8
+ * and barrier-free kernels; GPUs want wide workgroups with reductions.
+ * @module
+ */
+
+/** The workgroup shapes every kernel takes as override constants. */
+export interface KernelProfile {
+  readonly name: "software" | "gpu";
+  /** Threads per workgroup of element-wise kernels (rope, kv_write, swiglu, embedding). */
+  readonly elementwise: number;
+  /** Threads per workgroup of row reductions (rmsnorm, sampling). */
+  readonly reduce: number;
+  /** Matmul variant: one thread per output ("rows"), or a workgroup reducing over K ("lanes"). */
+  readonly matmul: "rows" | "lanes";
+  /** Threads per matmul workgroup. */
+  readonly matmulWorkgroup: number;
+  /** Threads per paged-attention workgroup (each thread owns one (row, head, split)). */
+  readonly attention: number;
+}
+
+/** Shapes for software adapters: workgroups of 8 match llvmpipe's 256-bit SIMD. */
+export const SOFTWARE_PROFILE: KernelProfile = {
+  name: "software",
+  elementwise: 8,
+  reduce: 8,
+  matmul: "rows",
+  matmulWorkgroup: 8,
+  attention: 8,
+};
+
+/** Shapes for hardware GPUs. */
+export const GPU_PROFILE: KernelProfile = {
+  name: "gpu",
+  elementwise: 64,
+  reduce: 256,
+  matmul: "lanes",
+  matmulWorkgroup: 64,
+  attention: 32,
+};
+
+/** The profile for an adapter: software adapters get the barrier-free shapes. */
+export function profileFor(info: GPUAdapterInfo): KernelProfile {
+  const software = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(
+    `${info.description} ${info.device} ${info.architecture}`,
+  );
+  return software ? SOFTWARE_PROFILE : GPU_PROFILE;
+}

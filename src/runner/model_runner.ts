@@ -1,0 +1,258 @@
+/**
+ * The GPU model runner: owns the weights, the per-layer KV pools and the step buffers, and runs
+ * each step as one command encoder with one compute pass. Steps are never awaited inside step():
+ * the sampled tokens come back through a ring of staging buffers, in order, while later steps
+ * are already queued (rows with a null token read the slot's sampled token on the GPU).
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { createBuffer, createStorage } from "../gpu/buffers.ts";
+import { createCounts, writeCount } from "../gpu/dispatch.ts";
+import { withErrorScope } from "../gpu/errors.ts";
+import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
+import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
+import { F16_ONLY, type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
+import { ReadbackRing } from "./readback_ring.ts";
+import { ropeInvFreq } from "./rope_freq.ts";
+import type { KvSealer } from "./sealer.ts";
+import { packStep, type StepLimits } from "./step_pack.ts";
+import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
+import { SAMPLE_WORDS } from "./ops/sample.ts";
+import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
+import { destroyWeights, type ModelWeights, type ProgressFn, uploadWeights } from "./weights.ts";
+
+/** How to build a runner. */
+export interface ModelRunnerOptions {
+  /** Tokens per KV block (default 16). */
+  blockSize?: number;
+  /** Bytes of each layer's KV pool (at most one storage binding). */
+  kvPoolBytes: number;
+  maxNumSeqs: number;
+  maxRowsPerStep: number;
+  /** Weight upload progress (tensors done of total). */
+  onProgress?: ProgressFn;
+  /** KV dtypes the block tables may name (default: f16 only, until the KV registry is wired). */
+  kvDtypes?: KvDtypeTable;
+  /** WGSL library decoding quantized KV blocks (default "kv_decode_none": f16 only). */
+  kvDecodeKernel?: string;
+  /** Block-table entries per sequence (default: enough for max_position_embeddings). */
+  maxBlocksPerSeq?: number;
+  /** Fewest context tokens per attention split (tests lower it to reach split-K). */
+  minSplitTokens?: number;
+  /** Staging buffers made up front for token readback (default 4). */
+  readbackDepth?: number;
+}
+
+/** Runs steps of one model on the GPU. */
+export class ModelRunner implements Runner {
+  /** Tokens per KV block. */
+  readonly blockSize: number;
+  /** Encodes seals; set by the KV module (steps with seals and no sealer are rejected). */
+  sealer: KvSealer | null = null;
+  readonly #gpu: Gpu;
+  readonly #spec: ModelSpec;
+  readonly #weights: ModelWeights;
+  readonly #forward: ForwardPass;
+  readonly #buffers: StepBuffers;
+  readonly #limits: StepLimits;
+  readonly #ring: ReadbackRing;
+
+  private constructor(
+    gpu: Gpu,
+    spec: ModelSpec,
+    weights: ModelWeights,
+    forward: ForwardPass,
+    buffers: StepBuffers,
+    limits: StepLimits,
+    readbackDepth: number,
+  ) {
+    this.#gpu = gpu;
+    this.#spec = spec;
+    this.#weights = weights;
+    this.#forward = forward;
+    this.#buffers = buffers;
+    this.#limits = limits;
+    this.blockSize = limits.kv.blockSize;
+    this.#ring = new ReadbackRing(gpu.device, Math.max(16, limits.maxSeqs * 4), readbackDepth);
+  }
+
+  /** Uploads the checkpoint, allocates the KV pools and step buffers, and compiles the kernels. */
+  static async create(
+    gpu: Gpu,
+    ckpt: LoadedCheckpoint,
+    opts: ModelRunnerOptions,
+  ): Promise<ModelRunner> {
+    const spec = ckpt.spec;
+    const blockSize = opts.blockSize ?? 16;
+    for (const [name, v] of Object.entries({ ...opts, blockSize })) {
+      if (typeof v === "number" && !(Number.isInteger(v) && v > 0)) {
+        throw new RangeError(`ModelRunner option ${name} must be a positive integer, got ${v}`);
+      }
+    }
+    if (opts.kvPoolBytes > gpu.maxBindingBytes) {
+      throw new RangeError(
+        `kvPoolBytes ${opts.kvPoolBytes} exceeds the adapter's binding limit ${gpu.maxBindingBytes}`,
+      );
+    }
+    const kv: KvGeometry = { numKvHeads: spec.numKvHeads, blockSize, headDim: spec.headDim };
+    const maxBlocksPerSeq = opts.maxBlocksPerSeq ??
+      Math.ceil(spec.maxPositionEmbeddings / blockSize);
+    const limits: StepLimits = {
+      maxRows: opts.maxRowsPerStep,
+      maxSeqs: opts.maxNumSeqs,
+      maxTableEntries: opts.maxNumSeqs * maxBlocksPerSeq,
+      vocabSize: spec.vocabSize,
+      poolBytes: opts.kvPoolBytes,
+      kv,
+      dtypes: opts.kvDtypes ?? F16_ONLY,
+    };
+    const device = gpu.device;
+    const weights = await withErrorScope(
+      device,
+      "uploading weights",
+      () => uploadWeights(gpu, ckpt, opts.onProgress),
+    );
+    const buffers = await withErrorScope(
+      device,
+      "allocating step buffers",
+      () => allocateBuffers(gpu, spec, limits),
+    );
+    const forward = await withErrorScope(
+      device,
+      "compiling kernels",
+      () =>
+        ForwardPass.create(gpu, spec, weights, {
+          blockSize,
+          kvDecode: opts.kvDecodeKernel ?? "kv_decode_none",
+          minSplitTokens: opts.minSplitTokens,
+        }),
+    );
+    return new ModelRunner(gpu, spec, weights, forward, buffers, limits, opts.readbackDepth ?? 4);
+  }
+
+  /** Each layer's KV pool (the KV module's seal kernels write into these). */
+  get pools(): readonly GPUBuffer[] {
+    return this.#buffers.pools;
+  }
+
+  /** Bytes of one block of `dtype` in one layer's pool. */
+  blockBytes(dtype: string): number {
+    return requireDtype(this.#limits.dtypes, dtype).blockBytes(this.#limits.kv);
+  }
+
+  /** Encodes and submits one step; resolves with its sampled tokens (and logits when asked). */
+  async step(input: StepInput): Promise<StepResult> {
+    const seals = input.seals ?? [];
+    if (seals.length > 0 && !this.sealer) {
+      throw new Error("Step has seals but no KV sealer is attached to the runner");
+    }
+    const packed = packStep(input, this.#limits);
+    const { device } = this.#gpu;
+    const b = this.#buffers;
+    const q = device.queue;
+    const n = packed.numRows;
+    const ns = packed.numSamples;
+    q.writeBuffer(b.rows, 0, packed.rows);
+    q.writeBuffer(b.seqs, 0, packed.seqs);
+    q.writeBuffer(b.table, 0, packed.table);
+    q.writeBuffer(b.samples, 0, packed.samples);
+    q.writeBuffer(b.sampleRows, 0, packed.sampleRows);
+    const splits = this.#forward.attention.splitsFor(Math.max(1, n), packed.maxContext);
+    writeCount(device, b.counts, COUNT_SLOTS.rows, n);
+    writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
+    writeCount(device, b.counts, COUNT_SLOTS.kHeads, n * this.#spec.numKvHeads);
+    writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
+    writeCount(device, b.counts, COUNT_SLOTS.attention, n, splits);
+
+    // A validation error would otherwise poison the step silently; it rejects the step instead.
+    device.pushErrorScope("validation");
+    let copies: { staging: GPUBuffer; logits: GPUBuffer | null };
+    try {
+      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true);
+    } catch (e) {
+      await device.popErrorScope();
+      throw e;
+    }
+    const scope = device.popErrorScope().then((e) => {
+      if (e) throw new Error(`GPU validation error in step: ${e.message}`);
+    });
+    const tokens = new Int32Array(await this.#ring.read(copies.staging, ns * 4, scope));
+    if (!copies.logits) return { tokens };
+    await copies.logits.mapAsync(GPUMapMode.READ);
+    const logits = new Float32Array(copies.logits.getMappedRange().slice(0));
+    copies.logits.destroy();
+    return { tokens, logits };
+  }
+
+  #encode(
+    n: number,
+    ns: number,
+    splits: number,
+    seals: readonly SealOp[],
+    returnLogits: boolean,
+  ): { staging: GPUBuffer; logits: GPUBuffer | null } {
+    const { device } = this.#gpu;
+    const b = this.#buffers;
+    const encoder = device.createCommandEncoder({ label: "step" });
+    const pass = encoder.beginComputePass({ label: "step" });
+    if (seals.length > 0) this.sealer!.encode(pass, b.pools, seals);
+    if (n > 0) this.#forward.encode(pass, b, n, ns, splits);
+    pass.end();
+    const staging = this.#ring.acquire();
+    encoder.copyBufferToBuffer(b.outTokens, 0, staging, 0, Math.max(4, ns * 4));
+    let logits: GPUBuffer | null = null;
+    if (returnLogits && ns > 0) {
+      const bytes = ns * this.#spec.vocabSize * 4;
+      logits = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      encoder.copyBufferToBuffer(b.logits, 0, logits, 0, bytes);
+    }
+    device.queue.submit([encoder.finish()]);
+    return { staging, logits };
+  }
+
+  /** Releases the weights, pools and step buffers. */
+  destroy(): void {
+    this.#ring.destroy();
+    this.#forward.attention.destroy();
+    destroyWeights(this.#weights);
+    for (const buf of Object.values(this.#buffers)) {
+      if (buf instanceof GPUBuffer) buf.destroy();
+    }
+    for (const pool of this.#buffers.pools) pool.destroy();
+    this.#gpu.kernels.clearBindGroups();
+  }
+}
+
+function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuffers {
+  const d = gpu.device;
+  const f32 = (label: string, n: number) => createBuffer(d, label, n * 4);
+  const rows = limits.maxRows;
+  const seqs = limits.maxSeqs;
+  const qkv = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
+  return {
+    hidden: f32("hidden", rows * spec.hiddenSize),
+    normed: f32("normed", rows * spec.hiddenSize),
+    qkv: f32("qkv", rows * qkv),
+    attn: f32("attn", rows * spec.numHeads * spec.headDim),
+    gateUp: f32("gate_up", rows * 2 * spec.intermediateSize),
+    act: f32("act", rows * spec.intermediateSize),
+    sampleNormed: f32("sample_normed", seqs * spec.hiddenSize),
+    logits: f32("logits", seqs * spec.vocabSize),
+    rows: f32("rows", rows * ROW_WORDS),
+    seqs: f32("seqs", seqs * SEQ_WORDS),
+    table: f32("table", limits.maxTableEntries * TABLE_WORDS),
+    samples: f32("samples", seqs * SAMPLE_WORDS),
+    sampleRows: f32("sample_rows", seqs),
+    lastToken: f32("last_token", seqs),
+    outTokens: f32("out_tokens", seqs),
+    invFreq: createStorage(d, "inv_freq", ropeInvFreq(spec.headDim, spec.ropeTheta)),
+    counts: createCounts(d, "counts", Object.keys(COUNT_SLOTS).length),
+    pools: Array.from(
+      { length: spec.numLayers },
+      (_, l) => f32(`kv_pool.${l}`, limits.poolBytes / 4),
+    ),
+  };
+}
