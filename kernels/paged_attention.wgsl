@@ -2,13 +2,14 @@
 // step. Loaded after kv_decode.wgsl and kv_load.wgsl (K/V elements come from kv_k / kv_v).
 //   row r (sequence rows[r].seq, position p) attends to its sequence's tokens 0..p through the
 //   sequence's block table; q head h reads kv head h / (NUM_HEADS / NUM_KV_HEADS); scale SCALE.
-//   Split s of S covers tokens [s * C, (s + 1) * C), C = ceil(ceil((p + 1) / S) / BLOCK_SIZE)
-//   blocks. With S == 1 the output is written directly; otherwise (acc, m, l) go to `partial`
+//   Split s of S covers tokens [s * C, (s + 1) * C), C = ceil((p + 1) / S). A block may hold
+//   fewer than BLOCK_SIZE tokens (one closed at a phase change), so cache positions are mapped
+//   to blocks through the running sum of each entry's token count. With S == 1 the output is written directly; otherwise (acc, m, l) go to `partial`
 //   and attention_merge.wgsl combines them.
 // bindings: 0 qkv array<f32> [rows][QKV_STRIDE] (q heads first)
 //           1 rows array<u32> [rows][ROW_WORDS] (word 1 position, word 2 seq index)
-//           2 seqs array<u32> [seqs][SEQ_WORDS] (word 0 first table entry)
-//           3 table array<u32> [entries][2] (block word offset, dtype id)
+//           2 seqs array<u32> [seqs][SEQ_WORDS] (word 0 first table entry, word 1 entries)
+//           3 table array<u32> [entries][TABLE_WORDS] (block word offset, dtype id, tokens)
 //           4 kv_pool array<u32>
 //           5 out array<f32> [rows][NUM_HEADS * HEAD_DIM]
 //           6 partial array<f32> [rows][NUM_HEADS][S][HEAD_DIM + 2]
@@ -23,6 +24,7 @@ override QKV_STRIDE: u32;
 override SCALE: f32;
 const ROW_WORDS: u32 = 8u;
 const SEQ_WORDS: u32 = 4u;
+const TABLE_WORDS: u32 = 4u;
 const MAX_HEAD_DIM: u32 = 256u;
 // Finite stand-in for -inf: exp(NEG_BIG - x) is 0 without inf - inf = NaN.
 const NEG_BIG: f32 = -1e30;
@@ -47,8 +49,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let split = gid.x % splits;
   let kvh = h / (NUM_HEADS / NUM_KV_HEADS);
   let ctx = rows[r * ROW_WORDS + 1u] + 1u;
-  let first_entry = seqs[rows[r * ROW_WORDS + 2u] * SEQ_WORDS];
-  let chunk = ((ctx + splits - 1u) / splits + BLOCK_SIZE - 1u) / BLOCK_SIZE * BLOCK_SIZE;
+  let seq = rows[r * ROW_WORDS + 2u];
+  let first_entry = seqs[seq * SEQ_WORDS];
+  let num_entries = seqs[seq * SEQ_WORDS + 1u];
+  let chunk = (ctx + splits - 1u) / splits;
   let start = split * chunk;
   let end = min(ctx, start + chunk);
 
@@ -61,21 +65,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var m = NEG_BIG;
   var l = 0.0;
-  for (var j = start; j < end; j++) {
-    let entry = first_entry + j / BLOCK_SIZE;
-    let word = table[2u * entry];
-    let dtype = table[2u * entry + 1u];
-    let t = j % BLOCK_SIZE;
-    var s = 0.0;
-    for (var d = 0u; d < HEAD_DIM; d++) { s += q[d] * kv_k(word, dtype, kvh, t, d); }
-    let m_new = max(m, s);
-    let alpha = exp(m - m_new);
-    let p = exp(s - m_new);
-    l = l * alpha + p;
-    for (var d = 0u; d < HEAD_DIM; d++) {
-      acc[d] = acc[d] * alpha + p * kv_v(word, dtype, kvh, t, d);
+  var block_start = 0u;
+  for (var e = 0u; e < num_entries && block_start < end; e++) {
+    let entry = (first_entry + e) * TABLE_WORDS;
+    let word = table[entry];
+    let dtype = table[entry + 1u];
+    let n = table[entry + 2u];
+    let lo = max(start, block_start);
+    let hi = min(end, block_start + n);
+    for (var j = lo; j < hi; j++) {
+      let t = j - block_start;
+      var s = 0.0;
+      for (var d = 0u; d < HEAD_DIM; d++) { s += q[d] * kv_k(word, dtype, kvh, t, d); }
+      let m_new = max(m, s);
+      let alpha = exp(m - m_new);
+      let p = exp(s - m_new);
+      l = l * alpha + p;
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        acc[d] = acc[d] * alpha + p * kv_v(word, dtype, kvh, t, d);
+      }
+      m = m_new;
     }
-    m = m_new;
+    block_start += n;
   }
   if (splits == 1u) {
     let o = (r * NUM_HEADS + h) * HEAD_DIM;

@@ -61,3 +61,29 @@ Deno.test({
     assertEquals(worker, alone);
   },
 });
+
+Deno.test({
+  name: "createEngine() on stories260k with quantized phases: batched and preempted equal alone",
+  ignore: !hasGpu,
+  fn: async () => {
+    // no markers: the first 0.75 of max_tokens is think, so all three phases occur and seal
+    const kv = { kvCacheDtype: "int8", kvCacheDtypeThink: "int4", kvCacheDtypeAnswer: "int3" };
+    const opts = { inProcess: true, blockSize: 4, ...kv };
+    const alone = await withEngine({ ...opts, maxNumSeqs: 1 }, (e) => generateAll(e, 24));
+    const batched = await withEngine({ ...opts, maxNumSeqs: 4 }, async (engine) => {
+      const out = await generateAll(engine, 24);
+      assertEquals(engine.stats().kvUsage, 0);
+      return out;
+    });
+    assertEquals(batched, alone);
+    const squeezed = await withEngine(
+      { ...opts, maxNumSeqs: 4, kvCacheMemory: 40 * 1024 },
+      async (engine) => {
+        const out = await generateAll(engine, 24);
+        assertGreater(engine.stats().numPreemptions, 0);
+        return out;
+      },
+    );
+    assertEquals(squeezed, alone);
+  },
+});

@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { AttentionOp } from "../src/runner/ops/attention.ts";
 import { qkvStride, RowKernel } from "../src/runner/ops/elementwise.ts";
-import { ROW_WORDS, SEQ_WORDS } from "../src/runner/step_layout.ts";
+import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "../src/runner/step_layout.ts";
 import { countSlot, createCounts, writeCount } from "../src/gpu/dispatch.ts";
 import {
   assertClose,
@@ -29,24 +29,41 @@ async function checkAttention(
   minSplitTokens: number,
   expectSplits: (splits: number) => boolean,
   kvDecode = "kv_decode_none",
+  partial = false,
 ) {
   const gpu = await testGpu();
   try {
     const headDim = 8;
     const kv: KvShape = { numKvHeads, blockSize: BLOCK, headDim };
     const blockWords = numKvHeads * BLOCK * headDim; // K and V halves / 2 each
-    const maxBlocks = Math.max(...contexts.map((c) => Math.ceil(c / BLOCK)));
+    // With `partial`, blocks hold 1..BLOCK tokens, as blocks closed at a phase change do.
+    const fills = contexts.map((c, s) => {
+      const out: number[] = [];
+      for (let left = c, b = 0; left > 0; b++) {
+        const n = Math.min(left, partial ? 1 + (s * 5 + b * 3) % BLOCK : BLOCK);
+        out.push(n);
+        left -= n;
+      }
+      return out;
+    });
+    const maxBlocks = Math.max(...fills.map((f) => f.length));
     const numSeqs = contexts.length;
     // 7 is coprime with the pool size here, so the permutation is a shuffle.
     const poolWords = numSeqs * maxBlocks * blockWords;
     const pool = packF16(randomF32(poolWords * 2, 21));
-    const table = new Uint32Array(numSeqs * maxBlocks * 2);
+    const table = new Uint32Array(numSeqs * maxBlocks * TABLE_WORDS);
     const seqs = new Uint32Array(numSeqs * SEQ_WORDS);
+    // Cache position p of sequence s lives at (word, t) = where[s][p].
+    const where: { word: number; t: number }[][] = [];
     for (let s = 0; s < numSeqs; s++) {
       seqs[s * SEQ_WORDS] = s * maxBlocks;
-      for (let b = 0; b < maxBlocks; b++) {
-        table[(s * maxBlocks + b) * 2] = poolBlock(s, b, numSeqs, maxBlocks) * blockWords;
-      }
+      seqs[s * SEQ_WORDS + 1] = fills[s].length;
+      where.push([]);
+      fills[s].forEach((n, b) => {
+        const word = poolBlock(s, b, numSeqs, maxBlocks) * blockWords;
+        table.set([word, 0, n, 0], (s * maxBlocks + b) * TABLE_WORDS);
+        for (let t = 0; t < n; t++) where[s].push({ word, t });
+      });
     }
     // Rows: the last position of every sequence, and position 1 of sequence 0 (a prefill row).
     const rowList = contexts.map((c, s) => ({ seq: s, position: c - 1 }));
@@ -90,18 +107,18 @@ async function checkAttention(
       ));
     const got = await readF32(gpu, out, rowList.length * numHeads * headDim);
     rowList.forEach((r, i) => {
-      const word = (p: number) => table[(r.seq * maxBlocks + Math.floor(p / BLOCK)) * 2];
+      const at = (p: number) => where[r.seq][p];
       const expected = attentionRef(
         qkv.subarray(i * shape.qkvStride, i * shape.qkvStride + numHeads * headDim),
         numHeads,
         numKvHeads,
         headDim,
-        (p, kvh, d) => readF16Kv(pool, kv, word(p), false, kvh, p % BLOCK, d),
-        (p, kvh, d) => readF16Kv(pool, kv, word(p), true, kvh, p % BLOCK, d),
+        (p, kvh, d) => readF16Kv(pool, kv, at(p).word, false, kvh, at(p).t, d),
+        (p, kvh, d) => readF16Kv(pool, kv, at(p).word, true, kvh, at(p).t, d),
         r.position,
       );
-      const at = i * numHeads * headDim;
-      assertClose(got.subarray(at, at + numHeads * headDim), expected, 1e-5, 1e-4, `row ${i}`);
+      const o = i * numHeads * headDim;
+      assertClose(got.subarray(o, o + numHeads * headDim), expected, 1e-5, 1e-4, `row ${i}`);
     });
   } finally {
     gpu.destroy();
@@ -114,6 +131,9 @@ for (const [heads, kvHeads] of [[2, 2], [4, 2], [6, 1]]) {
   Deno.test(`AttentionOp over shuffled f16 blocks, GQA ${heads / kvHeads}, split-K`, () =>
     checkAttention(heads, kvHeads, [29, 18, 5], 4, (s) => s > 1));
 }
+
+Deno.test("AttentionOp maps positions through partly filled blocks (closed at phase changes)", () =>
+  checkAttention(4, 2, [29, 18, 5], 4, (s) => s > 1, "kv_decode_none", true));
 
 Deno.test({
   name: "AttentionOp built with the KV module's kv_decode.wgsl reads f16 blocks the same way",

@@ -36,7 +36,7 @@ async function checkAgainstReference(arch: ArchName, dtype: TensorDtype, profile
     try {
       // prefill: every prompt row in one step
       const blocks = sequentialBlocks(runner, PROMPT.length + 4);
-      const first = await runner.step(prefillStep(blocks, PROMPT, { returnLogits: true }));
+      const first = await runner.step(prefillStep(runner, blocks, PROMPT, { returnLogits: true }));
       let expected: Float32Array = new Float32Array(0);
       PROMPT.forEach((t, p) => expected = ref.forward(t, p));
       assertClose(first.logits!, expected, LOGIT_ATOL, 0, "prefill logits");
@@ -44,7 +44,7 @@ async function checkAgainstReference(arch: ArchName, dtype: TensorDtype, profile
       let token = first.tokens[0];
       for (let i = 0; i < 4; i++) {
         const pos = PROMPT.length + i;
-        const r = await runner.step(decodeStep(blocks, pos, i + 1, { returnLogits: true }));
+        const r = await runner.step(decodeStep(runner, blocks, pos, i + 1, { returnLogits: true }));
         assertClose(r.logits!, ref.forward(token, pos), LOGIT_ATOL, 0, `decode ${i} logits`);
         token = r.tokens[0];
       }

@@ -9,6 +9,7 @@ import type { BlockEntry } from "../src/kv/types.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { testGpu } from "./helpers/gpu_harness.ts";
 import { sequentialBlocks } from "./helpers/runner_harness.ts";
+import { withTokens } from "../src/runner/single_sequence.ts";
 import { makeTinyCheckpoint } from "./helpers/tiny_checkpoint.ts";
 import { ReferenceModel } from "./reference/forward.ts";
 
@@ -22,11 +23,11 @@ const LIMITS: StepLimits = {
   // A stand-in quantized dtype, so sealed blocks can appear in tables.
   dtypes: (name) => name === "int4" ? { id: 4, blockBytes: () => 80 } : F16_ONLY(name),
 };
-const block = (offset: number, dtype = "f16"): BlockEntry => ({
+const block = (offset: number, dtype = "f16", tokens = 4): BlockEntry => ({
   offset,
   dtype,
   phase: "prompt",
-  tokens: 0,
+  tokens,
 });
 const seq = (blocks: BlockEntry[], sample = true) => ({
   slot: 0,
@@ -38,14 +39,24 @@ const seq = (blocks: BlockEntry[], sample = true) => ({
 
 Deno.test("packStep packs rows with their block word and in-block index, and the last row samples", () => {
   const p = packStep({
-    seqs: [seq([block(0), block(256)])],
+    seqs: [seq([block(0), block(256, "f16", 1)])],
     rows: [{ seq: 0, position: 3, token: 5 }, { seq: 0, position: 4, token: null }],
   }, LIMITS);
   assertEquals([...p.rows.subarray(0, 6)], [5, 3, 0, 0, 0, 3]);
   assertEquals([...p.rows.subarray(8, 14)], [0xffffffff, 4, 0, 0, 64, 0]);
-  assertEquals([...p.table.subarray(0, 4)], [0, 0, 64, 0]);
+  assertEquals([...p.table.subarray(0, 8)], [0, 0, 4, 0, 64, 0, 1, 0]);
   assertEquals([...p.sampleRows], [1]);
   assertEquals(p.maxContext, 5);
+});
+
+Deno.test("packStep maps positions through partly filled blocks (closed at a phase change)", () => {
+  const p = packStep({
+    seqs: [seq([block(0, "int4", 3), block(256, "f16", 2)])],
+    rows: [{ seq: 0, position: 4, token: 5 }],
+  }, LIMITS);
+  // position 4 is the second token of the second block, not position 4 % blockSize = 0
+  assertEquals([...p.rows.subarray(0, 6)], [5, 4, 0, 0, 64, 1]);
+  assertEquals([...p.table.subarray(0, 8)], [0, 4, 3, 0, 64, 0, 2, 0]);
 });
 
 Deno.test("packStep rejects what the GPU could not run, naming the fault", () => {
@@ -121,9 +132,9 @@ function batchedSteps(
   const steps = [];
   for (let i = 0; i < n; i++) {
     steps.push(runner.step({
-      seqs: prompts.map((_, s) => ({
+      seqs: prompts.map((p, s) => ({
         slot: slots[s],
-        blocks: tables[s],
+        blocks: withTokens(tables[s], runner.blockSize, i === 0 ? p.length : p.length + i),
         sample: true,
         sampling: sampling[s],
         sampleIndex: i,
@@ -158,7 +169,7 @@ Deno.test("ModelRunner: a seeded sequence samples the same tokens alone and in a
 
 Deno.test("ModelRunner: seals go to the attached sealer, and are refused without one", async () => {
   await withRunner(async (runner) => {
-    const blocks = sequentialBlocks(runner, 4);
+    const blocks = withTokens(sequentialBlocks(runner, 4), runner.blockSize, 1);
     const input: StepInput = {
       seqs: [{ slot: 0, blocks, sample: false, sampling: GREEDY, sampleIndex: 0 }],
       rows: [{ seq: 0, position: 0, token: 1 }],

@@ -32,6 +32,21 @@ export interface GenerateResult {
   decodeMs: number;
 }
 
+/**
+ * `blocks` as the table of a sequence holding `numTokens` tokens: blocks filled in order, each
+ * up to `blockSize` (the runner maps positions to blocks through these counts).
+ */
+export function withTokens(
+  blocks: readonly BlockEntry[],
+  blockSize: number,
+  numTokens: number,
+): BlockEntry[] {
+  return blocks.map((b, i) => ({
+    ...b,
+    tokens: Math.max(0, Math.min(blockSize, numTokens - i * blockSize)),
+  }));
+}
+
 /** The f16 blocks of one sequence of up to `numTokens` tokens, from pool block `firstBlock` on. */
 export function sequentialF16Blocks(
   runner: ModelRunner,
@@ -58,7 +73,13 @@ export async function generateOne(
   const stop = new Set(opts.stopIds ?? []);
   const step = (rows: StepInput["rows"], sample: boolean, sampleIndex: number) =>
     runner.step({
-      seqs: [{ slot: 0, blocks, sample, sampling: opts.sampling, sampleIndex }],
+      seqs: [{
+        slot: 0,
+        blocks: withTokens(blocks, runner.blockSize, rows[rows.length - 1].position + 1),
+        sample,
+        sampling: opts.sampling,
+        sampleIndex,
+      }],
       rows,
     });
   const start = performance.now();

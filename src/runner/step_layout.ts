@@ -10,5 +10,9 @@ export const ROW_WORDS = 8;
 export const SEQ_WORDS = 4;
 /** Token word of a row whose token comes from its slot's last sample on the GPU. */
 export const NULL_TOKEN = 0xffffffff;
-/** u32 words per block-table entry: block word offset, dtype id. */
-export const TABLE_WORDS = 2;
+/**
+ * u32 words per block-table entry: block word offset, dtype id, tokens held, padding. Blocks
+ * closed at a phase change hold fewer than blockSize tokens, so positions are mapped to blocks
+ * through the running sum of `tokens`, never by division.
+ */
+export const TABLE_WORDS = 4;

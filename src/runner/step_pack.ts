@@ -46,7 +46,6 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
   }
   const f16 = requireDtype(limits.dtypes, "f16");
   const f16Bytes = f16.blockBytes(limits.kv);
-  const { blockSize } = limits.kv;
 
   const seqs = new Uint32Array(Math.max(1, stepSeqs.length) * SEQ_WORDS);
   const numEntries = stepSeqs.reduce((n, s) => n + s.blocks.length, 0);
@@ -72,7 +71,7 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
           `Block offset ${b.offset} (${b.dtype}) is unaligned or outside the KV pool`,
         );
       }
-      table.set([b.offset / 4, info.id], entry * TABLE_WORDS);
+      table.set([b.offset / 4, info.id, b.tokens, 0], entry * TABLE_WORDS);
       entry++;
     }
   });
@@ -88,10 +87,11 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
     if (!Number.isInteger(r.position) || r.position < 0) {
       throw new RangeError(`Row ${i} has position ${r.position}`);
     }
-    const block = s.blocks[Math.floor(r.position / blockSize)];
-    if (!block) {
+    const found = blockAt(s.blocks, r.position);
+    if (!found) {
       throw new RangeError(`Row ${i} position ${r.position} is past its sequence's blocks`);
     }
+    const { block, start } = found;
     if (block.dtype !== "f16" || block.offset + f16Bytes > limits.poolBytes) {
       throw new RangeError(
         `Row ${i} writes into a ${block.dtype} block; the open block must be f16`,
@@ -110,7 +110,7 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
       r.seq,
       s.slot,
       block.offset / 4,
-      r.position % blockSize,
+      r.position - start,
     ], i * ROW_WORDS);
     lastRow.set(r.seq, i);
     maxContext = Math.max(maxContext, r.position + 1);
@@ -135,4 +135,17 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
     samples,
     sampleRows,
   };
+}
+
+/** The block holding cache position `position`, and the position of its first token. */
+function blockAt(
+  blocks: readonly { offset: number; dtype: string; tokens: number }[],
+  position: number,
+): { block: { offset: number; dtype: string; tokens: number }; start: number } | null {
+  let start = 0;
+  for (const block of blocks) {
+    if (position < start + block.tokens) return { block, start };
+    start += block.tokens;
+  }
+  return null;
 }

@@ -5,7 +5,7 @@
  */
 import type { BlockEntry } from "../../src/kv/types.ts";
 import type { ModelRunner } from "../../src/runner/model_runner.ts";
-import { sequentialF16Blocks } from "../../src/runner/single_sequence.ts";
+import { sequentialF16Blocks, withTokens } from "../../src/runner/single_sequence.ts";
 import { GREEDY, type SamplingParams, type StepInput } from "../../src/runner/types.ts";
 
 /** Blocks of one sequence at consecutive offsets of the pool, all f16. */
@@ -13,6 +13,7 @@ export const sequentialBlocks = sequentialF16Blocks;
 
 /** The prefill step of `promptIds` for slot `slot` (all prompt rows in one step). */
 export function prefillStep(
+  runner: ModelRunner,
   blocks: BlockEntry[],
   promptIds: readonly number[],
   opts: { slot?: number; sampling?: SamplingParams; returnLogits?: boolean } = {},
@@ -20,7 +21,7 @@ export function prefillStep(
   return {
     seqs: [{
       slot: opts.slot ?? 0,
-      blocks,
+      blocks: withTokens(blocks, runner.blockSize, promptIds.length),
       sample: true,
       sampling: opts.sampling ?? GREEDY,
       sampleIndex: 0,
@@ -32,6 +33,7 @@ export function prefillStep(
 
 /** A decode step at `position` whose token is the slot's last sample on the GPU. */
 export function decodeStep(
+  runner: ModelRunner,
   blocks: BlockEntry[],
   position: number,
   sampleIndex: number,
@@ -40,7 +42,7 @@ export function decodeStep(
   return {
     seqs: [{
       slot: opts.slot ?? 0,
-      blocks,
+      blocks: withTokens(blocks, runner.blockSize, position + 1),
       sample: true,
       sampling: opts.sampling ?? GREEDY,
       sampleIndex,
@@ -58,9 +60,9 @@ export async function generatePipelined(
   sampling: SamplingParams = GREEDY,
 ): Promise<number[]> {
   const blocks = sequentialBlocks(runner, promptIds.length + n);
-  const steps = [runner.step(prefillStep(blocks, promptIds, { sampling }))];
+  const steps = [runner.step(prefillStep(runner, blocks, promptIds, { sampling }))];
   for (let i = 1; i < n; i++) {
-    steps.push(runner.step(decodeStep(blocks, promptIds.length + i - 1, i, { sampling })));
+    steps.push(runner.step(decodeStep(runner, blocks, promptIds.length + i - 1, i, { sampling })));
   }
   return (await Promise.all(steps)).map((r) => r.tokens[0]);
 }
