@@ -3,12 +3,12 @@
  * and what the engine Worker wraps. The text side (tokenizer, chat template) is the model's.
  * @module
  */
-import { canonical } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { ModelSpec } from "../model/spec.ts";
 import type { Runner } from "../runner/types.ts";
 import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
 import type { EngineCore } from "./engine_core.ts";
+import { TextEngine } from "./text_engine.ts";
 import type {
   BlockMapEntry,
   ChatMessage,
@@ -53,21 +53,18 @@ export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig 
 }
 
 /** An engine running on this thread. */
-export class LocalEngine implements EngineApi {
+export class LocalEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
   /** The step loop (tests read its arena and scheduler). */
   readonly core: EngineCore;
-  readonly #text: ModelText;
-  readonly #baseDtype: string;
 
   /** Assembles the engine from a model and its runner. */
   constructor(parts: EngineParts, config: EngineConfig) {
+    super(parts, config.kvCacheDtype);
     config = { ...config, kvCacheMemory: parts.kvCacheMemory ?? config.kvCacheMemory };
-    this.#text = parts;
     this.modelId = parts.modelId;
     this.maxModelLen = parts.spec.maxPositionEmbeddings;
-    this.#baseDtype = canonical(config.kvCacheDtype, "f16");
     this.core = createEngineCore(parts.runner, {
       ...parts.spec,
       ...parts.markers,
@@ -75,27 +72,6 @@ export class LocalEngine implements EngineApi {
       maxModelLen: this.maxModelLen,
       profile: parts.profile,
     }, config);
-  }
-
-  /** Token ids of a text. */
-  encode(text: string): number[] {
-    return this.#text.tokenizer.encode(text);
-  }
-
-  /** Text of token ids. */
-  decode(ids: readonly number[]): string {
-    return this.#text.tokenizer.decode(ids);
-  }
-
-  /** Renders the model's chat template. */
-  applyChatTemplate(messages: readonly ChatMessage[], kwargs?: Record<string, unknown>): string {
-    if (!this.#text.renderChat) throw new TypeError(`Model ${this.modelId} has no chat template`);
-    return this.#text.renderChat(messages, kwargs);
-  }
-
-  /** Canonical dtype name (`auto` is the engine's base dtype). */
-  resolveKvDtype(name: string): string {
-    return canonical(name, this.#baseDtype);
   }
 
   /** Streams a request's outputs; aborting `signal` cancels it. */

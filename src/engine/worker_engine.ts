@@ -4,10 +4,10 @@
  * blockMap() return the latest snapshot the Worker pushed (it pushes while busy and on ask).
  * @module
  */
-import { canonical } from "../kv/policy.ts";
 import { importBackend, type TextSide } from "./backend.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { OutputStream } from "./output_stream.ts";
+import { TextEngine } from "./text_engine.ts";
 import {
   type EngineSnapshot,
   fromWire,
@@ -17,7 +17,6 @@ import {
 } from "./protocol.ts";
 import type {
   BlockMapEntry,
-  ChatMessage,
   EngineApi,
   EngineStats,
   GenerateOutput,
@@ -27,12 +26,10 @@ import type {
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
 
 /** An engine running in a Worker. */
-export class WorkerEngine implements EngineApi {
+export class WorkerEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
   readonly #worker: Worker;
-  readonly #text: TextSide;
-  readonly #baseDtype: string;
   readonly #streams = new Map<number, OutputStream>();
   #snapshot: EngineSnapshot;
   #numRequests = 0;
@@ -44,9 +41,8 @@ export class WorkerEngine implements EngineApi {
     config: EngineConfig,
     ready: Extract<FromWorker, { type: "ready" }>,
   ) {
+    super(text, config.kvCacheDtype);
     this.#worker = worker;
-    this.#text = text;
-    this.#baseDtype = canonical(config.kvCacheDtype, "f16");
     this.modelId = ready.modelId;
     this.maxModelLen = ready.maxModelLen;
     this.#snapshot = ready.snapshot;
@@ -82,27 +78,6 @@ export class WorkerEngine implements EngineApi {
       throw error;
     });
     return new WorkerEngine(worker, text, init.config, ready);
-  }
-
-  /** Token ids of a text. */
-  encode(text: string): number[] {
-    return this.#text.tokenizer.encode(text);
-  }
-
-  /** Text of token ids. */
-  decode(ids: readonly number[]): string {
-    return this.#text.tokenizer.decode(ids);
-  }
-
-  /** Renders the model's chat template. */
-  applyChatTemplate(messages: readonly ChatMessage[], kwargs?: Record<string, unknown>): string {
-    if (!this.#text.renderChat) throw new TypeError(`Model ${this.modelId} has no chat template`);
-    return this.#text.renderChat(messages, kwargs);
-  }
-
-  /** Canonical dtype name (`auto` is the engine's base dtype). */
-  resolveKvDtype(name: string): string {
-    return canonical(name, this.#baseDtype);
   }
 
   /** Streams a request's outputs from the Worker; aborting `signal` cancels it there. */
