@@ -56,6 +56,12 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   assertThrows(() => parseServeArgs(["--port", "http"]), TypeError, "--port");
   assertThrows(() => parseServeArgs(["--kv-cache-memory", "lots"]), TypeError, "--kv-cache-memory");
   assertThrows(() => parseServeArgs(["--think-fraction", "2"]), TypeError, "--think-fraction");
+  assertThrows(
+    () => parseServeArgs(["--kv-cache-dtype-think", "int5"]),
+    TypeError,
+    "Invalid --kv-cache-dtype-think: Unknown KV cache dtype",
+  );
+  assertEquals(parseServeArgs(["--kv-cache-dtype", "Q4"])!.kvCacheDtype, "Q4");
   assertThrows(() => parseServeArgs(["--bogus"]));
 });
 

@@ -16,7 +16,9 @@ export interface EngineConfig {
   kvCacheMemory: number;
   /** Base KV dtype (prompt blocks, and `auto`). */
   kvCacheDtype: string;
+  /** KV dtype of the think phase (default: the base). */
   kvCacheDtypeThink?: string;
+  /** KV dtype of the answer phase (default: the base). */
   kvCacheDtypeAnswer?: string;
   /** Share of max_tokens counted as think for models without markers. */
   thinkFraction?: number;
@@ -24,9 +26,13 @@ export interface EngineConfig {
   blockSize: number;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
   kvSlabBytes?: number;
+  /** Most sequences in the running batch. */
   maxNumSeqs: number;
+  /** Most tokens (prefill chunks plus decode rows) in one step. */
   maxNumBatchedTokens: number;
+  /** Requests that may wait for admission; more are refused with QueueFullError. */
   maxWaiting: number;
+  /** Steps submitted to the GPU before the oldest one's tokens are read back. */
   pipelineDepth: number;
 }
 

@@ -15,9 +15,11 @@ export const PHASES: readonly Phase[] = ["prompt", "think", "answer"];
  * `offset` is in bytes within each layer's KV pool buffer (same offset in every layer).
  */
 export interface BlockEntry {
+  /** Byte offset of the block in each layer's KV pool. */
   offset: number;
   /** Registry name of the dtype the block is stored in (the open block is always "f16"). */
   dtype: string;
+  /** The phase of every token in the block (a phase change starts a new block). */
   phase: Phase;
   /** Tokens written into the block so far. */
   tokens: number;

@@ -6,6 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { KV_DTYPE_AUTO, kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
 
 /** Usage text of `deno task serve`. */
 export const USAGE: string = `Usage: deno task serve [options]
@@ -45,15 +46,26 @@ const byteSize = z.string().transform((text, ctx) => {
   return Math.floor(Number(m[1]) * unit);
 });
 
+// checked here so that a typo stops the server before the model loads, not after
+const kvDtypeName = z.string().min(1).superRefine((name, ctx) => {
+  if (name.trim().toLowerCase() === KV_DTYPE_AUTO) return;
+  try {
+    kvDtype(name);
+  } catch (err) {
+    if (!(err instanceof UnknownKvDtypeError)) throw err;
+    ctx.addIssue({ code: "custom", message: err.message });
+  }
+});
+
 const serveFlagsSchema = z.object({
   model: z.string().min(1).optional(),
   host: z.string().min(1).default("127.0.0.1"),
   port: z.coerce.number().int().min(0).max(65535).default(8000),
   apiKey: z.array(z.string().min(1)).default([]),
   servedModelName: z.string().min(1).optional(),
-  kvCacheDtype: z.string().min(1).default("auto"),
-  kvCacheDtypeThink: z.string().min(1).optional(),
-  kvCacheDtypeAnswer: z.string().min(1).optional(),
+  kvCacheDtype: kvDtypeName.default(KV_DTYPE_AUTO),
+  kvCacheDtypeThink: kvDtypeName.optional(),
+  kvCacheDtypeAnswer: kvDtypeName.optional(),
   kvCacheMemory: byteSize.optional(),
   blockSize: z.coerce.number().int().min(1).default(16),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),

@@ -1,11 +1,16 @@
 /**
  * `deno task serve`: parse flags, start the engine in the background, and serve the
- * OpenAI-compatible API at once (/health answers 503 until the model is loaded).
+ * OpenAI-compatible API at once (/health answers 503 until the model is loaded). SIGINT and
+ * SIGTERM stop taking requests, let the open ones end, and close the engine; a second one exits
+ * at once.
  * @module
  */
+import type { EngineApi } from "../engine/types.ts";
 import { createApp } from "./app.ts";
 import { startEngine } from "./engine_factory.ts";
 import { modelDir, parseServeArgs, type ServeFlags, USAGE } from "./flags.ts";
+
+const SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
 async function main(args: string[]): Promise<number> {
   let flags: ServeFlags | null;
@@ -25,6 +30,8 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const engine = startEngine(flags);
+  // a failed load is reported below; this keeps the rejection from counting as unhandled
+  const settled: Promise<EngineApi | null> = engine.catch(() => null);
   const app = createApp(engine, {
     apiKeys: flags.apiKey,
     servedModelName: flags.servedModelName,
@@ -36,6 +43,18 @@ async function main(args: string[]): Promise<number> {
     onListen: ({ hostname, port }) =>
       console.log(`phasekv: listening on http://${hostname}:${port}`),
   }, app.fetch);
+
+  let stopping: Promise<void> | null = null;
+  const stop = (signal: Deno.Signal) => {
+    // a second signal means the user will not wait for open streams to end
+    if (stopping) Deno.exit(130);
+    console.error(`phasekv: ${signal}: stopping`);
+    // the engine closes after the server has drained, so no open stream loses its engine
+    stopping ??= server.shutdown().then(async () => await (await settled)?.close());
+  };
+  const listeners = SIGNALS.map((signal) => [signal, () => stop(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+
   const loaded = await engine.then(
     () => true,
     (err: Error) => {
@@ -47,15 +66,10 @@ async function main(args: string[]): Promise<number> {
     await server.shutdown();
     return 1;
   }
-  console.log(`phasekv: model ${dir} loaded`);
-  const stop = async () => {
-    await server.shutdown();
-    await (await engine).close();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  if (!stopping) console.log(`phasekv: model ${dir} loaded`);
   await server.finished;
+  await stopping;
+  for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   return 0;
 }
 
