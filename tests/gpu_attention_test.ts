@@ -1,5 +1,5 @@
-import { assertEquals } from "@std/assert";
-import { AttentionOp } from "../src/runner/ops/attention.ts";
+import { assertEquals, assertThrows } from "@std/assert";
+import { AttentionOp, attentionSplits } from "../src/runner/ops/attention.ts";
 import { qkvStride, RowKernel } from "../src/runner/ops/elementwise.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "../src/runner/step_layout.ts";
 import { countSlot, createCounts, writeCount } from "../src/gpu/dispatch.ts";
@@ -186,4 +186,28 @@ Deno.test("RowKernel.kvWrite places K and V of each row at its block and slot in
   } finally {
     gpu.destroy();
   }
+});
+
+Deno.test("attentionSplits() keeps software adapters under their loop bound, or refuses", () => {
+  const base = {
+    numHeads: 6,
+    headDim: 16,
+    minSplitTokens: 256,
+    maxLoopIterations: 65535,
+    lanes: 8,
+  };
+  // 2048 tokens × 33 iterations: two groups of 8 lanes, each covering half the context
+  assertEquals(attentionSplits({ ...base, numRows: 1, maxContext: 2048 }), 16);
+  // under the bound: the GPU rule (one split per 256 tokens)
+  assertEquals(attentionSplits({ ...base, numRows: 1, maxContext: 1500 }), 6);
+  assertEquals(attentionSplits({ ...base, numRows: 64, maxContext: 200 }), 1);
+  assertEquals(
+    attentionSplits({ ...base, maxLoopIterations: null, numRows: 64, maxContext: 4000 }),
+    1,
+  );
+  assertThrows(
+    () => attentionSplits({ ...base, numRows: 64, maxContext: 2048 }),
+    RangeError,
+    "loop bound",
+  );
 });

@@ -45,37 +45,3 @@ Deno.test("generateOne prefills in row-budget chunks, stops at a stop id and kee
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-Deno.test("deno task generate --json prints the reference's greedy ids and their text last", async () => {
-  const dir = await makeTinyCheckpoint({ arch: "llama", seed: 5 });
-  try {
-    const ckpt = await loadCheckpoint(dir);
-    const expected = ReferenceModel.fromCheckpoint(ckpt, { f16Weights: true, f16Kv: true })
-      .generateGreedy(PROMPT, 12)
-      .filter((_, i, all) => !all.slice(0, i).some((t) => ckpt.spec.eosTokenIds.includes(t)));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../src/cli/generate.ts", import.meta.url).pathname,
-        "--model",
-        dir,
-        "--prompt-ids",
-        PROMPT.join(","),
-        "--max-tokens",
-        "12",
-        "--json",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-    const json = JSON.parse(lines[lines.length - 1]);
-    assertEquals(json.prompt_ids, PROMPT);
-    assertEquals(json.ids, expected);
-    assertEquals(typeof json.text, "string");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});

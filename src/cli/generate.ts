@@ -1,142 +1,138 @@
 /**
- * `deno task generate`: one prompt through the GPU runner, text on stdout, progress on stderr.
+ * `deno task generate`: one prompt through the serving engine (the same scheduler, phase-tagged
+ * KV cache and GPU runner as `deno task serve`), text on stdout as it comes, progress on stderr.
+ * With --json the last stdout line is one JSON object: the prompt and generated ids, the text,
+ * and what the KV cache cost per phase.
  *
- *   deno task generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--chat]
- *     [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--json]
+ *   deno task generate [--model DIR] (--prompt TEXT | --prompt-ids 1,2,3) [--chat] [--json]
+ *     [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S]
+ *     [--kv-cache-dtype D] [--kv-cache-dtype-think D] [--kv-cache-dtype-answer D]
+ *     [--think-fraction F] [--block-size N] [--kv-cache-memory BYTES] [--max-think-tokens N]
  * @module
  */
-import { parseArgs } from "node:util";
-import { openGpu } from "../gpu/device.ts";
-import { loadCheckpoint } from "../model/checkpoint.ts";
-import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
-import { ChatTemplate } from "../model/chat_template.ts";
-import { f16BlockBytes } from "../runner/kv_layout.ts";
-import { ModelRunner } from "../runner/model_runner.ts";
-import { generateOne } from "../runner/single_sequence.ts";
+import { createEngine } from "../engine/engine.ts";
+import type { EngineApi, FinishReason } from "../engine/types.ts";
+import { type UsageJson, UsageTally } from "../server/usage.ts";
+import {
+  GENERATE_USAGE,
+  GenerateFlagError,
+  type GenerateFlags,
+  parseGenerateArgs,
+} from "./generate_flags.ts";
+import { PhasePrinter } from "./phase_printer.ts";
 
-const MAX_ROWS_PER_STEP = 256;
-const BLOCK_SIZE = 16;
-
-const USAGE =
-  "usage: deno task generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--chat] " +
-  "[--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--json]";
+/** The object `--json` prints. */
+export interface GenerateJson {
+  prompt_ids: number[];
+  /** Generated ids, the stop token included. */
+  ids: number[];
+  /** Generated text, reasoning and answer, think markers left out. */
+  text: string;
+  finish_reason: FinishReason | null;
+  kv: UsageJson["kv"] | null;
+}
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({
-    args,
-    options: {
-      model: { type: "string" },
-      prompt: { type: "string" },
-      "prompt-ids": { type: "string" },
-      chat: { type: "boolean", default: false },
-      "max-tokens": { type: "string", default: "64" },
-      temperature: { type: "string", default: "0" },
-      "top-p": { type: "string", default: "1" },
-      "top-k": { type: "string", default: "0" },
-      "min-p": { type: "string", default: "0" },
-      seed: { type: "string", default: "0" },
-      json: { type: "boolean", default: false },
-    },
-  });
-  if (!v.model || (v.prompt === undefined) === (v["prompt-ids"] === undefined)) {
-    console.error(USAGE);
+  let flags: GenerateFlags | null;
+  try {
+    flags = parseGenerateArgs(args);
+  } catch (error) {
+    if (!(error instanceof GenerateFlagError)) throw error;
+    console.error(`generate: ${error.message}\n\n${GENERATE_USAGE}`);
     return 2;
   }
-  const log = (s: string) => console.error(s);
-  const ckpt = await loadCheckpoint(v.model, {
-    onProgress: (done, total) =>
-      Deno.stderr.writeSync(new TextEncoder().encode(
-        `\rloading weights ${(done / 2 ** 20).toFixed(0)}/${(total / 2 ** 20).toFixed(0)} MiB`,
-      )),
-  });
-  log("");
-  // With --prompt-ids a model without a tokenizer still runs; the output is then ids only.
-  const tokenizer = await loadTokenizer(v.model).catch((e) => {
-    if (v.prompt !== undefined) throw e;
-    return null;
-  });
-  const promptIds = v["prompt-ids"] !== undefined
-    ? v["prompt-ids"].split(",").map((s) => parseIntStrict(s, "--prompt-ids"))
-    : encodePrompt(tokenizer!, v.prompt!, v.chat!);
-  const maxTokens = parseIntStrict(v["max-tokens"]!, "--max-tokens");
-  const spec = ckpt.spec;
-  if (promptIds.length + maxTokens > spec.maxPositionEmbeddings) {
-    throw new RangeError(
-      `Prompt (${promptIds.length}) + --max-tokens (${maxTokens}) exceeds the model's ` +
-        `${spec.maxPositionEmbeddings} positions`,
-    );
+  if (!flags) {
+    console.log(GENERATE_USAGE);
+    return 0;
   }
-  const gpu = await openGpu();
-  log(`adapter: ${gpu.info.description || gpu.info.vendor} (${gpu.profile.name} kernels)`);
-  const blockBytes = f16BlockBytes({
-    numKvHeads: spec.numKvHeads,
-    blockSize: BLOCK_SIZE,
-    headDim: spec.headDim,
-  });
-  const runner = await ModelRunner.create(gpu, ckpt, {
-    blockSize: BLOCK_SIZE,
-    kvPoolBytes: Math.ceil((promptIds.length + maxTokens) / BLOCK_SIZE) * blockBytes,
+  // in-process: one sequence has no HTTP thread to keep responsive, so no Worker is needed
+  const engine = await createEngine({
+    model: flags.model,
+    inProcess: true,
     maxNumSeqs: 1,
-    maxRowsPerStep: MAX_ROWS_PER_STEP,
-    onProgress: (done, total) =>
-      Deno.stderr.writeSync(new TextEncoder().encode(`\ruploading ${done}/${total}`)),
+    kvCacheMemory: flags.kvCacheMemory,
+    kvCacheDtype: flags.kvCacheDtype,
+    kvCacheDtypeThink: flags.kvCacheDtypeThink,
+    kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
+    thinkFraction: flags.thinkFraction,
+    blockSize: flags.blockSize,
+    onProgress: (message) => console.error(`generate: ${message}`),
   });
-  log("");
-  let shown = "";
-  const ids: number[] = [];
-  const result = await generateOne(runner, promptIds, {
-    maxTokens,
-    maxRowsPerStep: MAX_ROWS_PER_STEP,
-    stopIds: spec.eosTokenIds,
-    sampling: {
-      temperature: Number(v.temperature),
-      topK: parseIntStrict(v["top-k"]!, "--top-k"),
-      topP: Number(v["top-p"]),
-      minP: Number(v["min-p"]),
-      seed: parseIntStrict(v.seed!, "--seed"),
-    },
-    onToken: (id) => {
-      ids.push(id);
-      if (!tokenizer) return;
-      // Decoding the whole output each time keeps multi-token characters intact.
-      const text = tokenizer.decode(ids, { skipSpecialTokens: true });
-      Deno.stdout.writeSync(new TextEncoder().encode(text.slice(shown.length)));
-      shown = text;
-    },
-  });
-  runner.destroy();
-  gpu.destroy();
-  if (shown) console.log();
-  const decodeTokens = Math.max(0, result.ids.length - 1);
-  log(
-    `\n${promptIds.length} prompt tokens in ${result.prefillMs.toFixed(0)} ms, ` +
-      `${decodeTokens} more in ${result.decodeMs.toFixed(0)} ms ` +
-      `(${(decodeTokens / (result.decodeMs / 1000) || 0).toFixed(2)} tok/s)`,
-  );
-  if (v.json) {
-    console.log(JSON.stringify({ prompt_ids: promptIds, ids: result.ids, text: shown }));
+  try {
+    const result = await run(engine, flags);
+    if (flags.json) console.log(JSON.stringify(result));
+  } finally {
+    await engine.close();
   }
   return 0;
 }
 
-function encodePrompt(tokenizer: Tokenizer, prompt: string, chat: boolean): number[] {
-  if (!chat) return tokenizer.encode(prompt);
-  const text = ChatTemplate.fromTokenizer(tokenizer).render([{ role: "user", content: prompt }]);
-  return tokenizer.encode(text, { addSpecialTokens: false });
+async function run(engine: EngineApi, flags: GenerateFlags): Promise<GenerateJson> {
+  const promptIds = flags.promptIds ?? encodePrompt(engine, flags.prompt!, flags.chat);
+  const printer = new PhasePrinter(Deno.stdout, Deno.stdout.isTerminal() && !Deno.noColor);
+  const tally = new UsageTally(promptIds.length);
+  const ids: number[] = [];
+  let text = "";
+  let finishReason: FinishReason | null = null;
+  const start = performance.now();
+  let firstAt = 0;
+  for await (
+    const output of engine.generate({
+      promptIds,
+      maxTokens: flags.maxTokens,
+      sampling: {
+        temperature: flags.temperature,
+        topP: flags.topP,
+        topK: flags.topK,
+        minP: flags.minP,
+        seed: flags.seed,
+      },
+      maxThinkTokens: flags.maxThinkTokens,
+    })
+  ) {
+    if (ids.length === 0 && output.tokenIds.length > 0) firstAt = performance.now();
+    ids.push(...output.tokenIds);
+    text += output.text;
+    tally.add(output);
+    printer.write(output);
+    finishReason = output.finishReason ?? finishReason;
+  }
+  printer.end();
+  const usage = tally.toJson();
+  reportSpeed(promptIds.length, ids.length, firstAt - start, performance.now() - firstAt, usage);
+  return { prompt_ids: promptIds, ids, text, finish_reason: finishReason, kv: usage.kv ?? null };
 }
 
-function parseIntStrict(s: string, flag: string): number {
-  const n = Number(s.trim());
-  if (!Number.isInteger(n)) throw new RangeError(`${flag} expects integers, got "${s}"`);
-  return n;
+function encodePrompt(engine: EngineApi, prompt: string, chat: boolean): number[] {
+  if (!chat) return engine.encode(prompt);
+  return engine.encode(engine.applyChatTemplate([{ role: "user", content: prompt }]));
+}
+
+function reportSpeed(
+  numPrompt: number,
+  numGenerated: number,
+  prefillMs: number,
+  decodeMs: number,
+  usage: UsageJson,
+): void {
+  const decoded = Math.max(0, numGenerated - 1);
+  const rate = decodeMs > 0 ? (decoded / (decodeMs / 1000)).toFixed(2) : "-";
+  const kv = usage.kv
+    ? `; KV ${usage.kv.bytes_per_token.toFixed(1)} bytes/token ` +
+      `(${usage.kv.bits_per_element.toFixed(2)} bits/element)`
+    : "";
+  console.error(
+    `generate: ${numPrompt} prompt tokens to first token in ${prefillMs.toFixed(0)} ms, ` +
+      `${decoded} more in ${decodeMs.toFixed(0)} ms (${rate} tok/s)${kv}`,
+  );
 }
 
 if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
+  } catch (error) {
+    console.error(`generate: error: ${(error as Error).message}`);
     Deno.exit(1);
   }
 }

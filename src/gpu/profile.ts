@@ -18,6 +18,12 @@ export interface KernelProfile {
   readonly matmulWorkgroup: number;
   /** Threads per paged-attention workgroup (each thread owns one (row, head, split)). */
   readonly attention: number;
+  /**
+   * Loop iterations one SIMD group of a shader may run in all, or null where unbounded: Mesa's
+   * llvmpipe stops every loop of an invocation after 65535 iterations in total
+   * (LP_MAX_TGSI_LOOP_ITERATIONS), silently, so long loops must be split across invocations.
+   */
+  readonly maxLoopIterations: number | null;
 }
 
 /** Shapes for software adapters: workgroups of 8 match llvmpipe's 256-bit SIMD. */
@@ -28,6 +34,7 @@ export const SOFTWARE_PROFILE: KernelProfile = {
   matmul: "rows",
   matmulWorkgroup: 8,
   attention: 8,
+  maxLoopIterations: 65535,
 };
 
 /** Shapes for hardware GPUs. */
@@ -38,6 +45,7 @@ export const GPU_PROFILE: KernelProfile = {
   matmul: "lanes",
   matmulWorkgroup: 64,
   attention: 32,
+  maxLoopIterations: null,
 };
 
 /** The profile for an adapter: software adapters get the barrier-free shapes. */

@@ -1,8 +1,9 @@
 /**
- * A one-sequence driver for the runner (the CLI and the decode benchmark use it; the engine's
- * scheduler replaces it for serving): a sequential list of f16 blocks, the prompt prefilled in
- * chunks of the runner's row budget, then decode steps kept `depth` deep in flight, each reading
- * the previous step's token on the GPU. Tokens computed past a stop are dropped.
+ * A one-sequence driver for the runner (the decode benchmark and the runner tests use it; the
+ * CLI and the server go through the engine's scheduler): a sequential list of f16 blocks, the
+ * prompt prefilled in chunks of the runner's row budget, then decode steps kept `depth` deep in
+ * flight, each reading the previous step's token on the GPU. Tokens computed past a stop are
+ * dropped.
  * @module
  */
 import type { BlockEntry } from "../kv/types.ts";

@@ -36,14 +36,23 @@ const UNITS: Record<string, number> = {
   gib: 2 ** 30,
 };
 
-const byteSize = z.string().transform((text, ctx) => {
+/** Bytes of a size such as 1048576, 64MiB or 2GB; null when `text` is not one. */
+export function parseByteSize(text: string): number | null {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    ctx.addIssue({ code: "custom", message: `not a byte size: ${text} (try 512MiB or 2GB)` });
+  return m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : null;
+}
+
+/** What a bad byte size is told (the flag's name goes before it). */
+export const BYTE_SIZE_HINT = "try 512MiB or 2GB";
+
+const byteSize = z.string().transform((text, ctx) => {
+  const bytes = parseByteSize(text);
+  if (bytes === null) {
+    ctx.addIssue({ code: "custom", message: `not a byte size: ${text} (${BYTE_SIZE_HINT})` });
     return z.NEVER;
   }
-  return Math.floor(Number(m[1]) * unit);
+  return bytes;
 });
 
 // checked here so that a typo stops the server before the model loads, not after
@@ -122,10 +131,14 @@ export function serveFlagsFromEnv(get: (name: string) => string | undefined): Se
   return validate(raw, envName);
 }
 
+/** The repository's tiny reasoning model, loaded when no --model is given. */
+export const DEFAULT_MODEL_DIR: string = fileURLToPath(
+  new URL("../../models/phasekv-tiny-reasoner/", import.meta.url),
+);
+
 /** The model folder to load: the --model flag, or the repository's tiny reasoner. */
 export function modelDir(flags: ServeFlags): string {
-  return flags.model ??
-    fileURLToPath(new URL("../../models/phasekv-tiny-reasoner/", import.meta.url));
+  return flags.model ?? DEFAULT_MODEL_DIR;
 }
 
 function envName(flag: string): string {

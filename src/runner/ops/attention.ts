@@ -95,11 +95,15 @@ export class AttentionOp {
 
   /** Splits per row for a step of `numRows` rows whose longest context is `maxContext` tokens. */
   splitsFor(numRows: number, maxContext: number): number {
-    const pairs = numRows * this.#shape.numHeads;
-    if (pairs >= BUSY_PAIRS) return 1;
-    const byLength = Math.ceil(maxContext / this.#minSplitTokens);
-    const byScratch = Math.floor((SPLIT_ROWS * this.#shape.numHeads * MAX_SPLITS) / pairs);
-    return Math.max(1, Math.min(MAX_SPLITS, byLength, byScratch));
+    return attentionSplits({
+      numRows,
+      maxContext,
+      numHeads: this.#shape.numHeads,
+      headDim: this.#shape.headDim,
+      minSplitTokens: this.#minSplitTokens,
+      maxLoopIterations: this.#gpu.profile.maxLoopIterations,
+      lanes: this.#gpu.profile.attention,
+    });
   }
 
   /** Encodes attention (and the merge when `splits` > 1) for `numRows` rows. */
@@ -138,4 +142,47 @@ export class AttentionOp {
   destroy(): void {
     this.#partial.destroy();
   }
+}
+
+/** What the choice of splits depends on. */
+export interface SplitQuery {
+  numRows: number;
+  maxContext: number;
+  numHeads: number;
+  headDim: number;
+  minSplitTokens: number;
+  /** The adapter's bound on loop iterations per SIMD group (null: none). */
+  maxLoopIterations: number | null;
+  /** Threads of an attention workgroup (a software adapter's SIMD group). */
+  lanes: number;
+}
+
+/**
+ * Splits per row: enough to keep a long context busy on a GPU, few enough for the scratch, and
+ * on software adapters enough that no SIMD group exceeds the loop bound. Measured on lavapipe: a
+ * group of lanes fails once the token range its lanes cover, times 2·headDim + 1 iterations per
+ * token, nears the bound; lanes are consecutive splits of one head, so a group covers
+ * `lanes / splits` of the context (all of it below `lanes` splits). A step that cannot meet the
+ * bound is refused rather than computed wrong.
+ */
+export function attentionSplits(q: SplitQuery): number {
+  const pairs = q.numRows * q.numHeads;
+  const byScratch = Math.floor((SPLIT_ROWS * q.numHeads * MAX_SPLITS) / pairs);
+  const cap = Math.max(1, Math.min(MAX_SPLITS, byScratch));
+  let needed = 1;
+  if (q.maxLoopIterations !== null) {
+    // 10% slack for the kernel's other loops
+    const perGroup = Math.floor((0.9 * q.maxLoopIterations) / (2 * q.headDim + 1));
+    const groups = Math.ceil(q.maxContext / perGroup);
+    if (groups > 1) needed = q.lanes * groups;
+  }
+  if (needed > cap) {
+    throw new RangeError(
+      `Attention over ${q.maxContext} tokens for ${q.numRows} rows exceeds this software ` +
+        `adapter's loop bound (${q.maxLoopIterations} iterations per invocation); use fewer ` +
+        `tokens per step (max_num_batched_tokens), a shorter context, or a GPU`,
+    );
+  }
+  const wanted = pairs >= BUSY_PAIRS ? 1 : Math.ceil(q.maxContext / q.minSplitTokens);
+  return Math.max(needed, Math.min(cap, wanted));
 }

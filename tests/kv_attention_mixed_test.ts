@@ -1,0 +1,276 @@
+/**
+ * The paged attention kernel built with kernels/kv_decode.wgsl over random block tables that mix
+ * every KV dtype, against the attention oracle over the codec oracle's dequantized values.
+ *
+ * Tolerance: the kernel decodes each element with the same f32 operations as the codec oracle
+ * (kv_seal_test checks kv_decode.wgsl against it bit for bit), so K and V agree exactly and only
+ * the attention arithmetic differs: f32 online softmax on the GPU against f64 two-pass in the
+ * oracle. A score is a sum of headDim products of |q| ≤ 1 and |k| ≲ 50 (outlier channels), so
+ * its f32 error is ≲ headDim·50·6e-8 ≈ 1e-4 before the 1/√headDim scale; exp turns that into a
+ * relative weight error of the same size, and outputs (convex mixes of |v| ≲ 5) move by ≲ 2e-4
+ * at worst, typically 1e-6. atol 2e-4 with rtol 1e-4 is therefore safe, yet 100× tighter than
+ * the quantization error the test asserts it can see (a kernel that decoded one dtype wrongly,
+ * or read a partial block's stale slots, misses by far more).
+ * @module
+ */
+import { assert, assertEquals } from "@std/assert";
+import { KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
+import type { KvLayout } from "../src/kv/layout.ts";
+import { AttentionOp } from "../src/runner/ops/attention.ts";
+import { qkvStride } from "../src/runner/ops/elementwise.ts";
+import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "../src/runner/step_layout.ts";
+import { countSlot, createCounts, writeCount } from "../src/gpu/dispatch.ts";
+import {
+  assertClose,
+  randomF32,
+  readF32,
+  runPass,
+  storage,
+  testGpu,
+  zeros,
+} from "./helpers/gpu_harness.ts";
+import {
+  decodeBlock,
+  encodeBlock,
+  type KvBlockValues,
+  packF16Block,
+} from "./reference/kv_codec.ts";
+import { randomBlock, seeded } from "./reference/kv_data.ts";
+import { attentionRef } from "./reference/ops.ts";
+
+const ATOL = 2e-4;
+const RTOL = 1e-4;
+/** Share of blocks closed early (at a phase change) with fewer than blockSize tokens. */
+const PARTIAL_SHARE = 0.3;
+
+interface MixedCase {
+  blockSize: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  contexts: number[];
+  /** Lowered to force the split-K path; undefined keeps the runner's default. */
+  minSplitTokens?: number;
+  expectSplits: (splits: number) => boolean;
+  seed: number;
+}
+
+/** One block of a sequence: its dtype, tokens held, pool words and oracle-decoded K and V. */
+interface PlacedBlock {
+  dtype: KvDtype;
+  tokens: number;
+  words: Uint32Array<ArrayBuffer>;
+  decoded: KvBlockValues;
+  /** Exact (f16-rounded, unquantized) K and V: the control the tolerance is judged against. */
+  exact: KvBlockValues;
+  wordOffset: number;
+}
+
+/** Token counts of a sequence's blocks: mostly full, some closed early, the last one open. */
+function blockFills(context: number, blockSize: number, rand: () => number): number[] {
+  const fills: number[] = [];
+  for (let left = context; left > 0;) {
+    const early = rand() < PARTIAL_SHARE;
+    const n = Math.min(left, early ? 1 + Math.floor(rand() * (blockSize - 1)) : blockSize);
+    fills.push(n);
+    left -= n;
+  }
+  return fills;
+}
+
+/** The block's words as the cache holds them; an f16 block's unwritten slots hold NaN. */
+function blockWords(dtype: KvDtype, layout: KvLayout, values: KvBlockValues, tokens: number) {
+  if (dtype.kind !== "f16") return encodeBlock(dtype, layout, values, tokens);
+  const stale = { k: values.k.slice(), v: values.v.slice() };
+  for (let h = 0; h < layout.numKvHeads; h++) {
+    const from = (h * layout.blockSize + tokens) * layout.headDim;
+    const to = (h + 1) * layout.blockSize * layout.headDim;
+    stale.k.fill(NaN, from, to);
+    stale.v.fill(NaN, from, to);
+  }
+  return packF16Block(stale, layout);
+}
+
+/** Builds every sequence's blocks with random dtypes and lays them out in a shuffled pool. */
+function buildPool(c: MixedCase, layout: KvLayout, rand: () => number) {
+  const seqs: PlacedBlock[][] = c.contexts.map((context, s) =>
+    blockFills(context, c.blockSize, rand).map((tokens, b) => {
+      const dtype = KV_DTYPES[Math.floor(rand() * KV_DTYPES.length)];
+      const values = randomBlock(layout, c.seed * 1000 + s * 100 + b);
+      const words = blockWords(dtype, layout, values, tokens);
+      const exact = decodeBlock(KV_DTYPES[0], layout, packF16Block(values, layout));
+      return {
+        dtype,
+        tokens,
+        words,
+        decoded: decodeBlock(dtype, layout, words),
+        exact,
+        wordOffset: 0,
+      };
+    })
+  );
+  // blocks of all sequences interleave in the pool, as the slab arena hands them out
+  const all = seqs.flat();
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  let words = 0;
+  for (const block of all) {
+    block.wordOffset = words;
+    words += block.words.length;
+  }
+  const pool = new Uint32Array(words);
+  for (const block of all) pool.set(block.words, block.wordOffset);
+  return { seqs, pool };
+}
+
+/** The flat block table and per-sequence (first entry, entries) words the kernel reads. */
+function packTables(seqs: PlacedBlock[][]) {
+  const table = new Uint32Array(seqs.flat().length * TABLE_WORDS);
+  const seqWords = new Uint32Array(seqs.length * SEQ_WORDS);
+  let entry = 0;
+  seqs.forEach((blocks, s) => {
+    seqWords.set([entry, blocks.length], s * SEQ_WORDS);
+    for (const b of blocks) {
+      table.set([b.wordOffset, b.dtype.id, b.tokens, 0], TABLE_WORDS * entry++);
+    }
+  });
+  return { table, seqWords };
+}
+
+/** K or V element (kvh, d) at cache position p of a sequence, from `pick`'s values. */
+function elementAt(
+  blocks: PlacedBlock[],
+  layout: KvLayout,
+  pick: "decoded" | "exact",
+  isK: boolean,
+) {
+  const where: { block: PlacedBlock; t: number }[] = [];
+  for (const block of blocks) for (let t = 0; t < block.tokens; t++) where.push({ block, t });
+  return (p: number, kvh: number, d: number) => {
+    const { block, t } = where[p];
+    const values = block[pick];
+    return (isK ? values.k : values.v)[(kvh * layout.blockSize + t) * layout.headDim + d];
+  };
+}
+
+async function checkMixed(c: MixedCase): Promise<void> {
+  const layout: KvLayout = { numKvHeads: c.numKvHeads, blockSize: c.blockSize, headDim: c.headDim };
+  const rand = seeded(c.seed);
+  const { seqs, pool } = buildPool(c, layout, rand);
+  const used = new Set(seqs.flat().map((b) => b.dtype.name));
+  assertEquals([...used].sort(), KV_DTYPES.map((d) => d.name).sort(), "every dtype in the tables");
+  assert(
+    seqs.flat().some((b, i, all) => b.tokens < c.blockSize && all[i + 1] !== undefined),
+    "some closed block is partial",
+  );
+  const { table, seqWords } = packTables(seqs);
+  // rows: each sequence's last position (decode) and one earlier position (a prefill row)
+  const rowList = c.contexts.flatMap((ctx, seq) => [
+    { seq, position: ctx - 1 },
+    { seq, position: Math.floor(ctx / 3) },
+  ]);
+  const rows = new Uint32Array(rowList.length * ROW_WORDS);
+  rowList.forEach((r, i) => rows.set([0, r.position, r.seq], i * ROW_WORDS));
+  const shape = {
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    qkvStride: qkvStride(c.numHeads, c.numKvHeads, c.headDim),
+  };
+  const qkv = randomF32(rowList.length * shape.qkvStride, c.seed + 1);
+  const gpu = await testGpu();
+  try {
+    const op = await AttentionOp.create(gpu, shape, {
+      blockSize: c.blockSize,
+      kvDecode: "kv_decode",
+      minSplitTokens: c.minSplitTokens,
+    });
+    const splits = op.splitsFor(rowList.length, Math.max(...c.contexts));
+    assert(c.expectSplits(splits), `unexpected split count ${splits}`);
+    const params = createCounts(gpu.device, "params", 1);
+    writeCount(gpu.device, params, 0, rowList.length, splits);
+    const width = c.numHeads * c.headDim;
+    const out = zeros(gpu, rowList.length * width * 4);
+    await runPass(gpu, (pass) =>
+      op.encode(
+        pass,
+        {
+          qkv: storage(gpu, qkv),
+          rows: storage(gpu, rows),
+          seqs: storage(gpu, seqWords),
+          table: storage(gpu, table),
+          pool: storage(gpu, pool),
+          out,
+          params: countSlot(params, 0),
+        },
+        rowList.length,
+        splits,
+      ));
+    const got = await readF32(gpu, out, rowList.length * width);
+    op.destroy();
+    let quantGap = 0;
+    rowList.forEach((r, i) => {
+      const q = qkv.subarray(i * shape.qkvStride, i * shape.qkvStride + width);
+      const attend = (pick: "decoded" | "exact") =>
+        attentionRef(
+          q,
+          c.numHeads,
+          c.numKvHeads,
+          c.headDim,
+          elementAt(seqs[r.seq], layout, pick, true),
+          elementAt(seqs[r.seq], layout, pick, false),
+          r.position,
+        );
+      const expected = attend("decoded");
+      const row = got.subarray(i * width, (i + 1) * width);
+      assertClose(row, expected, ATOL, RTOL, `row ${i} (seq ${r.seq}, position ${r.position})`);
+      const exact = attend("exact");
+      for (let j = 0; j < width; j++) {
+        quantGap = Math.max(quantGap, Math.abs(exact[j] - expected[j]));
+      }
+    });
+    // the tolerance must be far below what decoding a block as the wrong dtype would cost
+    assert(quantGap > 100 * ATOL, `quantization moved outputs by only ${quantGap}`);
+  } finally {
+    gpu.destroy();
+  }
+}
+
+Deno.test("paged attention over mixed-dtype blocks: block 16, GQA 1, one split", () =>
+  checkMixed({
+    blockSize: 16,
+    numHeads: 2,
+    numKvHeads: 2,
+    headDim: 32,
+    contexts: [170, 45, 3],
+    minSplitTokens: 1 << 20,
+    expectSplits: (s) => s === 1,
+    seed: 1,
+  }));
+
+Deno.test("paged attention over mixed-dtype blocks: block 32, GQA 2, split-K", () =>
+  checkMixed({
+    blockSize: 32,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 16,
+    contexts: [400, 130],
+    minSplitTokens: 48,
+    expectSplits: (s) => s > 1,
+    seed: 2,
+  }));
+
+Deno.test("paged attention over mixed-dtype blocks: block 16, GQA 6, 2k context, split-K", () =>
+  checkMixed({
+    blockSize: 16,
+    numHeads: 6,
+    numKvHeads: 1,
+    headDim: 16,
+    contexts: [2048, 260],
+    // lavapipe's loop bound (see attentionSplits) makes the op itself pick 16 splits here
+    minSplitTokens: 256,
+    expectSplits: (s) => s === 16,
+    seed: 3,
+  }));
