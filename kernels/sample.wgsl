@@ -8,15 +8,18 @@
 //   the logits (32 counting passes), so no sort is needed. The draw u = rng(seed, sample_index)
 //   in [0, 1) walks the kept tokens in index order: the same seed and index give the same
 //   token whatever else is in the batch.
-// The token goes to out_tokens[s] and to last_token[slot] (read by the next step's embedding).
+// The token goes to out_tokens[s] and to last_token[slot] (read by the next step's embedding);
+// for a penalised sequence it is also counted in token_counts[slot] (penalize.wgsl reads them).
 // bindings: 0 logits array<f32> [samples][VOCAB]
 //           1 params array<u32> [samples][SAMPLE_WORDS]: slot, seed_lo, seed_hi, sample_index,
-//             temperature (f32 bits), top_k, top_p (f32 bits), min_p (f32 bits)
+//             temperature (f32 bits), top_k, top_p (f32 bits), min_p (f32 bits),
+//             presence (f32 bits), frequency (f32 bits), penalised flag, unused
 //           2 last_token array<u32> [slots], 3 out_tokens array<u32> [samples], 4 count uniform
+//           5 token_counts array<u32> [slots][VOCAB]
 // dispatch: (samples, 1, 1); WG is a power of two <= 256.
 override WG: u32 = 8u;
 override VOCAB: u32;
-const SAMPLE_WORDS: u32 = 8u;
+const SAMPLE_WORDS: u32 = 12u;
 const MAX_WG: u32 = 256u;
 
 struct Count { n: u32 }
@@ -27,6 +30,7 @@ struct Sampling { temperature: f32, top_k: u32, top_p: f32, min_p: f32 }
 @group(0) @binding(2) var<storage, read_write> last_token: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out_tokens: array<u32>;
 @group(0) @binding(4) var<uniform> count: Count;
+@group(0) @binding(5) var<storage, read_write> token_counts: array<u32>;
 
 var<workgroup> red_f: array<f32, MAX_WG>;
 var<workgroup> red_u: array<u32, MAX_WG>;
@@ -196,5 +200,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (lane == 0u) {
     out_tokens[s] = token;
     last_token[params[p]] = token;
+    // one sample per slot per step, so this read-modify-write has a single writer
+    if (params[p + 10u] != 0u) { token_counts[params[p] * VOCAB + token] += 1u; }
   }
 }

@@ -32,15 +32,14 @@ async function sampleOnGpu(gpu: Gpu, vocab: number, draws: Draw[]) {
   const lastToken = zeros(gpu, draws.length * 4);
   const out = zeros(gpu, draws.length * 4);
   await runPass(gpu, (pass) =>
-    op.encode(
-      pass,
-      storage(gpu, logits),
-      storage(gpu, params),
+    op.encode(pass, {
+      logits: storage(gpu, logits),
+      params: storage(gpu, params),
       lastToken,
-      out,
-      counts(gpu, draws.length),
-      draws.length,
-    ));
+      outTokens: out,
+      tokenCounts: zeros(gpu, draws.length * vocab * 4),
+      count: counts(gpu, draws.length),
+    }, draws.length));
   return {
     tokens: [...await readU32(gpu, out, draws.length)],
     slots: [...await readU32(gpu, lastToken, draws.length)],

@@ -241,6 +241,8 @@ export class EngineCore {
     if (written && (forced || !kvPhasesMatch(seq, position, phase))) {
       this.scheduler.rewind(seq, position);
     }
+    // the GPU counted the sampled token, not the forced one
+    if (forced) seq.countsStale = true;
   }
 
   /** The think budget is spent while the sequence is still thinking. */

@@ -90,7 +90,7 @@ export async function loadEngineParts(
 }
 
 /** The KV dtype registry as the runner looks dtypes up. */
-function registryTable(name: string): KvDtypeInfo | undefined {
+export function registryTable(name: string): KvDtypeInfo | undefined {
   try {
     const dtype = kvDtype(name);
     return { id: dtype.id, blockBytes: (g) => dtype.blockBytes(g) };

@@ -148,6 +148,8 @@ export class Scheduler {
     seq.kv.truncate(Math.min(keepTokens, seq.numKnownTokens - 1));
     seq.epoch++;
     seq.numPending = 0;
+    // the voided samples were counted on the GPU
+    seq.countsStale = true;
   }
 
   /** Removes a sequence from its queue and frees its blocks and slot. */
@@ -178,6 +180,7 @@ export class Scheduler {
     // the GPU runs steps in submission order, so a later step may reuse the slot at once
     if (seq.slot !== null) this.#freeSlots.push(seq.slot);
     seq.slot = null;
+    seq.countsStale = true;
   }
 
   #tryAppend(seq: Sequence, numTokens: number): ScheduledChunk | null {

@@ -7,7 +7,7 @@
 import type { SequenceKv } from "../kv/block_table.ts";
 import type { PhaseTracker } from "../kv/phase.ts";
 import type { Phase } from "../kv/types.ts";
-import type { SamplingParams } from "../runner/types.ts";
+import type { Penalties, SamplingParams } from "../runner/types.ts";
 import type { FinishReason, GenerateRequest } from "./types.ts";
 
 /** Where a sequence is in its life. */
@@ -28,6 +28,8 @@ export class Sequence {
   readonly request: GenerateRequest;
   readonly promptIds: readonly number[];
   readonly sampling: SamplingParams;
+  /** Presence and frequency penalties, or undefined when the request sets neither. */
+  readonly penalties: Penalties | undefined;
   readonly kv: SequenceKv;
   readonly tracker: PhaseTracker;
   /** Generated tokens read back from the GPU (the forced close marker included). */
@@ -43,6 +45,11 @@ export class Sequence {
   /** Bumped whenever the results of this sequence's in-flight steps become void. */
   epoch = 0;
   numThinkTokens = 0;
+  /**
+   * The slot's GPU token counts may not match outputIds (a new slot, a preemption, a rewind,
+   * or a forced token): the next step resets them from outputIds.
+   */
+  countsStale = true;
 
   /** A waiting sequence with no KV and no output. */
   constructor(init: SequenceInit) {
@@ -50,6 +57,9 @@ export class Sequence {
     this.request = init.request;
     this.promptIds = init.request.promptIds;
     this.sampling = init.sampling;
+    const presence = init.request.presencePenalty ?? 0;
+    const frequency = init.request.frequencyPenalty ?? 0;
+    this.penalties = presence !== 0 || frequency !== 0 ? { presence, frequency } : undefined;
     this.kv = init.kv;
     this.tracker = init.tracker;
   }

@@ -60,6 +60,12 @@ export class SequenceFactory {
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
       throw new RangeError(`maxTokens must be a positive integer, got ${request.maxTokens}`);
     }
+    for (const name of ["presencePenalty", "frequencyPenalty"] as const) {
+      const v = request[name];
+      if (v !== undefined && !Number.isFinite(v)) {
+        throw new RangeError(`${name} must be a finite number, got ${v}`);
+      }
+    }
     const requested = request.promptIds.length + request.maxTokens;
     if (requested > maxModelLen) throw new ContextLengthError(requested, maxModelLen);
     const dtypes = this.dtypesFor(request);

@@ -1,7 +1,8 @@
 /**
  * Turns the scheduler's chunks into the runner's StepInput: one StepSeq per chunk with its block
  * table after the append, one row per position (known tokens explicit, the token still on the
- * GPU as null), and the seals the appends asked for.
+ * GPU as null), and the seals the appends asked for. A penalised sequence whose GPU token counts
+ * may be wrong (see Sequence.countsStale) has them rebuilt from its known output.
  * @module
  */
 import type { StepInput, StepRow, StepSeq } from "../runner/types.ts";
@@ -20,7 +21,10 @@ export function buildStepInput(chunks: readonly ScheduledChunk[]): StepInput {
       sample: chunk.sample,
       sampling: seq.sampling,
       sampleIndex: seq.sampleIndex,
+      penalties: seq.penalties,
+      countsFrom: seq.penalties && seq.countsStale ? [...seq.outputIds] : undefined,
     });
+    if (seq.penalties) seq.countsStale = false;
     for (let p = chunk.start; p < chunk.start + chunk.numTokens; p++) {
       rows.push({ seq: i, position: p, token: seq.tokenAt(p) });
     }

@@ -2,7 +2,7 @@
  * The forward pass of one step as a sequence of dispatches in one compute pass:
  * embed → per layer (rmsnorm → qkv → [q/k norm] → rope → kv_write → attention → o_proj+residual
  * → rmsnorm → gate_up → swiglu → down+residual) → final norm of the sampling rows → lm_head →
- * sample.
+ * penalties → sample.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
@@ -13,6 +13,7 @@ import { EmbeddingOp } from "./ops/embedding.ts";
 import { type AttentionShape, qkvStride, RowKernel } from "./ops/elementwise.ts";
 import { MatmulOp } from "./ops/matmul.ts";
 import { HeadNormOp, RmsNormOp } from "./ops/rmsnorm.ts";
+import { PenaltyOp } from "./ops/penalty.ts";
 import { SampleOp } from "./ops/sample.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
@@ -36,6 +37,8 @@ export interface StepBuffers {
   sampleRows: GPUBuffer;
   lastToken: GPUBuffer;
   outTokens: GPUBuffer;
+  /** [slots][vocab] u32 generated-token counts of penalised sequences. */
+  tokenCounts: GPUBuffer;
   invFreq: GPUBuffer;
   counts: GPUBuffer;
   pools: readonly GPUBuffer[];
@@ -47,6 +50,9 @@ export interface ForwardOptions {
   kvDecode: string;
   minSplitTokens?: number;
 }
+
+/** Encodes extra work into a layer's pass once its qkv rows are final (after RoPE). */
+export type LayerHook = (pass: GPUComputePassEncoder, qkv: GPUBuffer, layer: number) => void;
 
 interface LayerOps {
   qkv: MatmulOp;
@@ -69,6 +75,7 @@ export class ForwardPass {
   readonly #swiglu: RowKernel;
   readonly #layers: LayerOps[];
   readonly #lmHead: MatmulOp;
+  readonly #penalty: PenaltyOp;
   readonly #sample: SampleOp;
 
   private constructor(weights: ModelWeights, ops: {
@@ -83,6 +90,7 @@ export class ForwardPass {
     swiglu: RowKernel;
     layers: LayerOps[];
     lmHead: MatmulOp;
+    penalty: PenaltyOp;
     sample: SampleOp;
   }) {
     this.#weights = weights;
@@ -97,6 +105,7 @@ export class ForwardPass {
     this.#swiglu = ops.swiglu;
     this.#layers = ops.layers;
     this.#lmHead = ops.lmHead;
+    this.#penalty = ops.penalty;
     this.#sample = ops.sample;
   }
 
@@ -130,20 +139,33 @@ export class ForwardPass {
         MatmulOp.create(gpu, l.down, { outStride: h, accumulate: true }),
       ]).then(([qkv, o, gateUp, down]) => ({ qkv, o, gateUp, down }));
     const qDim = spec.numHeads * spec.headDim;
-    const [attention, embed, norm, finalNorm, qNorm, kNorm, rope, kvWrite, swiglu, lmHead, sample] =
-      await Promise.all([
-        AttentionOp.create(gpu, shape, opts),
-        EmbeddingOp.create(gpu, weights.embed),
-        RmsNormOp.create(gpu, h, spec.rmsNormEps),
-        RmsNormOp.create(gpu, h, spec.rmsNormEps, true),
-        spec.qkNorm ? headNorm(spec.numHeads, 0) : null,
-        spec.qkNorm ? headNorm(spec.numKvHeads, qDim) : null,
-        RowKernel.rope(gpu, shape),
-        RowKernel.kvWrite(gpu, shape, opts.blockSize),
-        RowKernel.swiglu(gpu, spec.intermediateSize),
-        MatmulOp.create(gpu, weights.lmHead, { outStride: spec.vocabSize }),
-        SampleOp.create(gpu, spec.vocabSize),
-      ]);
+    const [
+      attention,
+      embed,
+      norm,
+      finalNorm,
+      qNorm,
+      kNorm,
+      rope,
+      kvWrite,
+      swiglu,
+      lmHead,
+      penalty,
+      sample,
+    ] = await Promise.all([
+      AttentionOp.create(gpu, shape, opts),
+      EmbeddingOp.create(gpu, weights.embed),
+      RmsNormOp.create(gpu, h, spec.rmsNormEps),
+      RmsNormOp.create(gpu, h, spec.rmsNormEps, true),
+      spec.qkNorm ? headNorm(spec.numHeads, 0) : null,
+      spec.qkNorm ? headNorm(spec.numKvHeads, qDim) : null,
+      RowKernel.rope(gpu, shape),
+      RowKernel.kvWrite(gpu, shape, opts.blockSize),
+      RowKernel.swiglu(gpu, spec.intermediateSize),
+      MatmulOp.create(gpu, weights.lmHead, { outStride: spec.vocabSize }),
+      PenaltyOp.create(gpu, spec.vocabSize),
+      SampleOp.create(gpu, spec.vocabSize),
+    ]);
     const layers = await Promise.all(weights.layers.map(layerOps));
     return new ForwardPass(weights, {
       attention,
@@ -157,17 +179,22 @@ export class ForwardPass {
       swiglu,
       layers,
       lmHead,
+      penalty,
       sample,
     });
   }
 
-  /** Encodes the layers for `numRows` rows and the sampling of `numSamples` rows. */
+  /**
+   * Encodes the layers for `numRows` rows and the sampling of `numSamples` rows; `afterRope`
+   * is encoded in each layer once q/k/v are final (calibration's capture).
+   */
   encode(
     pass: GPUComputePassEncoder,
     b: StepBuffers,
     numRows: number,
     numSamples: number,
     splits: number,
+    afterRope?: LayerHook,
   ): void {
     const count = (slot: number) => countSlot(b.counts, slot);
     const rows = count(COUNT_SLOTS.rows);
@@ -182,6 +209,7 @@ export class ForwardPass {
         this.#kNorm.encode(pass, b.qkv, w.kNorm, count(COUNT_SLOTS.kHeads), n);
       }
       this.#rope.encode(pass, [b.qkv, b.invFreq, b.rows, rows], n);
+      afterRope?.(pass, b.qkv, l);
       // Every row's K/V is in the cache before attention, so prefill rows see earlier rows.
       this.#kvWrite.encode(pass, [b.qkv, b.rows, b.pools[l], rows], n);
       this.attention.encode(
@@ -216,6 +244,14 @@ export class ForwardPass {
       numSamples,
     );
     this.#lmHead.encode(pass, b.sampleNormed, b.logits, null, samples, numSamples);
-    this.#sample.encode(pass, b.logits, b.samples, b.lastToken, b.outTokens, samples, numSamples);
+    this.#penalty.encode(pass, b.logits, b.samples, b.tokenCounts, samples, numSamples);
+    this.#sample.encode(pass, {
+      logits: b.logits,
+      params: b.samples,
+      lastToken: b.lastToken,
+      outTokens: b.outTokens,
+      tokenCounts: b.tokenCounts,
+      count: samples,
+    }, numSamples);
   }
 }

@@ -18,6 +18,8 @@ import type { KvSealer } from "./sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { SAMPLE_WORDS } from "./ops/sample.ts";
+import { QkvCapture } from "./ops/qkv_capture.ts";
+import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
 import { destroyWeights, type ModelWeights, type ProgressFn, uploadWeights } from "./weights.ts";
 
@@ -56,6 +58,8 @@ export class ModelRunner implements Runner {
   readonly #buffers: StepBuffers;
   readonly #limits: StepLimits;
   readonly #ring: ReadbackRing;
+  /** Made on the first step that asks for a capture (calibration only). */
+  #capture: QkvCapture | null = null;
 
   private constructor(
     gpu: Gpu,
@@ -88,6 +92,13 @@ export class ModelRunner implements Runner {
       if (typeof v === "number" && !(Number.isInteger(v) && v > 0)) {
         throw new RangeError(`ModelRunner option ${name} must be a positive integer, got ${v}`);
       }
+    }
+    const countBytes = tokenCountBytes(opts.maxNumSeqs, spec.vocabSize);
+    if (countBytes > gpu.maxBindingBytes) {
+      throw new RangeError(
+        `maxNumSeqs ${opts.maxNumSeqs} × vocab ${spec.vocabSize} token counts (${countBytes} B) ` +
+          `exceed the adapter's binding limit ${gpu.maxBindingBytes}`,
+      );
     }
     if (opts.kvPoolBytes > gpu.maxBindingBytes) {
       throw new RangeError(
@@ -157,6 +168,11 @@ export class ModelRunner implements Runner {
     q.writeBuffer(b.table, 0, packed.table);
     q.writeBuffer(b.samples, 0, packed.samples);
     q.writeBuffer(b.sampleRows, 0, packed.sampleRows);
+    // queue-ordered: lands after the steps already submitted, whose samples it overwrites
+    const vocab = this.#spec.vocabSize;
+    for (const { slot, tokens } of packed.countResets) {
+      q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
+    }
     const splits = this.#forward.attention.splitsFor(Math.max(1, n), packed.maxContext);
     writeCount(device, b.counts, COUNT_SLOTS.rows, n);
     writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
@@ -164,11 +180,12 @@ export class ModelRunner implements Runner {
     writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
     writeCount(device, b.counts, COUNT_SLOTS.attention, n, splits);
 
+    const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
     // A validation error would otherwise poison the step silently; it rejects the step instead.
     device.pushErrorScope("validation");
-    let copies: { staging: GPUBuffer; logits: GPUBuffer | null };
+    let copies: { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null };
     try {
-      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true);
+      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true, capture);
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -177,11 +194,24 @@ export class ModelRunner implements Runner {
       if (e) throw new Error(`GPU validation error in step: ${e.message}`);
     });
     const tokens = new Int32Array(await this.#ring.read(copies.staging, ns * 4, scope));
-    if (!copies.logits) return { tokens };
+    const qkv = copies.qkv && capture ? await capture.read(copies.qkv) : undefined;
+    if (!copies.logits) return { tokens, qkv };
     await copies.logits.mapAsync(GPUMapMode.READ);
     const logits = new Float32Array(copies.logits.getMappedRange().slice(0));
     copies.logits.destroy();
-    return { tokens, logits };
+    return { tokens, logits, qkv };
+  }
+
+  async #prepareCapture(numRows: number): Promise<QkvCapture> {
+    const s = this.#spec;
+    this.#capture ??= new QkvCapture(
+      this.#gpu,
+      s.numLayers,
+      this.#limits.maxRows,
+      (s.numHeads + 2 * s.numKvHeads) * s.headDim,
+    );
+    await this.#capture.prepare(numRows);
+    return this.#capture;
   }
 
   #encode(
@@ -190,14 +220,19 @@ export class ModelRunner implements Runner {
     splits: number,
     seals: readonly SealOp[],
     returnLogits: boolean,
-  ): { staging: GPUBuffer; logits: GPUBuffer | null } {
+    capture: QkvCapture | null,
+  ): { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null } {
     const { device } = this.#gpu;
     const b = this.#buffers;
     const encoder = device.createCommandEncoder({ label: "step" });
     const pass = encoder.beginComputePass({ label: "step" });
     if (seals.length > 0) this.sealer!.encode(pass, b.pools, seals);
-    if (n > 0) this.#forward.encode(pass, b, n, ns, splits);
+    const afterRope = capture
+      ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
+      : undefined;
+    if (n > 0) this.#forward.encode(pass, b, n, ns, splits, afterRope);
     pass.end();
+    const qkv = capture ? capture.stage(encoder) : null;
     const staging = this.#ring.acquire();
     encoder.copyBufferToBuffer(b.outTokens, 0, staging, 0, Math.max(4, ns * 4));
     let logits: GPUBuffer | null = null;
@@ -210,12 +245,13 @@ export class ModelRunner implements Runner {
       encoder.copyBufferToBuffer(b.logits, 0, logits, 0, bytes);
     }
     device.queue.submit([encoder.finish()]);
-    return { staging, logits };
+    return { staging, logits, qkv };
   }
 
   /** Releases the weights, pools and step buffers. */
   destroy(): void {
     this.#ring.destroy();
+    this.#capture?.destroy();
     this.#forward.attention.destroy();
     destroyWeights(this.#weights);
     for (const buf of Object.values(this.#buffers)) {
@@ -248,6 +284,7 @@ function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuf
     sampleRows: f32("sample_rows", seqs),
     lastToken: f32("last_token", seqs),
     outTokens: f32("out_tokens", seqs),
+    tokenCounts: createBuffer(d, "token_counts", tokenCountBytes(seqs, spec.vocabSize)),
     invFreq: createStorage(d, "inv_freq", ropeInvFreq(spec.headDim, spec.ropeTheta)),
     counts: createCounts(d, "counts", Object.keys(COUNT_SLOTS).length),
     pools: Array.from(

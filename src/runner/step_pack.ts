@@ -7,6 +7,7 @@ import type { StepInput } from "./types.ts";
 import { type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
 import { NULL_TOKEN, ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { packSample, SAMPLE_WORDS } from "./ops/sample.ts";
+import { checkPenalties } from "./penalty_check.ts";
 
 /** What a runner can hold; steps beyond it are rejected. */
 export interface StepLimits {
@@ -31,6 +32,8 @@ export interface PackedStep {
   samples: Uint32Array<ArrayBuffer>;
   /** Step row whose hidden state each sample reads. */
   sampleRows: Uint32Array<ArrayBuffer>;
+  /** Slots whose token counts are reset to `tokens` before the step. */
+  countResets: { slot: number; tokens: readonly number[] }[];
 }
 
 /** Validates `input` against `limits` and packs it; throws RangeError naming the fault. */
@@ -61,6 +64,7 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
       throw new RangeError(`Sequence ${i} has slot ${s.slot}; slots are 0..${limits.maxSeqs - 1}`);
     }
     seqs.set([entry, s.blocks.length, s.slot], i * SEQ_WORDS);
+    checkPenalties(s, i, limits.vocabSize);
     for (const b of s.blocks) {
       const info = requireDtype(limits.dtypes, b.dtype);
       if (
@@ -123,8 +127,11 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
     const row = lastRow.get(i);
     if (row === undefined) throw new RangeError(`Sequence ${i} samples but has no row in the step`);
     sampleRows[k] = row;
-    packSample(samples, k, s.slot, s.sampling, s.sampleIndex);
+    packSample(samples, k, s.slot, s.sampling, s.sampleIndex, s.penalties);
   });
+  const countResets = stepSeqs.flatMap((s) =>
+    s.countsFrom === undefined ? [] : [{ slot: s.slot, tokens: s.countsFrom }]
+  );
   return {
     numRows: stepRows.length,
     numSamples: sampling.length,
@@ -134,6 +141,7 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
     table,
     samples,
     sampleRows,
+    countResets,
   };
 }
 

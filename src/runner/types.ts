@@ -22,6 +22,15 @@ export interface SamplingParams {
 /** Greedy decoding. */
 export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
 
+/**
+ * OpenAI presence and frequency penalties over the tokens the sequence has generated:
+ * logit[t] -= frequency * count[t] + presence * (count[t] > 0).
+ */
+export interface Penalties {
+  presence: number;
+  frequency: number;
+}
+
 /** One sequence taking part in a step. */
 export interface StepSeq {
   /** GPU slot of the sequence (0..maxNumSeqs-1): where its last sampled token lives on the GPU. */
@@ -36,6 +45,17 @@ export interface StepSeq {
   sampling: SamplingParams;
   /** Index of the token being sampled in the sequence's output (drives the seeded random stream). */
   sampleIndex: number;
+  /**
+   * Penalties applied to this sequence's logits before sampling; absent or all zero disables
+   * them, and the slot's token counts are then neither read nor counted.
+   */
+  penalties?: Penalties;
+  /**
+   * Resets the slot's token counts to these generated tokens before the step runs (a new
+   * sequence in the slot, or one re-fed after preemption or a rewind). Each sample with active
+   * penalties then adds its token to the counts on the GPU.
+   */
+  countsFrom?: readonly number[];
 }
 
 /** One token row of a step. */
@@ -64,14 +84,24 @@ export interface StepInput {
   seals?: readonly SealOp[];
   /** Also read back the logits of each sampling row (tests and calibration only: it waits). */
   returnLogits?: boolean;
+  /**
+   * Also read back every row's q, k and v after RoPE in every layer (calibration only: it
+   * waits, and it compiles a copy per row count).
+   */
+  captureQkv?: boolean;
 }
 
 /** What a step yields once its readback arrives. */
 export interface StepResult {
   /** Sampled token per sequence with `sample: true`, in `seqs` order. */
   tokens: Int32Array;
-  /** Logits per sampling row, [numSampled][vocab], when asked. */
+  /** Logits per sampling row after penalties, [numSampled][vocab], when asked. */
   logits?: Float32Array;
+  /**
+   * With `captureQkv`: [numLayers][numRows][(numHeads + 2 numKvHeads) headDim] floats, each
+   * row q heads, then k heads, then v heads, after q/k norm and RoPE.
+   */
+  qkv?: Float32Array;
 }
 
 /** What the engine needs from a model runner (the GPU one, or a scripted fake in tests). */

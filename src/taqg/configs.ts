@@ -52,6 +52,11 @@ export interface KvConfig {
   allocation: KvAllocation | null;
   /** Quantizes one trace under this configuration. */
   apply(ctx: ConfigContext, codec: KvCodec): AppliedConfig;
+  /**
+   * The dtypes each block of a trace is sealed to, for re-running the trace on the served
+   * model; absent for a quantizer the server does not run (the paper's).
+   */
+  plan?(ctx: ConfigContext): BlockPlan;
 }
 
 /** A configuration that serves `allocation` phase by phase. */
@@ -65,6 +70,7 @@ export function allocationConfig(
     kind,
     allocation,
     apply: (ctx, codec) => applyPlan(ctx, codec, allocationPlan(allocation)),
+    plan: () => allocationPlan(allocation),
   };
 }
 

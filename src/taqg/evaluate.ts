@@ -18,8 +18,11 @@ export interface LogitPair {
   vocabSize: number;
 }
 
-/** Produces a `LogitPair` for a trace under a configuration; the runner supplies it. */
-export type LogitSource = (ctx: ConfigContext, config: KvConfig) => Promise<LogitPair>;
+/**
+ * Produces a `LogitPair` for a trace under a configuration; the runner supplies it. Null when
+ * the served model cannot run the configuration (the paper's quantizer): its KL is then n/a.
+ */
+export type LogitSource = (ctx: ConfigContext, config: KvConfig) => Promise<LogitPair | null>;
 
 /** One row of the comparison: a configuration, its size and its distortion. */
 export interface ConfigRow {
@@ -71,6 +74,7 @@ export async function evaluateConfig(
   const kl: number[] = [];
   const err: number[] = [];
   const tokenKl: number[] = [];
+  let served = opts.logits !== undefined;
   let bits = 0;
   let tokens = 0;
   const dims = contexts[0].trace;
@@ -85,9 +89,10 @@ export async function evaluateConfig(
       layerSums[i] += mean(layer) / contexts.length;
     });
     samples.outputError.forEach((layer) => err.push(...layer));
-    if (opts.logits) {
+    if (opts.logits && served) {
       const pair = await opts.logits(ctx, config);
-      tokenKl.push(...nextTokenKl(pair.reference, pair.quantized, pair.vocabSize));
+      if (pair === null) served = false;
+      else tokenKl.push(...nextTokenKl(pair.reference, pair.quantized, pair.vocabSize));
     }
   }
   const bitsPerElement = bits / tokens;
@@ -99,7 +104,7 @@ export async function evaluateConfig(
     bytesPerToken: bytesPerToken(bitsPerElement, dims),
     attentionKl: spreadOf(kl),
     outputError: spreadOf(err),
-    nextTokenKl: opts.logits ? spreadOf(tokenKl) : null,
+    nextTokenKl: served ? spreadOf(tokenKl) : null,
     perLayerKl: [...layerSums],
   };
 }

@@ -6,7 +6,8 @@
  */
 import type { Phase } from "../kv/types.ts";
 import type { KvDtypes } from "./allocation.ts";
-import { applyPlan, type KvConfig } from "./configs.ts";
+import { applyPlan, type ConfigContext, type KvConfig } from "./configs.ts";
+import type { BlockPlan } from "./quantize_cache.ts";
 import { createRng, shuffle } from "./rng.ts";
 import type { KvBlock } from "./trace.ts";
 
@@ -23,12 +24,15 @@ export function randomBlockConfig(
     name: `random blocks (${lowered}, seed ${seed})`,
     kind: "random-blocks",
     allocation: null,
-    apply(ctx, codec) {
-      const target = ctx.blocks.reduce((n, b) => n + (b.phase === phase ? b.end - b.start : 0), 0);
-      const chosen = pickBlocks(ctx.blocks, target, seed + ctx.traceIndex);
-      return applyPlan(ctx, codec, (_, block) => (chosen.has(block.index) ? low : high));
-    },
+    apply: (ctx, codec) => applyPlan(ctx, codec, plan(ctx)),
+    plan,
   };
+
+  function plan(ctx: ConfigContext): BlockPlan {
+    const target = ctx.blocks.reduce((n, b) => n + (b.phase === phase ? b.end - b.start : 0), 0);
+    const chosen = pickBlocks(ctx.blocks, target, seed + ctx.traceIndex);
+    return (_, block) => (chosen.has(block.index) ? low : high);
+  }
 }
 
 /**

@@ -4,7 +4,10 @@
  * outputs are batch-invariant exactly when the engine feeds the right tokens, positions, blocks
  * and seals. It checks its inputs as the GPU would rely on them and keeps a simulated KV store
  * keyed by (block offset, index), so preemption, truncation or sealing bugs change the outputs
- * or fail the step. Also: a tiny vocabulary with think markers and split multi-byte characters.
+ * or fail the step. Penalised sequences keep per-slot token counts as the GPU does (reset by
+ * countsFrom, bumped by each sample) and take the argmax of hash-derived logits less the
+ * penalties, so counts the engine fails to rebuild change the outputs. Also: a tiny vocabulary
+ * with think markers and split multi-byte characters.
  * @module
  */
 import { kvDtype } from "../../src/kv/dtype.ts";
@@ -100,9 +103,13 @@ export class FakeRunner implements Runner {
   readonly rowsPerStep: number[] = [];
   /** Steps that mixed prefill rows (explicit tokens) with decode rows (null). */
   numMixedSteps = 0;
+  /** Count resets (countsFrom) received. */
+  numCountResets = 0;
   readonly #opts: FakeRunnerOptions;
   readonly #kv = new Map<number, KvEntry[]>();
   readonly #slotToken = new Map<number, number>();
+  /** Slot → generated-token counts, as the GPU's token_counts rows. */
+  readonly #slotCounts = new Map<number, Map<number, number>>();
   /** Offset → the slot and step that last used it. */
   readonly #owner = new Map<number, { slot: number; step: number }>();
   readonly #inflight = new Set<number>();
@@ -147,6 +154,13 @@ export class FakeRunner implements Runner {
     if (hasNull && input.rows.some((r) => r.token !== null)) this.numMixedSteps++;
     this.#checkOwnership(stepId, input.seqs);
     for (const seal of input.seals ?? []) this.#seal(seal.src, seal.dst, seal.dtype, input.seqs);
+    for (const seq of input.seqs) {
+      if (seq.countsFrom === undefined) continue;
+      this.numCountResets++;
+      const counts = new Map<number, number>();
+      for (const t of seq.countsFrom) counts.set(t, (counts.get(t) ?? 0) + 1);
+      this.#slotCounts.set(seq.slot, counts);
+    }
     const out: number[] = [];
     input.seqs.forEach((seq, i) => {
       const rows = input.rows.filter((r) => r.seq === i);
@@ -178,6 +192,11 @@ export class FakeRunner implements Runner {
       if (!seq.sample) return;
       const next = this.#next(this.#history(seq.blocks, last + 1), seq);
       this.#slotToken.set(seq.slot, next);
+      if (penalised(seq)) {
+        const counts = this.#slotCounts.get(seq.slot) ?? new Map<number, number>();
+        counts.set(next, (counts.get(next) ?? 0) + 1);
+        this.#slotCounts.set(seq.slot, counts);
+      }
       out.push(next);
     });
     return Int32Array.from(out);
@@ -244,8 +263,25 @@ export class FakeRunner implements Runner {
     }
     const eosEvery = this.#opts.eosEvery ?? 0;
     if (eosEvery > 0 && h % eosEvery === 0) return FAKE_EOS;
-    return FIRST_PLAIN + (h >>> 3) % (FAKE_VOCAB.length - FIRST_PLAIN);
+    const pick = FIRST_PLAIN + (h >>> 3) % (FAKE_VOCAB.length - FIRST_PLAIN);
+    if (!penalised(seq)) return pick;
+    // logits: 1 for the hash's pick, below 0.5 elsewhere, so unpenalised argmax is the pick
+    const counts = this.#slotCounts.get(seq.slot) ?? new Map<number, number>();
+    let best = pick;
+    let bestLogit = -Infinity;
+    for (let t = FIRST_PLAIN; t < FAKE_VOCAB.length; t++) {
+      const c = counts.get(t) ?? 0;
+      const base = t === pick ? 1 : (Math.imul(h ^ t, 2654435761) >>> 0) / 2 ** 33;
+      const logit = base - (seq.penalties!.frequency * c + (c > 0 ? seq.penalties!.presence : 0));
+      if (logit > bestLogit) [best, bestLogit] = [t, logit];
+    }
+    return best;
   }
+}
+
+function penalised(seq: StepSeq): boolean {
+  return seq.penalties !== undefined &&
+    (seq.penalties.presence !== 0 || seq.penalties.frequency !== 0);
 }
 
 function locate(

@@ -221,3 +221,19 @@ export function sampleRef(logits: Float32Array, s: SampleSettings): number {
   }
   return last;
 }
+
+/**
+ * Logits after OpenAI presence and frequency penalties over the tokens generated so far, as vLLM
+ * applies them: logit[t] - (frequency * count[t] + presence * (count[t] > 0)).
+ */
+export function penalizedLogitsRef(
+  logits: Float32Array,
+  generated: readonly number[],
+  penalties: { presence: number; frequency: number },
+): Float32Array {
+  const count = new Map<number, number>();
+  for (const t of generated) count.set(t, (count.get(t) ?? 0) + 1);
+  const out = Float32Array.from(logits);
+  for (const [t, c] of count) out[t] = logits[t] - (penalties.frequency * c + penalties.presence);
+  return out;
+}

@@ -1,23 +1,29 @@
 /**
  * GPU sampling dispatch (kernels/sample.wgsl) and the host packing of per-sequence sampling
- * parameters.
+ * parameters (penalties included: kernels/penalize.wgsl reads the same words).
  * @module
  */
 import type { Gpu } from "../../gpu/device.ts";
 import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
-import type { SamplingParams } from "../types.ts";
+import type { Penalties, SamplingParams } from "../types.ts";
 
 /** u32 words per sampling sequence in the params buffer. */
-export const SAMPLE_WORDS = 8;
+export const SAMPLE_WORDS = 12;
 
-/** Packs the parameters of sample `i` (its slot, seed, index and sampling settings). */
+/** Whether `penalties` change any logit (absent or all zero: the counts are not even kept). */
+export function penaltiesActive(penalties: Penalties | undefined): penalties is Penalties {
+  return penalties !== undefined && (penalties.presence !== 0 || penalties.frequency !== 0);
+}
+
+/** Packs the parameters of sample `i` (its slot, seed, index, sampling settings, penalties). */
 export function packSample(
   out: Uint32Array,
   i: number,
   slot: number,
   sampling: SamplingParams,
   sampleIndex: number,
+  penalties?: Penalties,
 ): void {
   const f = new Float32Array(out.buffer, out.byteOffset, out.length);
   const at = i * SAMPLE_WORDS;
@@ -29,6 +35,27 @@ export function packSample(
   out[at + 5] = Math.max(0, Math.floor(sampling.topK));
   f[at + 6] = sampling.topP;
   f[at + 7] = sampling.minP;
+  const active = penaltiesActive(penalties);
+  f[at + 8] = active ? penalties.presence : 0;
+  f[at + 9] = active ? penalties.frequency : 0;
+  out[at + 10] = active ? 1 : 0;
+  out[at + 11] = 0;
+}
+
+/** The buffers one sampling dispatch reads and writes. */
+export interface SampleBindings {
+  /** [samples][vocab] f32 (already penalised). */
+  logits: GPUBuffer;
+  /** [samples][SAMPLE_WORDS] u32 from packSample. */
+  params: GPUBuffer;
+  /** [slots] u32: the token each slot sampled last (the next step's embedding reads it). */
+  lastToken: GPUBuffer;
+  /** [samples] u32: the tokens read back. */
+  outTokens: GPUBuffer;
+  /** [slots][vocab] u32: generated-token counts, bumped for penalised samples. */
+  tokenCounts: GPUBuffer;
+  /** Uniform holding the number of samples. */
+  count: Binding;
 }
 
 /** Samples one token per logits row and writes it to its slot and to the output tokens. */
@@ -51,21 +78,14 @@ export class SampleOp {
   }
 
   /** Encodes sampling of `numSamples` logits rows. */
-  encode(
-    pass: GPUComputePassEncoder,
-    logits: GPUBuffer,
-    params: GPUBuffer,
-    lastToken: GPUBuffer,
-    outTokens: GPUBuffer,
-    count: Binding,
-    numSamples: number,
-  ): void {
+  encode(pass: GPUComputePassEncoder, b: SampleBindings, numSamples: number): void {
     const group = this.#gpu.kernels.bindGroup(this.#pipeline, [
-      logits,
-      params,
-      lastToken,
-      outTokens,
-      count,
+      b.logits,
+      b.params,
+      b.lastToken,
+      b.outTokens,
+      b.count,
+      b.tokenCounts,
     ]);
     dispatch(pass, this.#pipeline, group, numSamples);
   }

@@ -1,0 +1,100 @@
+/**
+ * Decoding a packed KV block on the CPU, element for element as kernels/kv_decode.wgsl reads it
+ * in attention (layouts in layout.ts). Calibration reads blocks back after the GPU seal and
+ * decodes them here, so it measures what the served attention sees.
+ * @module
+ */
+import type { KvDtype } from "./dtype.ts";
+import {
+  type KvLayout,
+  type KvSections,
+  kvSections,
+  vGroupSize,
+  vGroupsPerToken,
+} from "./layout.ts";
+
+/** K and V of one block, each [numKvHeads][blockSize][headDim]. */
+export interface DecodedKvBlock {
+  k: Float32Array;
+  v: Float32Array;
+}
+
+const f32 = Math.fround;
+const HALF = new Float16Array(1);
+const HALF_BITS = new Uint16Array(HALF.buffer);
+
+/** The value of f16 bits. */
+export function halfValue(bits: number): number {
+  HALF_BITS[0] = bits;
+  return HALF[0];
+}
+
+/** The value of an OCP e4m3 code (bias 7, no infinities), as kv_e4m3_decode computes it. */
+export function e4m3Value(code: number): number {
+  const e = (code >> 3) & 15, m = code & 7;
+  const mag = e === 0 ? m * 2 ** -9 : (8 + m) * 2 ** (e - 10);
+  return code & 0x80 ? -mag : mag;
+}
+
+/** Decodes every element of the block `words` of `dtype`. */
+export function decodeKvBlock(
+  dtype: KvDtype,
+  layout: KvLayout,
+  words: Uint32Array,
+): DecodedKvBlock {
+  const { numKvHeads: h, blockSize: b, headDim: d } = layout;
+  const n = h * b * d;
+  const sec = kvSections(dtype.kind, dtype.bits, layout);
+  if (words.length < sec.words) {
+    throw new RangeError(`A ${dtype.name} block needs ${sec.words} words, got ${words.length}`);
+  }
+  const out = { k: new Float32Array(n), v: new Float32Array(n) };
+  for (let head = 0; head < h; head++) {
+    for (let t = 0; t < b; t++) {
+      for (let c = 0; c < d; c++) {
+        const i = (head * b + t) * d + c;
+        out.k[i] = element(dtype, layout, sec, words, true, head, t, c);
+        out.v[i] = element(dtype, layout, sec, words, false, head, t, c);
+      }
+    }
+  }
+  return out;
+}
+
+function element(
+  dtype: KvDtype,
+  layout: KvLayout,
+  sec: KvSections,
+  words: Uint32Array,
+  isK: boolean,
+  h: number,
+  t: number,
+  d: number,
+): number {
+  const { numKvHeads, blockSize: b, headDim } = layout;
+  const i = (h * b + t) * headDim + d;
+  if (dtype.kind === "f16") {
+    const at = (isK ? 0 : numKvHeads * b * headDim) + i;
+    return halfValue((words[at >> 1] >>> ((at & 1) * 16)) & 0xffff);
+  }
+  if (dtype.kind === "fp8") {
+    const code = (words[(isK ? sec.kCodes : sec.vCodes) + (i >> 2)] >>> (8 * (i & 3))) & 0xff;
+    const scale = halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff);
+    return f32(e4m3Value(code) * scale);
+  }
+  // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels
+  const codeIndex = isK ? (h * headDim + d) * b + t : i;
+  const param = isK ? words[sec.kParams + h * headDim + d] : words[
+    sec.vParams + (h * b + t) * vGroupsPerToken(headDim) + Math.floor(d / vGroupSize(headDim))
+  ];
+  const q = readBits(words, isK ? sec.kCodes : sec.vCodes, codeIndex, dtype.bits);
+  return f32(f32(q * halfValue(param & 0xffff)) + halfValue(param >>> 16));
+}
+
+/** Reads code `index` of a `bits`-wide little-endian bitstream at word `base`; codes may straddle words. */
+function readBits(words: Uint32Array, base: number, index: number, bits: number): number {
+  const pos = index * bits, w = base + (pos >>> 5), s = pos & 31;
+  let v = words[w] >>> s;
+  if (s + bits > 32) v |= words[w + 1] << (32 - s);
+  return v & ((1 << bits) - 1);
+}

@@ -1,0 +1,63 @@
+/**
+ * Presence and frequency penalties on the GPU (kernels/penalize.wgsl) and the host side of the
+ * per-slot token counts they read.
+ *
+ * The counts are dense, [maxNumSeqs][vocab] u32: 151936 × 64 slots is 39 MB, one binding on
+ * every adapter, and it lets the kernel penalise with one coalesced pass over the row and the
+ * sampler count its token with one store, with no bound on the output length. A sparse list of
+ * generated tokens would be smaller but needs a length bound and a dedup for the presence term.
+ * @module
+ */
+import type { Gpu } from "../../gpu/device.ts";
+import { dispatch } from "../../gpu/dispatch.ts";
+import type { Binding } from "../../gpu/kernel_cache.ts";
+
+/** Bytes of the token-count buffer of `slots` slots over `vocab` tokens. */
+export function tokenCountBytes(slots: number, vocab: number): number {
+  return slots * vocab * 4;
+}
+
+/** One slot's count row for `tokens` (what a reset writes). */
+export function countRow(tokens: readonly number[], vocab: number): Uint32Array<ArrayBuffer> {
+  const row = new Uint32Array(vocab);
+  for (const t of tokens) row[t]++;
+  return row;
+}
+
+/** Applies each penalised sample's penalties to its logits row, in place. */
+export class PenaltyOp {
+  readonly #gpu: Gpu;
+  readonly #pipeline: GPUComputePipeline;
+
+  private constructor(gpu: Gpu, pipeline: GPUComputePipeline) {
+    this.#gpu = gpu;
+    this.#pipeline = pipeline;
+  }
+
+  /** Compiles the penalty kernel for a vocabulary size. */
+  static async create(gpu: Gpu, vocab: number): Promise<PenaltyOp> {
+    const pipeline = await gpu.kernels.pipeline(["penalize"], "main", {
+      WG: gpu.profile.reduce,
+      VOCAB: vocab,
+    });
+    return new PenaltyOp(gpu, pipeline);
+  }
+
+  /** Encodes the penalties of `numSamples` logits rows (params as packSample writes them). */
+  encode(
+    pass: GPUComputePassEncoder,
+    logits: GPUBuffer,
+    params: GPUBuffer,
+    tokenCounts: GPUBuffer,
+    count: Binding,
+    numSamples: number,
+  ): void {
+    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [
+      logits,
+      params,
+      tokenCounts,
+      count,
+    ]);
+    dispatch(pass, this.#pipeline, group, numSamples);
+  }
+}
