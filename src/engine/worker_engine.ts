@@ -24,6 +24,8 @@ import type {
 } from "./types.ts";
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
+/** How long close() waits after ending the Worker for its thread to release the GPU. */
+const WORKER_TEARDOWN_MS = 300;
 
 /** An engine running in a Worker. */
 export class WorkerEngine extends TextEngine implements EngineApi {
@@ -107,7 +109,9 @@ export class WorkerEngine extends TextEngine implements EngineApi {
       this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
         if (event.data.type !== "closed") return done?.call(this.#worker, event);
         this.#worker.terminate();
-        resolve();
+        // The Worker's thread drops its wgpu device as it ends; a process that exits while that
+        // drop runs can crash in the driver (gfx-rs/wgpu#8365), so give it time to finish.
+        setTimeout(resolve, WORKER_TEARDOWN_MS);
       };
       this.#post({ type: "close" });
     });

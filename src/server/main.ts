@@ -81,4 +81,5 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+// a natural exit (no Deno.exit) lets the runtime finish tearing down the engine Worker first
+if (import.meta.main) Deno.exitCode = await main(Deno.args);
