@@ -212,3 +212,21 @@ Deno.test("PhasePrinter keeps reasoning and answer apart: labels in a pipe, dim 
   assertEquals(print(false), "[reasoning]\nlet me think\n[answer]\n42\n");
   assertEquals(print(true), "\x1b[2mlet me\x1b[22m\x1b[2m think\x1b[22m\n42\n");
 });
+
+Deno.test("generate on the default model follows its calibration profile unless --kv-profile none", async () => {
+  const args = ["--prompt", "What is 12+34?", "--chat", "--max-tokens", "80", "--block-size", "4"];
+  const profiled = await generateJson(args);
+  const profile = JSON.parse(
+    await Deno.readTextFile(
+      new URL("../models/phasekv-tiny-reasoner/phasekv.profile.json", import.meta.url),
+    ),
+  );
+  // every sealed think block is in the profile's think dtype (the open block stays f16)
+  const think = Object.keys(profiled.kv!.phases.think.dtypes).filter((d) => d !== "f16");
+  assertEquals(think, [profile.phases.think]);
+  const plain = await generateJson([...args, "--kv-profile", "none"]);
+  for (const phase of ["prompt", "think", "answer"] as const) {
+    assertEquals(Object.keys(plain.kv!.phases[phase].dtypes), ["f16"], phase);
+  }
+  assert(plain.kv!.bytes_per_token > profiled.kv!.bytes_per_token);
+});

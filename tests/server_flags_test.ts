@@ -27,6 +27,8 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     "0.5",
     "--max-num-seqs",
     "8",
+    "--kv-profile",
+    "none",
   ]);
   assertEquals(flags, {
     model: "/models/qwq",
@@ -40,6 +42,7 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     blockSize: 32,
     thinkFraction: 0.5,
     maxNumSeqs: 8,
+    kvProfile: "none",
   });
 });
 

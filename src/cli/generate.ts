@@ -55,6 +55,7 @@ export async function main(args: string[]): Promise<number> {
     kvCacheDtype: flags.kvCacheDtype,
     kvCacheDtypeThink: flags.kvCacheDtypeThink,
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
+    kvProfile: flags.kvProfile,
     thinkFraction: flags.thinkFraction,
     blockSize: flags.blockSize,
     onProgress: (message) => console.error(`generate: ${message}`),

@@ -24,6 +24,7 @@ export const GENERATE_USAGE: string =
   --block-size N               tokens per KV block (default 16)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
   --max-think-tokens N         close the think block after N think tokens
+  --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --json                       print one JSON object (ids, text, KV usage) as the last line
   -h, --help                   show this help`;
 
@@ -56,6 +57,8 @@ export interface GenerateFlags {
   blockSize: number;
   kvCacheMemory?: number;
   maxThinkTokens?: number;
+  /** Whether the model's calibration profile may override the KV dtype flags. */
+  kvProfile: "auto" | "none";
   json: boolean;
 }
 
@@ -76,6 +79,7 @@ const STRING_FLAGS = [
   "block-size",
   "kv-cache-memory",
   "max-think-tokens",
+  "kv-profile",
 ] as const;
 
 type Values = Partial<Record<(typeof STRING_FLAGS)[number], string>>;
@@ -123,8 +127,14 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
     blockSize: integer(v, "block-size", 1) ?? 16,
     kvCacheMemory: byteSize(v, "kv-cache-memory"),
     maxThinkTokens: integer(v, "max-think-tokens", 0),
+    kvProfile: kvProfile(v["kv-profile"]),
     json: v.json ?? false,
   };
+}
+
+function kvProfile(value: string | undefined): "auto" | "none" {
+  if (value === undefined || value === "auto" || value === "none") return value ?? "auto";
+  throw new GenerateFlagError("--kv-profile", `expected auto or none, got ${value}`);
 }
 
 function tokenIds(text: string): number[] {

@@ -20,6 +20,11 @@ export interface EngineConfig {
   kvCacheDtypeThink?: string;
   /** KV dtype of the answer phase (default: the base). */
   kvCacheDtypeAnswer?: string;
+  /**
+   * "auto" (default): a phasekv.profile.json beside the model overrides the dtypes above, as
+   * DESIGN.md orders the sources; "none" ignores it, so the flags alone decide.
+   */
+  kvProfile?: "auto" | "none";
   /** Share of max_tokens counted as think for models without markers. */
   thinkFraction?: number;
   /** Tokens per KV block. */

@@ -83,7 +83,7 @@ export async function loadEngineParts(
     spec: ckpt.spec,
     ...text,
     markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
-    profile: await loadProfile(model),
+    profile: config.kvProfile === "none" ? null : await loadProfile(model),
     runner,
     kvCacheMemory: kvPoolBytes * numLayers,
   };
