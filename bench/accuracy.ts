@@ -1,0 +1,154 @@
+/**
+ * Task accuracy under each KV configuration: exact-match accuracy of the model's answers on its
+ * held-out problems (heldout.jsonl beside the weights), run through phasekv's own engine, with
+ * the KV bits per element the engine measured (scale bytes included) and the think share of the
+ * generated tokens.
+ *
+ *   deno task bench:accuracy [--model DIR] [--n N] [--configs LIST] [--json]
+ *
+ * LIST is a comma list of configuration names (bench/accuracy_configs.ts): a dtype (`int4`,
+ * every phase), `phase=dtype` pairs joined by `+` (`think=int4+answer=int8`, other phases f16),
+ * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent).
+ * Prints a markdown table on stdout and progress on stderr; with --json the last stdout line is
+ * one JSON array of rows {config, prompt, think, answer, bits_per_element, accuracy, n, correct,
+ * think_fraction, seconds} (a skipped row has nulls and a `note`).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadProfile } from "../src/kv/profile.ts";
+import { resolvePhasePolicy } from "../src/kv/policy.ts";
+import type { Phase } from "../src/kv/types.ts";
+import { loadTokenizer } from "../src/model/tokenizer.ts";
+import {
+  BASE_DTYPE,
+  CALIBRATED,
+  DEFAULT_CONFIGS,
+  type KvConfig,
+  parseConfigList,
+} from "./accuracy_configs.ts";
+import { encodePrompts, type RunSettings, solveAll, startEngine } from "./accuracy_run.ts";
+import { type HeldoutProblem, parseHeldout, summarize } from "./accuracy_score.ts";
+import { formatTable, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
+
+const DEFAULT_MODEL = new URL("../models/phasekv-tiny-reasoner", import.meta.url).pathname;
+const SETTINGS: Omit<RunSettings, "maxTokens"> = {
+  maxNumSeqs: 64,
+  maxNumBatchedTokens: 1024,
+  kvCacheMemory: 64 * 2 ** 20,
+};
+// generated tokens allowed beyond the longest reference completion, so a slightly longer wrong
+// trace still reaches its answer and is scored rather than cut
+const MAX_TOKENS_SLACK = 16;
+
+function progress(name: string, n: number): (done: number) => void {
+  const tty = Deno.stderr.isTerminal();
+  const step = Math.max(1, Math.round(n / 10));
+  return (done) => {
+    if (tty) Deno.stderr.writeSync(new TextEncoder().encode(`\r${name}: ${done}/${n}`));
+    else if (done % step === 0 || done === n) console.error(`${name}: ${done}/${n}`);
+    if (tty && done === n) console.error();
+  };
+}
+
+async function runConfig(
+  model: string,
+  config: KvConfig,
+  dtypes: Record<Phase, string>,
+  problems: readonly HeldoutProblem[],
+  settings: RunSettings,
+): Promise<Row> {
+  console.error(`${config.name}: loading the engine`);
+  const engine = await startEngine(model, config, settings);
+  try {
+    const prompts = encodePrompts(engine, problems);
+    const t0 = performance.now();
+    const results = await solveAll(
+      engine,
+      problems,
+      prompts,
+      settings,
+      progress(config.name, problems.length),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const s = summarize(results);
+    console.error(
+      `${config.name}: accuracy ${(100 * s.accuracy).toFixed(1)}% in ${seconds.toFixed(1)} s`,
+    );
+    return {
+      config: config.name,
+      dtypes,
+      bits_per_element: s.bitsPerElement,
+      accuracy: s.accuracy,
+      n: s.n,
+      correct: s.correct,
+      think_fraction: s.thinkFraction,
+      seconds,
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+/** Fails when the weights changed since `stamp`: a training run exporting into the folder
+ * mid-bench would mix checkpoints across rows. */
+async function weightsStamp(model: string, stamp?: number): Promise<number | undefined> {
+  const now = (await Deno.stat(`${model}/model.safetensors`)).mtime?.getTime();
+  if (stamp !== undefined && now !== stamp) {
+    throw new Error(`${model}/model.safetensors changed during the run; rerun when it is final`);
+  }
+  return now;
+}
+
+/** The first `n` held-out problems and the settings sized for their longest reference trace. */
+async function loadProblems(model: string, n: number) {
+  const all = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
+  const problems = all.slice(0, n);
+  if (problems.length < n) {
+    console.error(`${model}/heldout.jsonl holds only ${all.length} problems`);
+  }
+  const tokenizer = await loadTokenizer(model);
+  const longest = Math.max(
+    ...problems.map((p) => tokenizer.encode(p.completion, { addSpecialTokens: false }).length),
+  );
+  // +1: the end-of-sequence token that finishes a reference completion
+  const settings: RunSettings = { ...SETTINGS, maxTokens: longest + 1 + MAX_TOKENS_SLACK };
+  return { problems, settings };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string", default: DEFAULT_MODEL },
+      n: { type: "string", default: "500" },
+      configs: { type: "string", default: DEFAULT_CONFIGS.join(",") },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const model = values.model!;
+  const n = Number(values.n);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n expects a positive integer`);
+  const configs = parseConfigList(values.configs!);
+  const { problems, settings } = await loadProblems(model, n);
+  console.error(`${problems.length} problems, max_tokens ${settings.maxTokens}`);
+  const profile = await loadProfile(model);
+  const stamp = await weightsStamp(model);
+  const rows: Row[] = [];
+  for (const config of configs) {
+    if (config.name === CALIBRATED && !profile) {
+      rows.push(skippedRow(config.name, `skipped: ${model} has no phasekv.profile.json`));
+      continue;
+    }
+    // what the engine resolves the profile to, shown in the row
+    const dtypes = config.dtypes ?? resolvePhasePolicy({ base: BASE_DTYPE }, profile);
+    rows.push(await runConfig(model, config, dtypes, problems, settings));
+    await weightsStamp(model, stamp);
+  }
+  console.log(`model: ${model}, max_tokens ${settings.maxTokens}, greedy\n`);
+  console.log(formatTable(rows));
+  if (values.json) {
+    console.log(JSON.stringify(jsonRows(rows)));
+  }
+}
+
+if (import.meta.main) await main();
