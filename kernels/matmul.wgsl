@@ -47,13 +47,10 @@ fn store(r: u32, n: u32, acc: f32) {
   y[o] = v;
 }
 
-@compute @workgroup_size(WG)
-fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n = gid.x + gid.y * GRID_X * WG;
-  let r0 = gid.z * RPT;
-  if (n >= N || r0 >= count.n) { return; }
+// Dot products of weight row n with activation rows r0..r0+3 over k4 = start, start + stride, …
+// (rows past the end read the last row again, so the loop has no branch, and are not stored).
+fn row_dots(n: u32, r0: u32, start: u32, stride: u32) -> vec4<f32> {
   let k4 = K / 4u;
-  // Rows past the end read the last row again (no branch in the loop) and are not stored.
   let last = count.n - 1u;
   let x0 = min(r0, last) * k4;
   let x1 = min(r0 + 1u, last) * k4;
@@ -63,13 +60,22 @@ fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let wrow = n * k4;
   if (r0 + 1u == count.n) {
     // A lone row (every decode step): one dot product per weight, not four.
-    for (var k = 0u; k < k4; k++) { acc.x += dot(weights(wrow + k), x[x0 + k]); }
+    for (var k = start; k < k4; k += stride) { acc.x += dot(weights(wrow + k), x[x0 + k]); }
   } else {
-    for (var k = 0u; k < k4; k++) {
+    for (var k = start; k < k4; k += stride) {
       let wv = weights(wrow + k);
       acc += vec4<f32>(dot(wv, x[x0 + k]), dot(wv, x[x1 + k]), dot(wv, x[x2 + k]), dot(wv, x[x3 + k]));
     }
   }
+  return acc;
+}
+
+@compute @workgroup_size(WG)
+fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x + gid.y * GRID_X * WG;
+  let r0 = gid.z * RPT;
+  if (n >= N || r0 >= count.n) { return; }
+  let acc = row_dots(n, r0, 0u, 1u);
   for (var i = 0u; i < RPT; i++) {
     if (r0 + i < count.n) { store(r0 + i, n, acc[i]); }
   }
@@ -84,22 +90,7 @@ fn main_lanes(
   let r0 = wid.z * RPT;
   // n and r0 are uniform per workgroup, so returning keeps barriers in uniform control flow.
   if (n >= N || r0 >= count.n) { return; }
-  let k4 = K / 4u;
-  let last = count.n - 1u;
-  let x0 = min(r0, last) * k4;
-  let x1 = min(r0 + 1u, last) * k4;
-  let x2 = min(r0 + 2u, last) * k4;
-  let x3 = min(r0 + 3u, last) * k4;
-  var acc = vec4<f32>(0.0);
-  let wrow = n * k4;
-  if (r0 + 1u == count.n) {
-    for (var k = lane; k < k4; k += WG) { acc.x += dot(weights(wrow + k), x[x0 + k]); }
-  } else {
-    for (var k = lane; k < k4; k += WG) {
-      let wv = weights(wrow + k);
-      acc += vec4<f32>(dot(wv, x[x0 + k]), dot(wv, x[x1 + k]), dot(wv, x[x2 + k]), dot(wv, x[x3 + k]));
-    }
-  }
+  let acc = row_dots(n, r0, lane, WG);
   for (var i = 0u; i < RPT; i++) { partial[i][lane] = acc[i]; }
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
