@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { Template } from "@huggingface/jinja";
-import { promptOpensThink, thinkMarkerIds } from "../src/kv/markers.ts";
+import { findThinkMarkers, generationOpensThink } from "../src/model/chat_template.ts";
 import { PhaseTracker } from "../src/kv/phase.ts";
 import type { Phase } from "../src/kv/types.ts";
 
@@ -38,8 +38,9 @@ async function track(name: string, enableThinking?: boolean) {
     eos_token: fx.eos_token ?? "",
     ...(enableThinking === undefined ? {} : { enable_thinking: enableThinking }),
   });
-  const { openId, closeId } = thinkMarkerIds(fx.added_tokens);
-  const startsInThink = promptOpensThink(prompt);
+  const markers = findThinkMarkers({ addedTokens: fx.added_tokens });
+  const [openId, closeId] = [markers?.open ?? null, markers?.close ?? null];
+  const startsInThink = generationOpensThink(prompt);
   const tracker = new PhaseTracker({ openId, closeId, startsInThink, maxTokens: 100 });
   const run = (ids: number[]): Phase[] => ids.map((id) => tracker.observe(id));
   return { openId: openId!, closeId: closeId!, startsInThink, tracker, run };
@@ -77,19 +78,6 @@ Deno.test(
     assertEquals(r.run([WORD, WORD, WORD]), ["answer", "answer", "answer"]);
   },
 );
-
-Deno.test("thinkMarkerIds() finds ids by content and null when absent", () => {
-  const ids = thinkMarkerIds([{ id: 7, content: "</think>" }, { id: 9, content: "<think>" }]);
-  assertEquals(ids, { openId: 9, closeId: 7 });
-  assertEquals(thinkMarkerIds([]), { openId: null, closeId: null });
-});
-
-Deno.test("promptOpensThink() looks at the last marker only", () => {
-  assertEquals(promptOpensThink("a<think>\n"), true);
-  assertEquals(promptOpensThink("<think>x</think>y<think>\n"), true);
-  assertEquals(promptOpensThink("<think>\n\n</think>\n\n"), false);
-  assertEquals(promptOpensThink("plain"), false);
-});
 
 Deno.test("PhaseTracker without markers counts floor(thinkFraction × maxTokens) think tokens", () => {
   const t = new PhaseTracker({ openId: null, closeId: null, startsInThink: false, maxTokens: 10 });
