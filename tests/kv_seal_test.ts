@@ -5,6 +5,11 @@ import { type KvLayout, kvSections, vGroupsPerToken } from "../src/kv/layout.ts"
 import type { KvSealOp } from "../src/kv/block_table.ts";
 import { decodeBlock, encodeBlock, packF16Block } from "./reference/kv_codec.ts";
 import { randomBlock } from "./reference/kv_data.ts";
+import { readBack } from "./helpers/gpu_harness.ts";
+
+/** Every u32 of a buffer. */
+const readWords = async (device: GPUDevice, buffer: GPUBuffer) =>
+  new Uint32Array(await readBack({ device }, buffer));
 
 const adapter = await navigator.gpu?.requestAdapter();
 /** GPU tests are skipped where WebGPU has no adapter. */
@@ -15,20 +20,6 @@ const LAYOUTS: KvLayout[] = [
   { numKvHeads: 2, blockSize: 32, headDim: 64 },
   { numKvHeads: 1, blockSize: 16, headDim: 80 }, // a partial value group
 ];
-
-async function readBuffer(device: GPUDevice, buffer: GPUBuffer): Promise<Uint32Array> {
-  const staging = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Uint32Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  return out;
-}
 
 function storage(device: GPUDevice, words: Uint32Array<ArrayBuffer>): GPUBuffer {
   const buffer = device.createBuffer({
@@ -98,7 +89,7 @@ Deno.test(
         pass.end();
         device.queue.submit([enc.finish()]);
         for (const buffer of buffers) {
-          const out = await readBuffer(device, buffer);
+          const out = await readWords(device, buffer);
           cases.forEach((c, i) => {
             const expected = encodeBlock(c.dtype, layout, values[i], c.tokens);
             const got = out.subarray(dstOffsets[i] / 4, dstOffsets[i] / 4 + expected.length);
@@ -147,7 +138,7 @@ Deno.test({
     ]);
     pass.end();
     device.queue.submit([enc.finish()]);
-    const out = await readBuffer(device, buffer);
+    const out = await readWords(device, buffer);
     const gotA = out.subarray((2 * f16Bytes) / 4, (2 * f16Bytes + int4.blockBytes(layout)) / 4);
     const gotB = out.subarray(0, int8.blockBytes(layout) / 4);
     assertEquals(
@@ -238,7 +229,7 @@ Deno.test({ name: "kv_decode.wgsl decodes every dtype as the oracle does", ignor
         pass.dispatchWorkgroups(Math.ceil((2 * n) / 64));
         pass.end();
         device.queue.submit([enc.finish()]);
-        const got = new Float32Array((await readBuffer(device, out)).buffer);
+        const got = new Float32Array((await readWords(device, out)).buffer);
         const want = decodeBlock(dtype, layout, words);
         let worst = 0;
         for (let i = 0; i < 2 * n; i++) {

@@ -12,6 +12,11 @@ import {
   packF16Block,
 } from "./reference/kv_codec.ts";
 import { gaussian } from "./reference/kv_data.ts";
+import { readBack } from "./helpers/gpu_harness.ts";
+
+/** Every u32 of a buffer. */
+const readWords = async (device: GPUDevice, buffer: GPUBuffer) =>
+  new Uint32Array(await readBack({ device }, buffer));
 
 const adapter = await navigator.gpu?.requestAdapter();
 /** Skipped where WebGPU has no adapter. */
@@ -86,7 +91,7 @@ Deno.test({
       "answer:f16:3",
     ]);
     for (let layer = 0; layer < 2; layer++) {
-      const pool = await read(device, pools[layer]);
+      const pool = await readWords(device, pools[layer]);
       let pos = 0;
       for (const block of seq.blocks) {
         const dtype = kvDtype(block.dtype);
@@ -153,18 +158,4 @@ function writeToken(
     device.queue.writeBuffer(pool, at, words, 0, dd / 2);
     device.queue.writeBuffer(pool, at + hh * b * dd * 2, words, dd / 2, dd / 2);
   }
-}
-
-async function read(device: GPUDevice, buffer: GPUBuffer): Promise<Uint32Array> {
-  const staging = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Uint32Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  return out;
 }

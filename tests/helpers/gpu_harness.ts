@@ -44,7 +44,7 @@ export async function runPass(gpu: Gpu, fn: (pass: GPUComputePassEncoder) => voi
 
 /** Copies `bytes` bytes of `buffer` back to the host. */
 export async function readBack(
-  gpu: Gpu,
+  gpu: Pick<Gpu, "device">,
   buffer: GPUBuffer,
   bytes = buffer.size,
 ): Promise<ArrayBuffer> {
