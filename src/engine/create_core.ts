@@ -4,8 +4,10 @@
  * @module
  */
 import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
+import { DEFAULT_KV_DEMOTION, parseDemotionPolicy } from "../kv/demotion_policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { Runner } from "../runner/types.ts";
+import { DemotionPlanner } from "./demotion.ts";
 import { type CoreModel, EngineCore } from "./engine_core.ts";
 import { FencedKvArena } from "./fenced_arena.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -33,6 +35,11 @@ export interface EngineConfig {
    * stand behind it (default: the profile's `recent_tokens`, else DEFAULT_RECENT_TOKENS).
    */
   kvRecentTokens?: number;
+  /**
+   * Demotion order and floors under memory pressure (`--kv-demotion`, e.g.
+   * "answer:int2,think:int3"; "none" preempts at once). Default DEFAULT_KV_DEMOTION.
+   */
+  kvDemotion?: string;
   /** Tokens per KV block. */
   blockSize: number;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
@@ -70,13 +77,21 @@ export function createEngineCore(
   model: CoreModelInfo,
   config: EngineConfig,
 ): EngineCore {
+  const policy = parseDemotionPolicy(config.kvDemotion ?? DEFAULT_KV_DEMOTION);
+  const maxDemotionsPerStep = policy.length > 0 ? runner.maxDemotionsPerStep ?? 0 : 0;
   const arena = new FencedKvArena({
     budgetBytes: config.kvCacheMemory,
     numLayers: model.numLayers,
     blockBytes: (dtype) => runner.blockBytes(dtype),
     slabBytes: config.kvSlabBytes,
+    // a demotion needs room for its smaller block even when every slab is taken
+    reserveSlabs: maxDemotionsPerStep > 0 ? 1 : 0,
   });
-  const scheduler = new Scheduler(config, arena);
+  const scheduler = new Scheduler(
+    { ...config, maxDemotionsPerStep },
+    arena,
+    new DemotionPlanner(policy, arena),
+  );
   const factory = new SequenceFactory({
     arena,
     blockSize: runner.blockSize,

@@ -174,8 +174,9 @@ export class EngineCore {
       const active = this.#requests.get(seq.id);
       if (active) this.#finish(active, "error", null);
     }
-    if (plan.chunks.length === 0) return plan.failed.length > 0;
-    const input = buildStepInput(plan.chunks);
+    // demotions changed block tables: they must run even in a step with no rows
+    if (plan.chunks.length === 0 && plan.demotions.length === 0) return plan.failed.length > 0;
+    const input = buildStepInput(plan.chunks, plan.demotions);
     const entries = plan.chunks.map((c) => ({ seq: c.seq, epoch: c.seq.epoch, sample: c.sample }));
     for (const { seq, start, numTokens, sample } of plan.chunks) {
       if (sample) seq.numPending++;

@@ -56,8 +56,8 @@ export class FencedKvArena extends KvArena {
   }
 
   /** Takes a block; see KvArena.allocate. */
-  override allocate(dtype: string): number | null {
-    const offset = super.allocate(dtype);
+  override allocate(dtype: string, useReserve = false): number | null {
+    const offset = super.allocate(dtype, useReserve);
     if (offset !== null) {
       this.#unsubmitted.add(offset);
       this.#dtypeOf.set(offset, dtype);

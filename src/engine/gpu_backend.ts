@@ -7,6 +7,7 @@ import { openGpu } from "../gpu/device.ts";
 import { kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
 import { loadProfile } from "../kv/profile.ts";
 import { KvSealer } from "../kv/sealer.ts";
+import { demoterScratchBytes, KvDemoter } from "../kv/demoter.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { ChatTemplateError } from "../model/errors.ts";
@@ -19,6 +20,8 @@ import type { EngineConfig } from "./create_core.ts";
 import type { EngineParts } from "./local_engine.ts";
 
 const ALIGN = 16;
+/** Demotions one step may carry: f16 scratch blocks per layer pool (16 KiB each at R1-1.5B's shape). */
+const DEMOTIONS_PER_STEP = 16;
 
 /** Tokenizer and chat template of the model in `model` (a folder). */
 export async function loadTextSide(model: string): Promise<TextSide> {
@@ -52,26 +55,30 @@ export async function loadEngineParts(
   const gpu = await openGpu();
   const { numLayers } = ckpt.spec;
   // one pool per layer, each within one storage binding
-  const perLayer = Math.min(config.kvCacheMemory / numLayers, gpu.maxBindingBytes);
+  const { numKvHeads, headDim } = ckpt.spec;
+  const layout = { numKvHeads, blockSize: config.blockSize, headDim };
+  // f16 scratch blocks past the arena's part of each pool, where demotions decode their sources
+  const scratchBytes = demoterScratchBytes(layout, DEMOTIONS_PER_STEP);
+  const perLayer = Math.min(config.kvCacheMemory / numLayers, gpu.maxBindingBytes - scratchBytes);
   const kvPoolBytes = Math.floor(perLayer / ALIGN) * ALIGN;
   const modelRunner = await ModelRunner.create(gpu, ckpt, {
     blockSize: config.blockSize,
-    kvPoolBytes,
+    kvPoolBytes: kvPoolBytes + scratchBytes,
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
     kvDtypes: registryTable,
     kvDecodeKernel: "kv_decode",
   });
-  const { numKvHeads, headDim } = ckpt.spec;
-  modelRunner.sealer = await KvSealer.create(gpu.device, {
-    numKvHeads,
-    blockSize: modelRunner.blockSize,
-    headDim,
+  const sealer = await KvSealer.create(gpu.device, layout);
+  modelRunner.sealer = await KvDemoter.create(gpu.device, sealer, layout, {
+    offset: kvPoolBytes,
+    blocks: DEMOTIONS_PER_STEP,
   });
   const runner: Runner = {
     blockSize: modelRunner.blockSize,
     blockBytes: (dtype) => modelRunner.blockBytes(dtype),
+    maxDemotionsPerStep: DEMOTIONS_PER_STEP,
     step: (input) => modelRunner.step(input),
     destroy: () => {
       modelRunner.destroy();

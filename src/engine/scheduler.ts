@@ -6,6 +6,7 @@
  * @module
  */
 import type { SealOp } from "../runner/types.ts";
+import type { DemotionPlanner } from "./demotion.ts";
 import { QueueFullError } from "./errors.ts";
 import type { FencedKvArena } from "./fenced_arena.ts";
 import type { Sequence } from "./sequence.ts";
@@ -19,6 +20,8 @@ export interface SchedulerConfig {
   maxNumBatchedTokens: number;
   /** Sequences allowed to wait; more are refused with QueueFullError. */
   maxWaiting: number;
+  /** Demotions one step may carry (the runner's scratch blocks); 0 turns demotion off. */
+  maxDemotionsPerStep?: number;
 }
 
 /** Consecutive rows of one sequence in a step. */
@@ -38,6 +41,8 @@ export interface SchedulerOutput {
   chunks: ScheduledChunk[];
   /** Sequences that cannot fit the KV budget even alone; finished with reason "error". */
   failed: Sequence[];
+  /** Demotions of sealed blocks, run before the step's seals and writes. */
+  demotions: SealOp[];
 }
 
 /** Owns the queues, the GPU slots and every sequence's KV growth. */
@@ -48,11 +53,14 @@ export class Scheduler {
   readonly #config: SchedulerConfig;
   readonly #arena: FencedKvArena;
   readonly #freeSlots: number[];
+  readonly #demotion: DemotionPlanner | null;
 
-  /** A scheduler drawing KV blocks from `arena`. */
-  constructor(config: SchedulerConfig, arena: FencedKvArena) {
+  /** A scheduler drawing KV blocks from `arena`, demoting by `demotion` before it preempts. */
+  constructor(config: SchedulerConfig, arena: FencedKvArena, demotion?: DemotionPlanner) {
     this.#config = config;
     this.#arena = arena;
+    const canDemote = (config.maxDemotionsPerStep ?? 0) > 0 && demotion?.enabled === true;
+    this.#demotion = canDemote ? demotion! : null;
     this.#freeSlots = Array.from(
       { length: config.maxNumSeqs },
       (_, i) => config.maxNumSeqs - 1 - i,
@@ -74,7 +82,7 @@ export class Scheduler {
 
   /** Picks the next step's chunks, appending their tokens to each sequence's KV. */
   schedule(): SchedulerOutput {
-    const out: SchedulerOutput = { chunks: [], failed: [] };
+    const out: SchedulerOutput = { chunks: [], failed: [], demotions: [] };
     // a running sequence that lacked KV this step would be starved by newcomers
     const starved = this.#scheduleRunning(out);
     if (!starved) this.#admitWaiting(out);
@@ -93,6 +101,11 @@ export class Scheduler {
         starved = true;
         // in-flight steps are about to give bytes back: wait for them rather than preempt
         if (this.#arena.bytesHeld() > 0) break;
+        // then demotion, a slab's worth at a time: it keeps every sequence running
+        if (this.#demote(out)) {
+          chunk = this.#tryAppend(seq, numTokens);
+          continue;
+        }
         if (this.running.length - 1 > i) {
           this.#preempt(this.running[this.running.length - 1]);
           chunk = this.#tryAppend(seq, numTokens);
@@ -119,7 +132,10 @@ export class Scheduler {
       const seq = this.waiting[0];
       const numTokens = Math.min(seq.numUnscheduledTokens, this.#budgetLeft(out));
       if (numTokens === 0) return;
-      const chunk = this.#tryAppend(seq, numTokens);
+      let chunk = this.#tryAppend(seq, numTokens);
+      if (chunk === null && this.#arena.bytesHeld() === 0 && this.#demote(out)) {
+        chunk = this.#tryAppend(seq, numTokens);
+      }
       if (chunk === null) {
         if (this.running.length > 0 || this.#arena.bytesUsed() > 0) return;
         // nothing else holds KV, so this sequence can never fit
@@ -133,6 +149,23 @@ export class Scheduler {
       this.running.push(seq);
       out.chunks.push(chunk);
     }
+  }
+
+  /** Demotes blocks of running sequences into the step; false when none could be. */
+  #demote(out: SchedulerOutput): boolean {
+    if (this.#demotion === null) return false;
+    const limit = this.#config.maxDemotionsPerStep! - out.demotions.length;
+    // blocks this step seals or demotes hold nothing yet when its demotions read their sources
+    const busy = new Set<number>(out.demotions.map((d) => d.dst));
+    for (const chunk of out.chunks) for (const seal of chunk.seals) busy.add(seal.dst);
+    const ops = this.#demotion.demote(this.running, busy, limit);
+    out.demotions.push(...ops);
+    return ops.length > 0;
+  }
+
+  /** Demotions so far, by phase and destination dtype. */
+  demotionCounts(): ReturnType<DemotionPlanner["counts"]> {
+    return this.#demotion?.counts() ?? [];
   }
 
   #budgetLeft(out: SchedulerOutput): number {

@@ -31,6 +31,7 @@ export function engineStats(
     kvBytes,
     tokensByPhase: { ...tokensByPhase },
     numPreemptions: scheduler.numPreemptions,
+    kvDemotions: scheduler.demotionCounts(),
   };
 }
 
@@ -38,6 +39,12 @@ export function engineStats(
 export function blockMap(running: readonly Sequence[]): BlockMapEntry[] {
   return running.map((seq) => ({
     requestId: seq.id,
-    blocks: seq.kv.blocks.map((b) => ({ phase: b.phase, dtype: b.dtype, tokens: b.tokens })),
+    blocks: seq.kv.blocks.map((b, i) => ({
+      phase: b.phase,
+      dtype: b.dtype,
+      tokens: b.tokens,
+      open: i >= seq.kv.numSealed,
+      demoted: b.demoted === true,
+    })),
   }));
 }

@@ -5,11 +5,14 @@
  * may be wrong (see Sequence.countsStale) has them rebuilt from its known output.
  * @module
  */
-import type { StepInput, StepRow, StepSeq } from "../runner/types.ts";
+import type { SealOp, StepInput, StepRow, StepSeq } from "../runner/types.ts";
 import type { ScheduledChunk } from "./scheduler.ts";
 
 /** The step the runner encodes for `chunks` (call before the sequences' pending counts move). */
-export function buildStepInput(chunks: readonly ScheduledChunk[]): StepInput {
+export function buildStepInput(
+  chunks: readonly ScheduledChunk[],
+  demotions: readonly SealOp[] = [],
+): StepInput {
   const seqs: StepSeq[] = [];
   const rows: StepRow[] = [];
   chunks.forEach((chunk, i) => {
@@ -29,5 +32,5 @@ export function buildStepInput(chunks: readonly ScheduledChunk[]): StepInput {
       rows.push({ seq: i, position: p, token: seq.tokenAt(p) });
     }
   });
-  return { seqs, rows, seals: chunks.flatMap((c) => c.seals) };
+  return { seqs, rows, seals: [...chunks.flatMap((c) => c.seals), ...demotions] };
 }

@@ -101,14 +101,27 @@ export interface EngineStats {
   tokensByPhase: Record<string, number>;
   /** Sequences preempted (to be recomputed) since the engine started. */
   numPreemptions: number;
+  /** Blocks demoted since the engine started, and the bytes that gave back, by phase and dtype. */
+  kvDemotions?: { phase: string; dtype: string; blocks: number; bytesFreed: number }[];
 }
 
 /** One running request's blocks, for GET /v1/kv. */
 export interface BlockMapEntry {
   /** The engine's id of the request. */
   requestId: string;
-  /** The request's blocks in table order, with the phase, dtype and token count of each. */
-  blocks: { phase: string; dtype: string; tokens: number }[];
+  /**
+   * The request's blocks in table order: phase, dtype, token count; `open` while f16 in the
+   * recent window or taking tokens, `demoted` once re-sealed smaller, `shared` when the prefix
+   * cache shares it with other requests.
+   */
+  blocks: {
+    phase: string;
+    dtype: string;
+    tokens: number;
+    open?: boolean;
+    demoted?: boolean;
+    shared?: boolean;
+  }[];
 }
 
 /** What the server needs from an engine (the real one, or a fake in tests). */

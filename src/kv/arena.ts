@@ -16,6 +16,11 @@ export interface KvArenaOptions {
   blockBytes: (dtype: string) => number;
   /** Bytes of one slab in one layer's pool (default: a sixteenth of the pool, at most 1 MiB). */
   slabBytes?: number;
+  /**
+   * Empty slabs kept back for demotions (default 0): an ordinary allocation never carves the
+   * last `reserveSlabs` empty slabs, so a demotion always finds room for its smaller block.
+   */
+  reserveSlabs?: number;
 }
 
 /** An offset the arena did not hand out, or has already taken back. */
@@ -51,6 +56,8 @@ export class KvArena {
   readonly numLayers: number;
   /** Bytes of one slab in one layer. */
   readonly slabBytes: number;
+  /** Empty slabs only a demotion may carve. */
+  readonly reserveSlabs: number;
   readonly #blockBytes: (dtype: string) => number;
   readonly #slabs: Slab[] = [];
   /** Offset → dtype of every live block. */
@@ -78,6 +85,10 @@ export class KvArena {
     this.slabBytes = alignDown(Math.min(opts.slabBytes ?? fallback, this.poolBytes));
     if (!(this.slabBytes > 0)) throw new RangeError(`slabBytes must be at least ${ALIGN}`);
     this.#blockBytes = opts.blockBytes;
+    this.reserveSlabs = opts.reserveSlabs ?? 0;
+    if (!Number.isInteger(this.reserveSlabs) || this.reserveSlabs < 0) {
+      throw new RangeError(`reserveSlabs must be a non-negative integer, got ${opts.reserveSlabs}`);
+    }
     for (let offset = 0; offset < this.poolBytes; offset += this.slabBytes) {
       const bytes = Math.min(this.slabBytes, this.poolBytes - offset);
       this.#slabs.push({ offset, bytes, dtype: null, blockBytes: 0, free: [], used: 0 });
@@ -91,20 +102,39 @@ export class KvArena {
     return Math.ceil(bytes / ALIGN) * ALIGN;
   }
 
-  /** Whether `count` more blocks of `dtype` fit now. */
+  /** Whether `count` more blocks of `dtype` fit now (outside the reserve). */
   canAllocate(dtype: string, count = 1): boolean {
     const bb = this.blockBytes(dtype);
     let room = 0;
+    let empties = this.emptySlabs() - this.reserveSlabs;
     for (const slab of this.#slabs) {
       if (slab.dtype === dtype) room += slab.free.length;
-      else if (slab.dtype === null) room += Math.floor(slab.bytes / bb);
+      else if (slab.dtype === null && empties-- > 0) room += Math.floor(slab.bytes / bb);
       if (room >= count) return true;
     }
     return room >= count;
   }
 
-  /** Takes a block of `dtype`; its per-layer byte offset, or null when none fits. */
-  allocate(dtype: string): number | null {
+  /** Slabs holding no block. */
+  emptySlabs(): number {
+    return this.#slabs.reduce((n, s) => n + (s.dtype === null ? 1 : 0), 0);
+  }
+
+  /** Index of the slab holding `offset` (blocks of one slab empty it together). */
+  slabIndex(offset: number): number {
+    return Math.floor(offset / this.slabBytes);
+  }
+
+  /** Live blocks in the slab at `index`. */
+  slabUsed(index: number): number {
+    return this.#slabs[index]?.used ?? 0;
+  }
+
+  /**
+   * Takes a block of `dtype`; its per-layer byte offset, or null when none fits. Only a
+   * demotion (`useReserve`) may carve one of the reserved empty slabs.
+   */
+  allocate(dtype: string, useReserve = false): number | null {
     const bb = this.blockBytes(dtype);
     // the fullest slab of this dtype first, so that lightly used slabs drain and return
     let best: Slab | null = null;
@@ -113,7 +143,9 @@ export class KvArena {
         if (!best || slab.free.length < best.free.length) best = slab;
       }
     }
-    best ??= this.#slabs.find((s) => s.dtype === null && s.bytes >= bb) ?? null;
+    if (!best && (useReserve || this.emptySlabs() > this.reserveSlabs)) {
+      best = this.#slabs.find((s) => s.dtype === null && s.bytes >= bb) ?? null;
+    }
     if (!best) return null;
     if (best.dtype === null) this.#carve(best, dtype, bb);
     return this.#take(best, best.free.pop()!);

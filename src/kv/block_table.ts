@@ -9,6 +9,7 @@
 import type { PhaseKvUsage } from "../engine/types.ts";
 import type { SealOp } from "../runner/types.ts";
 import type { KvArena } from "./arena.ts";
+import { kvDtype } from "./dtype.ts";
 import { type BlockEntry, type Phase, PHASES } from "./types.ts";
 
 /** The dtype every open block is written in. */
@@ -99,6 +100,38 @@ export class SequenceKv {
   /** Tokens held. */
   get numTokens(): number {
     return this.#numTokens;
+  }
+
+  /** Blocks before this index are final and out of the recent window: only they may be demoted. */
+  get numSealed(): number {
+    return this.#numSealed;
+  }
+
+  /**
+   * Re-seals the final block at `index` into the smaller `dtype` (a demotion), drawing the new
+   * block from the arena's reserve if need be. Returns the op to run before the next step's
+   * writes, or null, changing nothing, when no block of `dtype` fits. The entry keeps its phase.
+   */
+  demote(index: number, dtype: string): KvSealOp | null {
+    if (!Number.isInteger(index) || index < 0 || index >= this.#numSealed) {
+      throw new RangeError(`Block ${index} is open or in the recent window: it cannot be demoted`);
+    }
+    const src = this.#blocks[index];
+    if (kvDtype(dtype).bits >= kvDtype(src.dtype).bits) {
+      throw new RangeError(`Cannot demote a ${src.dtype} block to ${dtype}`);
+    }
+    const dst = this.#arena.allocate(dtype, true);
+    if (dst === null) return null;
+    // the op runs before the next step's writes, so the source may host a new block at once
+    this.#arena.free(src.offset);
+    this.#blocks[index] = {
+      offset: dst,
+      dtype,
+      phase: src.phase,
+      tokens: src.tokens,
+      demoted: true,
+    };
+    return { src: src.offset, dst, dtype, tokens: src.tokens, srcDtype: src.dtype };
   }
 
   /** Arena bytes (all layers) that append(phases) would allocate, counting no frees. */

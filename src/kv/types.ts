@@ -23,4 +23,6 @@ export interface BlockEntry {
   phase: Phase;
   /** Tokens written into the block so far. */
   tokens: number;
+  /** Set once the block was re-sealed into a smaller dtype than its phase's (a demotion). */
+  demoted?: boolean;
 }

@@ -74,6 +74,11 @@ export interface SealOp {
   dtype: string;
   /** Tokens written in the source block (a block closed at a phase change is partial). */
   tokens?: number;
+  /**
+   * Dtype of the source block when it is already sealed (a demotion: decode, then re-seal);
+   * absent or "f16" for an ordinary seal of an open block.
+   */
+  srcDtype?: string;
 }
 
 /** Everything one step needs. */
@@ -110,6 +115,8 @@ export interface Runner {
   readonly blockSize: number;
   /** Bytes of one block of `dtype` in one layer's pool (the KV arena sizes its slabs by this). */
   blockBytes(dtype: string): number;
+  /** Demotions one step may carry (the runner's scratch blocks); absent or 0: no demotion. */
+  readonly maxDemotionsPerStep?: number;
   /**
    * Encodes and submits one step. Calls may overlap: the next step may be submitted before this
    * promise resolves (rows with `token: null` read the slot's sampled token on the GPU).

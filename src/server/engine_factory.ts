@@ -25,6 +25,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     kvProfile: flags.kvProfile,
     thinkFraction: flags.thinkFraction,
     kvRecentTokens: flags.kvRecentTokens,
+    kvDemotion: flags.kvDemotion,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,
     maxWaiting: flags.maxWaiting,

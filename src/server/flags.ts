@@ -3,6 +3,7 @@
  * variables (serve.ts), validated by one zod schema.
  * @module
  */
+import { parseDemotionPolicy } from "../kv/demotion_policy.ts";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -23,6 +24,8 @@ export const USAGE: string = `Usage: deno task serve [options]
   --block-size N               tokens per KV block (default 16)
   --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
                                stand behind it (default: the profile's, else 32)
+  --kv-demotion LIST           under memory pressure, demote sealed blocks before preempting:
+                               phase:floor in order (default answer:int2,think:int3; none)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-waiting N              answer 503 while N requests wait (default: no limit)
@@ -82,6 +85,14 @@ const serveFlagsSchema = z.object({
   kvProfile: z.enum(["auto", "none"]).default("auto"),
   blockSize: z.coerce.number().int().min(1).default(16),
   kvRecentTokens: z.coerce.number().int().min(0).optional(),
+  kvDemotion: z.string().superRefine((text, ctx) => {
+    try {
+      parseDemotionPolicy(text);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message });
+    }
+  }).optional(),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
@@ -103,6 +114,7 @@ const FLAG_NAMES = {
   "kv-profile": "kvProfile",
   "block-size": "blockSize",
   "kv-recent-tokens": "kvRecentTokens",
+  "kv-demotion": "kvDemotion",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
   "max-waiting": "maxWaiting",

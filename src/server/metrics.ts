@@ -171,5 +171,33 @@ function engineLines(stats: EngineStats): string[] {
     ...family("phasekv_num_preemptions_total", "counter", "Sequences preempted.", [
       { value: stats.numPreemptions },
     ]),
+    ...kvExtraFamilies(stats),
+  ];
+}
+
+/** Demotion and prefix-cache counters (absent from engines that do not report them). */
+function kvExtraFamilies(stats: EngineStats): string[] {
+  const demotions = stats.kvDemotions ?? [];
+  const blocks = demotions.map((d) => ({
+    labels: { phase: d.phase, dtype: d.dtype },
+    value: d.blocks,
+  }));
+  const bytes = demotions.map((d) => ({
+    labels: { phase: d.phase, dtype: d.dtype },
+    value: d.bytesFreed,
+  }));
+  return [
+    ...family(
+      "phasekv_kv_demoted_blocks_total",
+      "counter",
+      "Sealed blocks demoted to a smaller dtype, by phase and destination dtype.",
+      blocks,
+    ),
+    ...family(
+      "phasekv_kv_demoted_bytes_total",
+      "counter",
+      "KV bytes demotions gave back, by phase and destination dtype.",
+      bytes,
+    ),
   ];
 }

@@ -87,6 +87,8 @@ export interface FakeRunnerOptions {
   script?: (sampleIndex: number) => number | null;
   /** Emit EOS when the hash is a multiple of this (0 = never). */
   eosEvery?: number;
+  /** Demotions a step may carry (0 = the engine never demotes). */
+  maxDemotionsPerStep?: number;
 }
 
 interface KvEntry {
@@ -105,6 +107,10 @@ export class FakeRunner implements Runner {
   numMixedSteps = 0;
   /** Count resets (countsFrom) received. */
   numCountResets = 0;
+  /** Demotions run (seals whose source was already sealed). */
+  numDemotions = 0;
+  /** Demotions the engine may put in one step. */
+  readonly maxDemotionsPerStep: number;
   readonly #opts: FakeRunnerOptions;
   readonly #kv = new Map<number, KvEntry[]>();
   readonly #slotToken = new Map<number, number>();
@@ -119,6 +125,7 @@ export class FakeRunner implements Runner {
   constructor(opts: FakeRunnerOptions = {}) {
     this.#opts = opts;
     this.blockSize = opts.blockSize ?? 4;
+    this.maxDemotionsPerStep = opts.maxDemotionsPerStep ?? 0;
   }
 
   /** Block sizes of the real registry for a small layout, so quantized blocks are smaller. */
@@ -152,8 +159,24 @@ export class FakeRunner implements Runner {
     this.rowsPerStep.push(input.rows.length);
     const hasNull = input.rows.some((r) => r.token === null);
     if (hasNull && input.rows.some((r) => r.token !== null)) this.numMixedSteps++;
+    const ops = input.seals ?? [];
+    const demotions = ops.filter((op) => op.srcDtype !== undefined && op.srcDtype !== "f16");
+    if (demotions.length > this.maxDemotionsPerStep) {
+      throw new Error(
+        `Step ${stepId}: ${demotions.length} demotions, at most ${this.maxDemotionsPerStep}`,
+      );
+    }
+    // as on the GPU: every demotion's source is read before any seal or write of the step
+    const sources = demotions.map((op) => this.#demotionSource(stepId, op));
     this.#checkOwnership(stepId, input.seqs);
-    for (const seal of input.seals ?? []) this.#seal(seal.src, seal.dst, seal.dtype, input.seqs);
+    for (const seal of ops) {
+      if (!demotions.includes(seal)) this.#seal(seal.src, seal.dst, seal.dtype, input.seqs);
+    }
+    demotions.forEach((op, i) => {
+      this.#checkNotInFlight(stepId, op.dst);
+      this.#kv.set(op.dst, sources[i]);
+      this.numDemotions++;
+    });
     for (const seq of input.seqs) {
       if (seq.countsFrom === undefined) continue;
       this.numCountResets++;
@@ -215,6 +238,29 @@ export class FakeRunner implements Runner {
         }
         this.#owner.set(b.offset, { slot: seq.slot, step: stepId });
       }
+    }
+  }
+
+  /** The entries a demotion copies; its source must hold every token it claims. */
+  #demotionSource(stepId: number, op: NonNullable<StepInput["seals"]>[number]): KvEntry[] {
+    if (kvDtype(op.dtype).bits >= kvDtype(op.srcDtype!).bits) {
+      throw new Error(`Step ${stepId}: demotion ${op.srcDtype} → ${op.dtype} adds bits`);
+    }
+    const entries = this.#kv.get(op.src) ?? [];
+    const tokens = op.tokens ?? this.blockSize;
+    if (entries.slice(0, tokens).filter((e) => e !== undefined).length < tokens) {
+      throw new Error(`Step ${stepId}: demotion of block ${op.src} that holds no sealed data`);
+    }
+    return entries.slice(0, tokens);
+  }
+
+  /** A block written by this step must not be one an earlier, unresolved step reads. */
+  #checkNotInFlight(stepId: number, offset: number): void {
+    const prev = this.#owner.get(offset);
+    if (prev && this.#inflight.has(prev.step)) {
+      throw new Error(
+        `Step ${stepId}: demotion writes block ${offset} that step ${prev.step} reads`,
+      );
     }
   }
 

@@ -19,7 +19,8 @@ export const kvRoute: Route = {
       kv_bytes: stats.kvBytes,
       data: engine.blockMap().map((entry) => ({
         request_id: entry.requestId,
-        blocks: entry.blocks.map((b) => ({ phase: b.phase, dtype: b.dtype, tokens: b.tokens })),
+        // open, demoted, shared: present when the engine reports them
+        blocks: entry.blocks.map((b) => ({ ...b })),
       })),
     });
   },

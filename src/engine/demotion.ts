@@ -1,0 +1,105 @@
+/**
+ * Choosing which sealed blocks to demote when the arena is full. The policy's order decides the
+ * phase (all demotable blocks of its first phase before any of the next); within a phase, blocks
+ * are taken a slab at a time, slabs that the demotion empties completely first, because a slab
+ * holds one dtype and only an empty slab can host blocks of another (the new smaller blocks come
+ * from the arena's reserve slab, which the emptied slab replaces). Never touched: open and
+ * window blocks, blocks sealed or demoted by the step being planned (the GPU has not written
+ * them yet), and blocks the prefix cache shares.
+ * @module
+ */
+import { kvDtype } from "../kv/dtype.ts";
+import type { DemotionStep } from "../kv/demotion_policy.ts";
+import type { KvArena } from "../kv/arena.ts";
+import type { SealOp } from "../runner/types.ts";
+import type { Sequence } from "./sequence.ts";
+
+/** Demotions so far of one (phase, destination dtype). */
+export interface DemotionCount {
+  phase: string;
+  /** Destination dtype. */
+  dtype: string;
+  blocks: number;
+  /** Arena bytes the demotions gave back, all layers. */
+  bytesFreed: number;
+}
+
+/** Plans demotions and counts them. */
+export class DemotionPlanner {
+  readonly #policy: readonly DemotionStep[];
+  readonly #arena: KvArena;
+  readonly #counts = new Map<string, DemotionCount>();
+
+  /** A planner following `policy` on `arena`. */
+  constructor(policy: readonly DemotionStep[], arena: KvArena) {
+    this.#policy = policy;
+    this.#arena = arena;
+  }
+
+  /** Whether the policy demotes anything. */
+  get enabled(): boolean {
+    return this.#policy.length > 0;
+  }
+
+  /** Counts by phase and destination dtype. */
+  counts(): DemotionCount[] {
+    return [...this.#counts.values()].map((c) => ({ ...c }));
+  }
+
+  /**
+   * Demotes the candidate blocks of one slab, at most `limit`, of `running` sequences (none
+   * whose offset is in `busy`, none `shared`), adding each new block's offset to `busy`.
+   * Returns the ops; empty when no block can be demoted or no smaller block fits.
+   */
+  demote(
+    running: readonly Sequence[],
+    busy: Set<number>,
+    limit: number,
+    shared: (offset: number) => boolean = () => false,
+  ): SealOp[] {
+    for (const step of this.#policy) {
+      if (limit <= 0) return [];
+      const floorBits = kvDtype(step.dtype).bits;
+      const bySlab = new Map<number, { seq: Sequence; index: number }[]>();
+      for (const seq of running) {
+        const blocks = seq.kv.blocks;
+        for (let i = 0; i < seq.kv.numSealed; i++) {
+          const b = blocks[i];
+          if (b.phase !== step.phase || kvDtype(b.dtype).bits <= floorBits) continue;
+          if (busy.has(b.offset) || shared(b.offset)) continue;
+          const slab = this.#arena.slabIndex(b.offset);
+          const list = bySlab.get(slab) ?? [];
+          list.push({ seq, index: i });
+          bySlab.set(slab, list);
+        }
+      }
+      if (bySlab.size === 0) continue;
+      const slabs = [...bySlab.entries()].sort(([sa, a], [sb, b]) => {
+        const fullA = a.length === this.#arena.slabUsed(sa) ? 0 : 1;
+        const fullB = b.length === this.#arena.slabUsed(sb) ? 0 : 1;
+        return fullA - fullB || a.length - b.length;
+      });
+      // one slab's worth per call: the caller asks again if that was not enough
+      const ops: SealOp[] = [];
+      for (const { seq, index } of slabs[0][1].slice(0, limit)) {
+        const before = seq.kv.blocks[index];
+        const op = seq.kv.demote(index, step.dtype);
+        if (op === null) break;
+        busy.add(op.dst);
+        ops.push(op);
+        this.#count(before.phase, step.dtype, before.dtype);
+      }
+      return ops;
+    }
+    return [];
+  }
+
+  #count(phase: string, dtype: string, from: string): void {
+    const key = `${phase}:${dtype}`;
+    const c = this.#counts.get(key) ?? { phase, dtype, blocks: 0, bytesFreed: 0 };
+    c.blocks++;
+    c.bytesFreed += (this.#arena.blockBytes(from) - this.#arena.blockBytes(dtype)) *
+      this.#arena.numLayers;
+    this.#counts.set(key, c);
+  }
+}
