@@ -2,6 +2,8 @@
  * The KV configurations the accuracy bench compares, by name: a dtype name stores every phase
  * in it (`int4`), `phase=dtype` pairs joined by `+` set some phases and leave the rest at the
  * base f16 (`think=int4+answer=int8`), and `calibrated` uses the model's phasekv.profile.json.
+ * Any of them may end in `+think_after=DTYPE`: think blocks are demoted to DTYPE when the answer
+ * begins (`int4+think_after=int2`, `calibrated+think_after=int2`).
  * @module
  */
 import { kvDtype } from "../src/kv/dtype.ts";
@@ -32,7 +34,11 @@ export const DEFAULT_CONFIGS: readonly string[] = [
 export interface KvConfig {
   name: string;
   dtypes: Record<Phase, string> | null;
+  /** Dtype think blocks are demoted to when the answer begins (unset: kept). */
+  thinkAfterAnswer?: string;
 }
+
+const THINK_AFTER = "think_after";
 
 /** The engine options that store each phase as `dtypes` says (prompt is the base dtype). */
 export interface EngineKvOptions {
@@ -43,6 +49,18 @@ export interface EngineKvOptions {
 
 /** Parses one configuration name; throws RangeError (or UnknownKvDtypeError) naming the fault. */
 export function parseConfig(name: string): KvConfig {
+  const parts = name.trim().split("+");
+  const after = parts.filter((p) => p.trim().startsWith(`${THINK_AFTER}=`));
+  if (after.length === 0) return parsePhases(name);
+  if (after.length > 1 || parts.length === 1) {
+    throw new RangeError(`Bad KV config "${name.trim()}": one ${THINK_AFTER}= after the dtypes`);
+  }
+  const base = parsePhases(parts.filter((p) => !after.includes(p)).join("+"));
+  const dtype = kvDtype(after[0].trim().slice(THINK_AFTER.length + 1).trim()).name;
+  return { name: name.trim(), dtypes: base.dtypes, thinkAfterAnswer: dtype };
+}
+
+function parsePhases(name: string): KvConfig {
   const trimmed = name.trim();
   if (trimmed === CALIBRATED) return { name: trimmed, dtypes: null };
   if (!trimmed.includes("=")) {

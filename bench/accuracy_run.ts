@@ -38,6 +38,7 @@ export function startEngine(
     // a profile beside the model would override the engine's dtypes: only `calibrated` wants it
     kvProfile: config.dtypes ? "none" : "auto",
     ...(config.dtypes ? engineKvOptions(config.dtypes) : {}),
+    kvCacheDtypeThinkAfterAnswer: config.thinkAfterAnswer,
   });
 }
 

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertGreater, assertLess } from "@std/assert";
 import type { EngineConfig } from "../src/engine/create_core.ts";
 import { createEngineWith, type LocalEngine } from "../src/engine/local_engine.ts";
 import type { GenerateOutput, GenerateRequest } from "../src/engine/types.ts";
-import { collect, FAKE_OPEN, fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
+import { collect, FAKE_CLOSE, FAKE_OPEN, fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
 
 /** One f16 block of the fake model: 4 tokens × 32 channels × K,V × 2 bytes × 2 layers. */
 const F16_BLOCK_BYTES = 4 * 32 * 2 * 2 * 2;
@@ -113,4 +113,46 @@ Deno.test("Demotion never touches open or window blocks, keeps phases, and /v1/k
   assert(sawDemoted);
   assertEquals(engine.core.arena.bytesUsed(), 0);
   await engine.close();
+});
+
+Deno.test("Think after answer: a sequence's think blocks are demoted when its answer begins", async () => {
+  const runner = new FakeRunner({
+    latencyMs: 1,
+    maxDemotionsPerStep: 2,
+    script: (i) => i === 20 ? FAKE_CLOSE : null,
+  });
+  const config = { ...QUANTIZED, kvDemotion: "none", maxNumSeqs: 2 };
+  const engine = createEngineWith({ ...fakeModel(), runner }, {
+    ...config,
+    kvCacheDtypeThinkAfterAnswer: "int2",
+  });
+  const plainRunner = new FakeRunner({ latencyMs: 1, script: (i) => i === 20 ? FAKE_CLOSE : null });
+  const plain = createEngineWith({ ...fakeModel(), runner: plainRunner }, config);
+  const reqs = [0, 1].map((i) => request(i, { maxTokens: 36 }));
+  const thinkDtypes = new Set<string>();
+  const outputs = await Promise.all(reqs.map(async (r) => {
+    const out: GenerateOutput[] = [];
+    for await (const o of engine.generate(r)) {
+      out.push(o);
+      if (o.phase !== "answer" || o.finishReason) continue;
+      for (const entry of engine.blockMap()) {
+        for (const b of entry.blocks) if (b.phase === "think" && !b.open) thinkDtypes.add(b.dtype);
+      }
+    }
+    return out;
+  }));
+  const expected = await Promise.all(reqs.map((r) => collect(plain.generate(r))));
+  assertEquals(runner.errors, []);
+  assertEquals(outputs.map(ids), expected.map(ids));
+  assertGreater(runner.numDemotions, 0);
+  // once every step's demotions ran, no sealed think block above int2 is left
+  assert(thinkDtypes.has("int2"));
+  const last = outputs[0].at(-1)!;
+  assertEquals(last.usage!.kv.phases.think.dtypes.int8 ?? 0, 0);
+  assert(
+    engine.stats().kvDemotions!.every((c) => c.phase === "think" && c.dtype === "int2"),
+  );
+  assertEquals(engine.core.arena.bytesUsed(), 0);
+  await engine.close();
+  await plain.close();
 });

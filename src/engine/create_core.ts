@@ -4,6 +4,7 @@
  * @module
  */
 import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
+import { kvDtype } from "../kv/dtype.ts";
 import { DEFAULT_KV_DEMOTION, parseDemotionPolicy } from "../kv/demotion_policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { Runner } from "../runner/types.ts";
@@ -40,6 +41,11 @@ export interface EngineConfig {
    * "answer:int2,think:int3"; "none" preempts at once). Default DEFAULT_KV_DEMOTION.
    */
   kvDemotion?: string;
+  /**
+   * Dtype a sequence's think blocks are demoted to when its answer begins
+   * (`--kv-cache-dtype-think-after-answer`); unset or "none" keeps them.
+   */
+  kvCacheDtypeThinkAfterAnswer?: string;
   /** Tokens per KV block. */
   blockSize: number;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
@@ -78,14 +84,22 @@ export function createEngineCore(
   config: EngineConfig,
 ): EngineCore {
   const policy = parseDemotionPolicy(config.kvDemotion ?? DEFAULT_KV_DEMOTION);
-  const maxDemotionsPerStep = policy.length > 0 ? runner.maxDemotionsPerStep ?? 0 : 0;
+  const thinkAfter = config.kvCacheDtypeThinkAfterAnswer;
+  const anyDemotion = policy.length > 0 || (thinkAfter !== undefined && thinkAfter !== "none");
+  const maxDemotionsPerStep = anyDemotion ? runner.maxDemotionsPerStep ?? 0 : 0;
+  if (thinkAfter !== undefined && thinkAfter !== "none") {
+    kvDtype(thinkAfter); // an unknown name is a startup error
+    if (maxDemotionsPerStep === 0) {
+      throw new RangeError("--kv-cache-dtype-think-after-answer needs a runner that can demote");
+    }
+  }
   const arena = new FencedKvArena({
     budgetBytes: config.kvCacheMemory,
     numLayers: model.numLayers,
     blockBytes: (dtype) => runner.blockBytes(dtype),
     slabBytes: config.kvSlabBytes,
     // a demotion needs room for its smaller block even when every slab is taken
-    reserveSlabs: maxDemotionsPerStep > 0 ? 1 : 0,
+    reserveSlabs: maxDemotionsPerStep > 0 && policy.length > 0 ? 1 : 0,
   });
   const scheduler = new Scheduler(
     { ...config, maxDemotionsPerStep },
@@ -104,6 +118,7 @@ export function createEngineCore(
     profile: model.profile,
     thinkFraction: config.thinkFraction,
     recentTokens: recentTokens(config, model.profile),
+    thinkAfterAnswer: maxDemotionsPerStep > 0 ? thinkAfter : undefined,
     openId: model.openId,
     closeId: model.closeId,
   });

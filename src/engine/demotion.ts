@@ -94,6 +94,31 @@ export class DemotionPlanner {
     return [];
   }
 
+  /**
+   * Demotes up to `limit` of `seq`'s sealed think blocks above `dtype` (none in `busy`); `more`
+   * says whether some are left (over the limit, or out of room).
+   */
+  demoteThink(
+    seq: Sequence,
+    dtype: string,
+    busy: Set<number>,
+    limit: number,
+  ): { done: SealOp[]; more: boolean } {
+    const bits = kvDtype(dtype).bits;
+    const done: SealOp[] = [];
+    for (let i = 0; i < seq.kv.numSealed; i++) {
+      const b = seq.kv.blocks[i];
+      if (b.phase !== "think" || kvDtype(b.dtype).bits <= bits || busy.has(b.offset)) continue;
+      if (done.length >= limit) return { done, more: true };
+      const op = seq.kv.demote(i, dtype);
+      if (op === null) return { done, more: true };
+      busy.add(op.dst);
+      done.push(op);
+      this.#count(b.phase, dtype, b.dtype);
+    }
+    return { done, more: false };
+  }
+
   #count(phase: string, dtype: string, from: string): void {
     const key = `${phase}:${dtype}`;
     const c = this.#counts.get(key) ?? { phase, dtype, blocks: 0, bytesFreed: 0 };

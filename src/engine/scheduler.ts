@@ -54,13 +54,14 @@ export class Scheduler {
   readonly #arena: FencedKvArena;
   readonly #freeSlots: number[];
   readonly #demotion: DemotionPlanner | null;
+  readonly #maxDemotions: number;
 
   /** A scheduler drawing KV blocks from `arena`, demoting by `demotion` before it preempts. */
   constructor(config: SchedulerConfig, arena: FencedKvArena, demotion?: DemotionPlanner) {
     this.#config = config;
     this.#arena = arena;
-    const canDemote = (config.maxDemotionsPerStep ?? 0) > 0 && demotion?.enabled === true;
-    this.#demotion = canDemote ? demotion! : null;
+    this.#maxDemotions = demotion ? config.maxDemotionsPerStep ?? 0 : 0;
+    this.#demotion = this.#maxDemotions > 0 ? demotion! : null;
     this.#freeSlots = Array.from(
       { length: config.maxNumSeqs },
       (_, i) => config.maxNumSeqs - 1 - i,
@@ -83,6 +84,7 @@ export class Scheduler {
   /** Picks the next step's chunks, appending their tokens to each sequence's KV. */
   schedule(): SchedulerOutput {
     const out: SchedulerOutput = { chunks: [], failed: [], demotions: [] };
+    this.#demoteAnsweredThink(out);
     // a running sequence that lacked KV this step would be starved by newcomers
     const starved = this.#scheduleRunning(out);
     if (!starved) this.#admitWaiting(out);
@@ -151,10 +153,23 @@ export class Scheduler {
     }
   }
 
+  /** Demotes the think blocks of sequences whose answer began (the after-answer option). */
+  #demoteAnsweredThink(out: SchedulerOutput): void {
+    if (this.#demotion === null) return;
+    const busy = new Set<number>();
+    for (const seq of this.running) {
+      if (!seq.thinkDemotionDue) continue;
+      const limit = this.#maxDemotions - out.demotions.length;
+      const ops = this.#demotion.demoteThink(seq, seq.thinkAfterAnswer!, busy, limit);
+      out.demotions.push(...ops.done);
+      if (!ops.more) seq.thinkDemotionDue = false;
+    }
+  }
+
   /** Demotes blocks of running sequences into the step; false when none could be. */
   #demote(out: SchedulerOutput): boolean {
-    if (this.#demotion === null) return false;
-    const limit = this.#config.maxDemotionsPerStep! - out.demotions.length;
+    if (this.#demotion === null || !this.#demotion.enabled) return false;
+    const limit = this.#maxDemotions - out.demotions.length;
     // blocks this step seals or demotes hold nothing yet when its demotions read their sources
     const busy = new Set<number>(out.demotions.map((d) => d.dst));
     for (const chunk of out.chunks) for (const seal of chunk.seals) busy.add(seal.dst);

@@ -20,6 +20,10 @@ export interface SequenceInit {
   sampling: SamplingParams;
   kv: SequenceKv;
   tracker: PhaseTracker;
+  /** Dtype the think blocks are demoted to when the answer begins; null: kept. */
+  thinkAfterAnswer?: string | null;
+  /** Called once when the answer begins (the KV table then seals think blocks smaller). */
+  onAnswer?: () => void;
 }
 
 /** A request's tokens and its place in the engine. */
@@ -50,6 +54,12 @@ export class Sequence {
    * or a forced token): the next step resets them from outputIds.
    */
   countsStale = true;
+  /** Dtype the think blocks are demoted to when the answer begins; null: kept. */
+  readonly thinkAfterAnswer: string | null;
+  /** The answer began and sealed think blocks above thinkAfterAnswer remain to be demoted. */
+  thinkDemotionDue = false;
+  readonly #onAnswer: () => void;
+  #answered = false;
 
   /** A waiting sequence with no KV and no output. */
   constructor(init: SequenceInit) {
@@ -62,6 +72,8 @@ export class Sequence {
     this.penalties = presence !== 0 || frequency !== 0 ? { presence, frequency } : undefined;
     this.kv = init.kv;
     this.tracker = init.tracker;
+    this.thinkAfterAnswer = init.thinkAfterAnswer ?? null;
+    this.#onAnswer = init.onAnswer ?? (() => {});
   }
 
   /** Prompt tokens. */
@@ -119,5 +131,10 @@ export class Sequence {
     this.outputIds.push(tokenId);
     this.outputPhases.push(phase);
     if (phase === "think") this.numThinkTokens++;
+    if (phase === "answer" && this.numThinkTokens > 0 && !this.#answered) {
+      this.#answered = true;
+      this.#onAnswer();
+      this.thinkDemotionDue = this.thinkAfterAnswer !== null;
+    }
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { OPEN_DTYPE, SequenceKv } from "../kv/block_table.ts";
+import { kvDtype } from "../kv/dtype.ts";
 import { PhaseTracker } from "../kv/phase.ts";
 import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
@@ -28,6 +29,8 @@ export interface SequenceFactoryOptions {
   thinkFraction?: number;
   /** Newer tokens a closed block waits for before it is sealed. */
   recentTokens?: number;
+  /** Dtype of a sequence's think blocks once its answer begins (demoted then); unset: kept. */
+  thinkAfterAnswer?: string;
   openId: number | null;
   closeId: number | null;
 }
@@ -87,17 +90,32 @@ export class SequenceFactory {
       thinkFraction: this.#opts.thinkFraction,
       maxTokens: request.maxTokens,
     });
-    return new Sequence({
+    const after = this.#thinkAfter(dtypes.think);
+    // think blocks sealed after the answer began go straight to the after-answer dtype
+    let answered = false;
+    const seq: Sequence = new Sequence({
       id: `seq-${++this.#numCreated}`,
       request,
       sampling: withDefaults(request.sampling),
       kv: new SequenceKv(arena, {
         blockSize,
-        dtypeFor: (phase) => dtypes[phase],
+        dtypeFor: (phase) =>
+          phase === "think" && answered && after !== null ? after : dtypes[phase],
         recentTokens: recent,
       }),
       tracker,
+      thinkAfterAnswer: after,
+      onAnswer: () => answered = true,
     });
+    return seq;
+  }
+
+  /** The after-answer think dtype when it is smaller than the think dtype, else null. */
+  #thinkAfter(think: string): string | null {
+    const after = this.#opts.thinkAfterAnswer;
+    if (after === undefined || after.trim().toLowerCase() === "none") return null;
+    const d = kvDtype(after);
+    return d.bits < kvDtype(think).bits ? d.name : null;
   }
 }
 

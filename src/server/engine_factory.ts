@@ -22,6 +22,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     kvCacheDtype: flags.kvCacheDtype,
     kvCacheDtypeThink: flags.kvCacheDtypeThink,
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
+    kvCacheDtypeThinkAfterAnswer: flags.kvCacheDtypeThinkAfterAnswer,
     kvProfile: flags.kvProfile,
     thinkFraction: flags.thinkFraction,
     kvRecentTokens: flags.kvRecentTokens,

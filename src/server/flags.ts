@@ -26,6 +26,8 @@ export const USAGE: string = `Usage: deno task serve [options]
                                stand behind it (default: the profile's, else 32)
   --kv-demotion LIST           under memory pressure, demote sealed blocks before preempting:
                                phase:floor in order (default answer:int2,think:int3; none)
+  --kv-cache-dtype-think-after-answer D
+                               demote a sequence's think blocks to D when its answer begins
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-waiting N              answer 503 while N requests wait (default: no limit)
@@ -81,6 +83,7 @@ const serveFlagsSchema = z.object({
   kvCacheDtype: kvDtypeName.default(KV_DTYPE_AUTO),
   kvCacheDtypeThink: kvDtypeName.optional(),
   kvCacheDtypeAnswer: kvDtypeName.optional(),
+  kvCacheDtypeThinkAfterAnswer: kvDtypeName.optional(),
   kvCacheMemory: byteSize.optional(),
   kvProfile: z.enum(["auto", "none"]).default("auto"),
   blockSize: z.coerce.number().int().min(1).default(16),
@@ -110,6 +113,7 @@ const FLAG_NAMES = {
   "kv-cache-dtype": "kvCacheDtype",
   "kv-cache-dtype-think": "kvCacheDtypeThink",
   "kv-cache-dtype-answer": "kvCacheDtypeAnswer",
+  "kv-cache-dtype-think-after-answer": "kvCacheDtypeThinkAfterAnswer",
   "kv-cache-memory": "kvCacheMemory",
   "kv-profile": "kvProfile",
   "block-size": "blockSize",
