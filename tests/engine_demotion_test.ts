@@ -71,6 +71,7 @@ Deno.test("Demotion under memory pressure: more sequences at once, fewer preempt
   for (const [run, { engine, runner }] of [[base, plain], [got, demoting]] as const) {
     assertEquals(runner.errors, []);
     run.outputs.forEach((o, i) => assertEquals(ids(o), expected[i], `request ${i}`));
+    engine.core.scheduler.prefixCache?.clear();
     assertEquals(engine.core.arena.bytesUsed(), 0);
     assertEquals(engine.core.arena.bytesHeld(), 0);
   }
@@ -111,6 +112,7 @@ Deno.test("Demotion never touches open or window blocks, keeps phases, and /v1/k
   await engine.core.whenIdle();
   assertEquals(runner.errors, []);
   assert(sawDemoted);
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesUsed(), 0);
   await engine.close();
 });
@@ -152,6 +154,7 @@ Deno.test("Think after answer: a sequence's think blocks are demoted when its an
   assert(
     engine.stats().kvDemotions!.every((c) => c.phase === "think" && c.dtype === "int2"),
   );
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesUsed(), 0);
   await engine.close();
   await plain.close();

@@ -39,6 +39,8 @@ async function run(
   const outputs = await Promise.all(requests.map((r) => collect(engine.generate(r))));
   await engine.core.whenIdle();
   assertEquals(runner.errors, []);
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
   await engine.close();
   return { tokens: outputs.map(ids), engine, runner };

@@ -53,6 +53,8 @@ async function run(
   }));
   await engine.close();
   assertEquals(runner.errors, []);
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
   return outputs;
 }

@@ -51,6 +51,8 @@ Deno.test("Scheduler preempts by recompute when KV runs out, and outputs match e
     assertEquals(ids(o), expected[i], `request ${i}`);
     assertEquals(o.at(-1)!.finishReason, "length");
   });
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
 });
 
@@ -89,6 +91,8 @@ Deno.test("LocalEngine leaks no KV after finished, stopped, cancelled and preemp
   assertEquals(reasons.filter((r) => r === "error").length, 0);
   assertGreater(engine.stats().numPreemptions, 0);
   assertEquals(engine.core.arena.bytesHeld(), 0);
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
   assertEquals(engine.stats().numRunning + engine.stats().numWaiting, 0);
 });
@@ -107,6 +111,8 @@ Deno.test("LocalEngine.generate() cancels through AbortSignal and frees the bloc
   }
   assertEquals(outputs.at(-1)!.finishReason, "abort");
   await engine.core.whenIdle();
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
 });
 
@@ -128,6 +134,8 @@ Deno.test("LocalEngine.generate() ends a sequence that outgrows the whole KV cac
   assertEquals(outputs.at(-1)!.finishReason, "error");
   assertEquals(outputs.at(-1)!.usage!.completionTokens > 0, true);
   await engine.core.whenIdle();
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
 });
 

@@ -95,6 +95,8 @@ Deno.test("LocalEngine.generate() throws the runner's error to the reader and fr
   );
   assertEquals((err as Error).message, "device lost");
   await engine.core.whenIdle();
+  // the prefix cache keeps unreferenced prompt blocks until pressure evicts them
+  engine.core.scheduler.prefixCache?.clear();
   assertEquals(engine.core.arena.bytesFree(), engine.core.arena.budgetBytes);
   await engine.close();
 });

@@ -95,3 +95,30 @@ Deno.test("deno task serve without a model folder says a model is needed and exi
   assertEquals(code, 2);
   assertStringIncludes(new TextDecoder().decode(stderr), "pass --model DIR");
 });
+
+Deno.test("parseServeArgs() reads --kv-demotion, --kv-cache-dtype-think-after-answer and --[no-]enable-prefix-caching", () => {
+  const flags = parseServeArgs([
+    "--kv-demotion",
+    "answer:int2,think:int3",
+    "--kv-cache-dtype-think-after-answer",
+    "q2",
+    "--no-enable-prefix-caching",
+  ])!;
+  assertEquals(flags.kvDemotion, "answer:int2,think:int3");
+  assertEquals(flags.kvCacheDtypeThinkAfterAnswer, "q2");
+  assertEquals(flags.enablePrefixCaching, false);
+  assertEquals(parseServeArgs(["--enable-prefix-caching"])!.enablePrefixCaching, true);
+  assertEquals(parseServeArgs([])!.enablePrefixCaching, undefined);
+  const bad = assertThrows(() => parseServeArgs(["--kv-demotion", "thonk:int3"]), TypeError);
+  assertStringIncludes(bad.message, "--kv-demotion");
+  assertThrows(() => parseServeArgs(["--kv-demotion", "think:f16"]), TypeError);
+  assertThrows(
+    () => parseServeArgs(["--enable-prefix-caching", "--no-enable-prefix-caching"]),
+    TypeError,
+  );
+  assertEquals(
+    serveFlagsFromEnv((n) => n === "PHASEKV_ENABLE_PREFIX_CACHING" ? "false" : undefined)
+      .enablePrefixCaching,
+    false,
+  );
+});

@@ -5,6 +5,7 @@
  */
 import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { kvDtype } from "../kv/dtype.ts";
+import { PrefixCache } from "../kv/prefix_cache.ts";
 import { DEFAULT_KV_DEMOTION, parseDemotionPolicy } from "../kv/demotion_policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { Runner } from "../runner/types.ts";
@@ -46,6 +47,11 @@ export interface EngineConfig {
    * (`--kv-cache-dtype-think-after-answer`); unset or "none" keeps them.
    */
   kvCacheDtypeThinkAfterAnswer?: string;
+  /**
+   * Share full prompt blocks across requests by content and dtype (`--enable-prefix-caching`,
+   * the default; false: `--no-enable-prefix-caching`).
+   */
+  enablePrefixCaching?: boolean;
   /** Tokens per KV block. */
   blockSize: number;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
@@ -101,10 +107,12 @@ export function createEngineCore(
     // a demotion needs room for its smaller block even when every slab is taken
     reserveSlabs: maxDemotionsPerStep > 0 && policy.length > 0 ? 1 : 0,
   });
+  const prefixCache = config.enablePrefixCaching === false ? null : new PrefixCache(arena);
   const scheduler = new Scheduler(
     { ...config, maxDemotionsPerStep },
     arena,
     new DemotionPlanner(policy, arena),
+    prefixCache,
   );
   const factory = new SequenceFactory({
     arena,
@@ -119,6 +127,7 @@ export function createEngineCore(
     thinkFraction: config.thinkFraction,
     recentTokens: recentTokens(config, model.profile),
     thinkAfterAnswer: maxDemotionsPerStep > 0 ? thinkAfter : undefined,
+    prefixCache,
     openId: model.openId,
     closeId: model.closeId,
   });

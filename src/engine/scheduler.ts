@@ -6,11 +6,15 @@
  * @module
  */
 import type { SealOp } from "../runner/types.ts";
+import type { PrefixCache } from "../kv/prefix_cache.ts";
 import type { DemotionPlanner } from "./demotion.ts";
 import { QueueFullError } from "./errors.ts";
 import type { FencedKvArena } from "./fenced_arena.ts";
 import type { Sequence } from "./sequence.ts";
 import type { FinishReason } from "./types.ts";
+
+/** Unreferenced cached blocks freed per eviction round (the caller asks again if short). */
+const EVICT_PER_CALL = 8;
 
 /** Limits of one scheduler. */
 export interface SchedulerConfig {
@@ -50,16 +54,30 @@ export class Scheduler {
   readonly waiting: Sequence[] = [];
   readonly running: Sequence[] = [];
   numPreemptions = 0;
+  /** Prompt tokens looked up in the prefix cache at admission (vLLM's prefix_cache_queries). */
+  prefixCacheQueries = 0;
+  /** Prompt tokens the prefix cache served (vLLM's prefix_cache_hits). */
+  prefixCacheHits = 0;
   readonly #config: SchedulerConfig;
   readonly #arena: FencedKvArena;
   readonly #freeSlots: number[];
   readonly #demotion: DemotionPlanner | null;
   readonly #maxDemotions: number;
+  readonly #prefixCache: PrefixCache | null;
 
-  /** A scheduler drawing KV blocks from `arena`, demoting by `demotion` before it preempts. */
-  constructor(config: SchedulerConfig, arena: FencedKvArena, demotion?: DemotionPlanner) {
+  /**
+   * A scheduler drawing KV blocks from `arena`; under pressure it evicts unreferenced blocks of
+   * `prefixCache`, then demotes by `demotion`, and only then preempts.
+   */
+  constructor(
+    config: SchedulerConfig,
+    arena: FencedKvArena,
+    demotion?: DemotionPlanner,
+    prefixCache?: PrefixCache | null,
+  ) {
     this.#config = config;
     this.#arena = arena;
+    this.#prefixCache = prefixCache ?? null;
     this.#maxDemotions = demotion ? config.maxDemotionsPerStep ?? 0 : 0;
     this.#demotion = this.#maxDemotions > 0 ? demotion! : null;
     this.#freeSlots = Array.from(
@@ -103,8 +121,8 @@ export class Scheduler {
         starved = true;
         // in-flight steps are about to give bytes back: wait for them rather than preempt
         if (this.#arena.bytesHeld() > 0) break;
-        // then demotion, a slab's worth at a time: it keeps every sequence running
-        if (this.#demote(out)) {
+        // then cached blocks no one uses, then demotion: both keep every sequence running
+        if (this.#evict() || this.#demote(out)) {
           chunk = this.#tryAppend(seq, numTokens);
           continue;
         }
@@ -132,18 +150,28 @@ export class Scheduler {
   #admitWaiting(out: SchedulerOutput): void {
     while (this.waiting.length > 0 && this.#freeSlots.length > 0) {
       const seq = this.waiting[0];
+      if (this.#budgetLeft(out) === 0) return;
+      const hit = seq.kv.adoptPrefix();
       const numTokens = Math.min(seq.numUnscheduledTokens, this.#budgetLeft(out));
-      if (numTokens === 0) return;
       let chunk = this.#tryAppend(seq, numTokens);
+      while (chunk === null && this.#arena.bytesHeld() === 0 && this.#evict()) {
+        chunk = this.#tryAppend(seq, numTokens);
+      }
       if (chunk === null && this.#arena.bytesHeld() === 0 && this.#demote(out)) {
         chunk = this.#tryAppend(seq, numTokens);
       }
       if (chunk === null) {
+        // a waiting sequence holds no cached block: eviction must be able to take them all
+        seq.kv.free();
         if (this.running.length > 0 || this.#arena.bytesUsed() > 0) return;
         // nothing else holds KV, so this sequence can never fit
         this.#finish(seq, "error");
         out.failed.push(seq);
         continue;
+      }
+      if (this.#prefixCache !== null) {
+        this.prefixCacheQueries += seq.numPromptTokens;
+        this.prefixCacheHits += hit;
       }
       this.waiting.shift();
       seq.status = "running";
@@ -151,6 +179,16 @@ export class Scheduler {
       this.running.push(seq);
       out.chunks.push(chunk);
     }
+  }
+
+  /** Frees a few unreferenced prefix-cache blocks, oldest first; false when there were none. */
+  #evict(): boolean {
+    return this.#prefixCache !== null && this.#prefixCache.evict(EVICT_PER_CALL) > 0;
+  }
+
+  /** The prefix cache, if caching is on. */
+  get prefixCache(): PrefixCache | null {
+    return this.#prefixCache;
   }
 
   /** Demotes the think blocks of sequences whose answer began (the after-answer option). */
@@ -173,7 +211,8 @@ export class Scheduler {
     // blocks this step seals or demotes hold nothing yet when its demotions read their sources
     const busy = new Set<number>(out.demotions.map((d) => d.dst));
     for (const chunk of out.chunks) for (const seal of chunk.seals) busy.add(seal.dst);
-    const ops = this.#demotion.demote(this.running, busy, limit);
+    const cache = this.#prefixCache;
+    const ops = this.#demotion.demote(this.running, busy, limit, (o) => cache?.has(o) === true);
     out.demotions.push(...ops);
     return ops.length > 0;
   }

@@ -8,6 +8,7 @@
 import { OPEN_DTYPE, SequenceKv } from "../kv/block_table.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import { PhaseTracker } from "../kv/phase.ts";
+import type { PrefixCache } from "../kv/prefix_cache.ts";
 import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { Phase } from "../kv/types.ts";
@@ -29,6 +30,8 @@ export interface SequenceFactoryOptions {
   thinkFraction?: number;
   /** Newer tokens a closed block waits for before it is sealed. */
   recentTokens?: number;
+  /** Shares full prompt blocks across requests; null or unset: no prefix caching. */
+  prefixCache?: PrefixCache | null;
   /** Dtype of a sequence's think blocks once its answer begins (demoted then); unset: kept. */
   thinkAfterAnswer?: string;
   openId: number | null;
@@ -102,6 +105,9 @@ export class SequenceFactory {
         dtypeFor: (phase) =>
           phase === "think" && answered && after !== null ? after : dtypes[phase],
         recentTokens: recent,
+        prefix: this.#opts.prefixCache
+          ? { cache: this.#opts.prefixCache, promptIds: request.promptIds }
+          : undefined,
       }),
       tracker,
       thinkAfterAnswer: after,

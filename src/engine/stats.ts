@@ -4,6 +4,7 @@
  * @module
  */
 import type { KvArena } from "../kv/arena.ts";
+import type { PrefixCache } from "../kv/prefix_cache.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { Sequence } from "./sequence.ts";
 import type { BlockMapEntry, EngineStats } from "./types.ts";
@@ -32,11 +33,16 @@ export function engineStats(
     tokensByPhase: { ...tokensByPhase },
     numPreemptions: scheduler.numPreemptions,
     kvDemotions: scheduler.demotionCounts(),
+    prefixCacheQueries: scheduler.prefixCacheQueries,
+    prefixCacheHits: scheduler.prefixCacheHits,
   };
 }
 
 /** The blocks of each running sequence, in table order. */
-export function blockMap(running: readonly Sequence[]): BlockMapEntry[] {
+export function blockMap(
+  running: readonly Sequence[],
+  cache?: PrefixCache | null,
+): BlockMapEntry[] {
   return running.map((seq) => ({
     requestId: seq.id,
     blocks: seq.kv.blocks.map((b, i) => ({
@@ -45,6 +51,7 @@ export function blockMap(running: readonly Sequence[]): BlockMapEntry[] {
       tokens: b.tokens,
       open: i >= seq.kv.numSealed,
       demoted: b.demoted === true,
+      shared: seq.kv.isShared(b.offset) && (cache?.refs(b.offset) ?? 0) > 1,
     })),
   }));
 }

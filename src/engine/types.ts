@@ -101,6 +101,10 @@ export interface EngineStats {
   tokensByPhase: Record<string, number>;
   /** Sequences preempted (to be recomputed) since the engine started. */
   numPreemptions: number;
+  /** Prompt tokens looked up in the prefix cache (vLLM's prefix_cache_queries). */
+  prefixCacheQueries?: number;
+  /** Prompt tokens served from the prefix cache (vLLM's prefix_cache_hits). */
+  prefixCacheHits?: number;
   /** Blocks demoted since the engine started, and the bytes that gave back, by phase and dtype. */
   kvDemotions?: { phase: string; dtype: string; blocks: number; bytesFreed: number }[];
 }

@@ -10,6 +10,7 @@ import type { PhaseKvUsage } from "../engine/types.ts";
 import type { SealOp } from "../runner/types.ts";
 import type { KvArena } from "./arena.ts";
 import { kvDtype } from "./dtype.ts";
+import { PrefixCache } from "./prefix_cache.ts";
 import { type BlockEntry, type Phase, PHASES } from "./types.ts";
 
 /** The dtype every open block is written in. */
@@ -36,6 +37,8 @@ export interface SequenceKvOptions {
    * stay f16 (default 0: seal as soon as the block is closed).
    */
   recentTokens?: number;
+  /** The prefix cache to share full prompt blocks through, and the prompt's token ids. */
+  prefix?: { cache: PrefixCache; promptIds: readonly number[] };
 }
 
 /** A seal with the number of tokens the source block holds (the rest of it is stale memory). */
@@ -71,6 +74,11 @@ export class SequenceKv {
   /** Tokens in the blocks before #numSealed. */
   #sealedTokens = 0;
   #numTokens = 0;
+  readonly #prefix: { cache: PrefixCache; promptIds: readonly number[] } | null;
+  /** Prefix-cache id of each leading full prompt block registered or adopted, in order. */
+  #chain: number[] = [];
+  /** Offsets this table holds through a prefix-cache reference (released, not freed). */
+  readonly #shared = new Set<number>();
 
   /** An empty table drawing blocks from `arena`. */
   constructor(arena: KvArena, opts: SequenceKvOptions) {
@@ -85,6 +93,45 @@ export class SequenceKv {
     this.#blockSize = opts.blockSize;
     this.#dtypeFor = opts.dtypeFor;
     this.#recentTokens = recent;
+    this.#prefix = opts.prefix ?? null;
+  }
+
+  /**
+   * On an empty table: takes the longest run of leading full prompt blocks the prefix cache
+   * holds, by content and the prompt's dtype, and returns the tokens they cover. At least the
+   * last prompt token is left to compute (its row samples); a quantized block is taken only
+   * where a miss would have sealed it already (R tokens behind it at the prompt's end).
+   */
+  adoptPrefix(): number {
+    if (this.#prefix === null || this.#blocks.length > 0) return 0;
+    const { cache, promptIds } = this.#prefix;
+    const b = this.#blockSize;
+    const dtype = this.#dtypeFor("prompt");
+    let max = Math.floor((promptIds.length - 1) / b);
+    if (dtype !== OPEN_DTYPE) {
+      max = Math.min(max, Math.floor((promptIds.length - this.#recentTokens) / b));
+    }
+    for (let j = 0; j < max; j++) {
+      const key = PrefixCache.key(
+        this.#chain[j - 1] ?? 0,
+        dtype,
+        promptIds.slice(j * b, j * b + b),
+      );
+      const hit = cache.adopt(key);
+      if (hit === null) break;
+      this.#chain.push(hit.id);
+      this.#shared.add(hit.offset);
+      this.#blocks.push({ offset: hit.offset, dtype, phase: "prompt", tokens: b });
+    }
+    const n = this.#blocks.length;
+    this.#numClosed = this.#numSealed = n;
+    this.#sealedTokens = this.#numTokens = n * b;
+    return n * b;
+  }
+
+  /** Whether the block at `offset` is held through the prefix cache (never rewritten). */
+  isShared(offset: number): boolean {
+    return this.#shared.has(offset);
   }
 
   /** Newer tokens a closed block waits for before it is sealed. */
@@ -117,6 +164,11 @@ export class SequenceKv {
       throw new RangeError(`Block ${index} is open or in the recent window: it cannot be demoted`);
     }
     const src = this.#blocks[index];
+    if (this.#shared.has(src.offset)) {
+      throw new RangeError(
+        `Block ${index} is shared through the prefix cache: it cannot be demoted`,
+      );
+    }
     if (kvDtype(dtype).bits >= kvDtype(src.dtype).bits) {
       throw new RangeError(`Cannot demote a ${src.dtype} block to ${dtype}`);
     }
@@ -183,6 +235,7 @@ export class SequenceKv {
     // commit
     sealed.forEach((entry, i) => this.#blocks[i] = entry);
     this.#numClosed = plan.closeEnd;
+    for (let i = this.#numSealed; i < plan.sealEnd; i++) this.#register(i);
     this.#numSealed = plan.sealEnd;
     this.#sealedTokens = plan.sealedTokens;
     let block = plan.target;
@@ -217,7 +270,7 @@ export class SequenceKv {
         continue;
       }
       const partial = numTokens - kept;
-      if (partial > 0 && block.dtype === OPEN_DTYPE) {
+      if (partial > 0 && block.dtype === OPEN_DTYPE && !this.#shared.has(block.offset)) {
         block.tokens = partial;
         kept += partial;
         keepBlocks++;
@@ -226,7 +279,9 @@ export class SequenceKv {
       }
       break;
     }
-    for (const block of this.#blocks.splice(keepBlocks)) this.#arena.free(block.offset);
+    // last first, so that a chain's later blocks are evicted before the blocks they extend
+    for (const block of this.#blocks.splice(keepBlocks).reverse()) this.#release(block.offset);
+    this.#chain = this.#chain.slice(0, keepBlocks);
     this.#numClosed = Math.min(this.#numClosed, keepBlocks);
     this.#numSealed = Math.min(this.#numSealed, this.#numClosed);
     this.#sealedTokens = this.#blocks.slice(0, this.#numSealed).reduce((n, b) => n + b.tokens, 0);
@@ -253,6 +308,28 @@ export class SequenceKv {
       u.dtypes[block.dtype] = (u.dtypes[block.dtype] ?? 0) + 1;
     }
     return out;
+  }
+
+  /** Gives the block at `offset` back: to the prefix cache if held through it, else the arena. */
+  #release(offset: number): void {
+    if (this.#shared.delete(offset)) this.#prefix!.cache.release(offset);
+    else this.#arena.free(offset);
+  }
+
+  /** Registers block `index`, just final, in the prefix cache if it continues the prompt chain. */
+  #register(index: number): void {
+    if (this.#prefix === null || index !== this.#chain.length) return;
+    const block = this.#blocks[index];
+    const b = this.#blockSize;
+    const { cache, promptIds } = this.#prefix;
+    if (block.phase !== "prompt" || block.tokens !== b || (index + 1) * b > promptIds.length) {
+      return;
+    }
+    const tokens = promptIds.slice(index * b, index * b + b);
+    const key = PrefixCache.key(this.#chain[index - 1] ?? 0, block.dtype, tokens);
+    const { id, cached } = cache.insert(key, block.offset, block.dtype);
+    this.#chain.push(id);
+    if (cached) this.#shared.add(block.offset);
   }
 
   #plan(phases: readonly Phase[]): Plan {

@@ -27,6 +27,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     thinkFraction: flags.thinkFraction,
     kvRecentTokens: flags.kvRecentTokens,
     kvDemotion: flags.kvDemotion,
+    enablePrefixCaching: flags.enablePrefixCaching,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,
     maxWaiting: flags.maxWaiting,

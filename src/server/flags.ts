@@ -28,6 +28,7 @@ export const USAGE: string = `Usage: deno task serve [options]
                                phase:floor in order (default answer:int2,think:int3; none)
   --kv-cache-dtype-think-after-answer D
                                demote a sequence's think blocks to D when its answer begins
+  --[no-]enable-prefix-caching share full prompt blocks across requests (default: on)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-waiting N              answer 503 while N requests wait (default: no limit)
@@ -88,6 +89,13 @@ const serveFlagsSchema = z.object({
   kvProfile: z.enum(["auto", "none"]).default("auto"),
   blockSize: z.coerce.number().int().min(1).default(16),
   kvRecentTokens: z.coerce.number().int().min(0).optional(),
+  enablePrefixCaching: z.preprocess(
+    (v) =>
+      ({ true: true, "1": true, false: false, "0": false } as Record<string, boolean>)[
+        String(v).trim().toLowerCase()
+      ] ?? v,
+    z.boolean(),
+  ).optional(),
   kvDemotion: z.string().superRefine((text, ctx) => {
     try {
       parseDemotionPolicy(text);
@@ -119,21 +127,36 @@ const FLAG_NAMES = {
   "block-size": "blockSize",
   "kv-recent-tokens": "kvRecentTokens",
   "kv-demotion": "kvDemotion",
+  "enable-prefix-caching": "enablePrefixCaching",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
   "max-waiting": "maxWaiting",
 } as const;
 
+/** Flags that take no value; `--no-FLAG` turns them off. */
+const BOOLEAN_FLAGS: readonly string[] = ["enable-prefix-caching"];
+
 /** Parses command-line flags; null when --help was asked; throws a TypeError naming the bad flag. */
 export function parseServeArgs(args: readonly string[]): ServeFlags | null {
   const options = Object.fromEntries(
-    Object.keys(FLAG_NAMES).map((flag) => [flag, { type: "string", multiple: flag === "api-key" }]),
+    Object.keys(FLAG_NAMES).filter((flag) => !BOOLEAN_FLAGS.includes(flag)).map((
+      flag,
+    ) => [flag, { type: "string", multiple: flag === "api-key" }]),
   ) as Record<string, { type: "string"; multiple: boolean }>;
+  const booleans = Object.fromEntries(
+    BOOLEAN_FLAGS.flatMap((f) => [[f, { type: "boolean" }], [`no-${f}`, { type: "boolean" }]]),
+  ) as Record<string, { type: "boolean" }>;
   const { values } = parseArgs({
     args: [...args],
-    options: { ...options, help: { type: "boolean", short: "h" } },
+    options: { ...options, ...booleans, help: { type: "boolean", short: "h" } },
     strict: true,
   });
+  for (const flag of BOOLEAN_FLAGS) {
+    const on = (values as Record<string, unknown>)[flag];
+    const off = (values as Record<string, unknown>)[`no-${flag}`];
+    if (on && off) throw new TypeError(`Invalid --${flag}: given with --no-${flag}`);
+    if (off) (values as Record<string, unknown>)[flag] = false;
+  }
   if (values.help) return null;
   const given = values as Record<string, unknown>;
   const raw: Record<string, unknown> = {};

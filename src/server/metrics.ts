@@ -186,7 +186,20 @@ function kvExtraFamilies(stats: EngineStats): string[] {
     labels: { phase: d.phase, dtype: d.dtype },
     value: d.bytesFreed,
   }));
+  const prefix = (value: number | undefined) => value === undefined ? [] : [{ value }];
   return [
+    ...family(
+      "phasekv_prefix_cache_queries_total",
+      "counter",
+      "Prompt tokens looked up in the prefix cache.",
+      prefix(stats.prefixCacheQueries),
+    ),
+    ...family(
+      "phasekv_prefix_cache_hits_total",
+      "counter",
+      "Prompt tokens served from the prefix cache.",
+      prefix(stats.prefixCacheHits),
+    ),
     ...family(
       "phasekv_kv_demoted_blocks_total",
       "counter",

@@ -117,7 +117,10 @@ export class FakeRunner implements Runner {
   /** Slot → generated-token counts, as the GPU's token_counts rows. */
   readonly #slotCounts = new Map<number, Map<number, number>>();
   /** Offset → the slot and step that last used it. */
-  readonly #owner = new Map<number, { slot: number; step: number }>();
+  /** Offset → slot → the last step in which that slot's table held the block. */
+  readonly #readers = new Map<number, Map<number, number>>();
+  /** Offsets in more than one table of the current step. */
+  readonly #sharedNow = new Set<number>();
   readonly #inflight = new Set<number>();
   #numSteps = 0;
 
@@ -173,7 +176,7 @@ export class FakeRunner implements Runner {
       if (!demotions.includes(seal)) this.#seal(seal.src, seal.dst, seal.dtype, input.seqs);
     }
     demotions.forEach((op, i) => {
-      this.#checkNotInFlight(stepId, op.dst);
+      this.#checkWrite(stepId, op.dst, null, "a demotion");
       this.#kv.set(op.dst, sources[i]);
       this.numDemotions++;
     });
@@ -208,6 +211,7 @@ export class FakeRunner implements Runner {
         if (block.dtype !== "f16") {
           throw new Error(`Step ${stepId}: position ${r.position} goes to a ${block.dtype} block`);
         }
+        this.#checkWrite(stepId, block.offset, seq.slot, `position ${r.position}`);
         const entries = this.#kv.get(block.offset) ?? [];
         entries[index] = { token, position: r.position };
         this.#kv.set(block.offset, entries);
@@ -225,18 +229,41 @@ export class FakeRunner implements Runner {
     return Int32Array.from(out);
   }
 
-  /** No offset in two sequences of a step, nor reused while a step that used it is in flight. */
+  /**
+   * Records which slot read each block in this step. A block may be in several sequences' tables
+   * (the prefix cache shares it) but is then never written; see #checkWrite.
+   */
   #checkOwnership(stepId: number, seqs: readonly StepSeq[]): void {
     const seen = new Set<number>();
+    this.#sharedNow.clear();
     for (const seq of seqs) {
       for (const b of seq.blocks) {
-        if (seen.has(b.offset)) throw new Error(`Step ${stepId}: block ${b.offset} is shared`);
+        if (seen.has(b.offset)) this.#sharedNow.add(b.offset);
         seen.add(b.offset);
-        const prev = this.#owner.get(b.offset);
-        if (prev && prev.slot !== seq.slot && this.#inflight.has(prev.step)) {
-          throw new Error(`Step ${stepId}: block ${b.offset} reused while step ${prev.step} runs`);
-        }
-        this.#owner.set(b.offset, { slot: seq.slot, step: stepId });
+        const readers = this.#readers.get(b.offset) ?? new Map<number, number>();
+        readers.set(seq.slot, stepId);
+        this.#readers.set(b.offset, readers);
+      }
+    }
+  }
+
+  /**
+   * A block this step writes is in no other table of the step, and no unresolved step of another
+   * sequence (`slot`; null: any) reads it: a freed block is never reused under an in-flight step.
+   */
+  #checkWrite(
+    stepId: number,
+    offset: number,
+    slot: number | null,
+    what: string,
+    shareable = false,
+  ): void {
+    if (!shareable && this.#sharedNow.has(offset)) {
+      throw new Error(`Step ${stepId}: ${what} writes block ${offset}, which is shared`);
+    }
+    for (const [reader, step] of this.#readers.get(offset) ?? []) {
+      if ((slot === null || reader !== slot) && step !== stepId && this.#inflight.has(step)) {
+        throw new Error(`Step ${stepId}: ${what} writes block ${offset} while step ${step} runs`);
       }
     }
   }
@@ -254,16 +281,6 @@ export class FakeRunner implements Runner {
     return entries.slice(0, tokens);
   }
 
-  /** A block written by this step must not be one an earlier, unresolved step reads. */
-  #checkNotInFlight(stepId: number, offset: number): void {
-    const prev = this.#owner.get(offset);
-    if (prev && this.#inflight.has(prev.step)) {
-      throw new Error(
-        `Step ${stepId}: demotion writes block ${offset} that step ${prev.step} reads`,
-      );
-    }
-  }
-
   #seal(src: number, dst: number, dtype: string, seqs: readonly StepSeq[]): void {
     if (dtype === "f16") throw new Error(`Seal ${src} → ${dst} to f16`);
     for (const seq of seqs) {
@@ -275,6 +292,8 @@ export class FakeRunner implements Runner {
       if (block.dtype !== dtype || !closed) {
         throw new Error(`Seal into block ${dst} that is ${block.dtype}, not full or phase-closed`);
       }
+      // seals run before the step's layers, so a block sealed now may already be shared
+      this.#checkWrite(-1, dst, seq.slot, `the seal of ${src}`, true);
       const entries = this.#kv.get(src) ?? [];
       if (entries.filter((e) => e !== undefined).length < block.tokens) {
         throw new Error(`Seal of block ${src}: it holds fewer than ${block.tokens} tokens`);
