@@ -58,6 +58,14 @@ export class Scheduler {
   prefixCacheQueries = 0;
   /** Prompt tokens the prefix cache served (vLLM's prefix_cache_hits). */
   prefixCacheHits = 0;
+  /** Tokens whose KV preemptions threw away, to be computed again. */
+  recomputedTokens = 0;
+  /** Steps scheduled with at least one chunk. */
+  numScheduledSteps = 0;
+  /** Sum over those steps of the sequences running (the mean is this over numScheduledSteps). */
+  runningSeqSteps = 0;
+  /** Most sequences running in one step. */
+  maxRunning = 0;
   readonly #config: SchedulerConfig;
   readonly #arena: FencedKvArena;
   readonly #freeSlots: number[];
@@ -106,6 +114,11 @@ export class Scheduler {
     // a running sequence that lacked KV this step would be starved by newcomers
     const starved = this.#scheduleRunning(out);
     if (!starved) this.#admitWaiting(out);
+    if (out.chunks.length > 0) {
+      this.numScheduledSteps++;
+      this.runningSeqSteps += this.running.length;
+      this.maxRunning = Math.max(this.maxRunning, this.running.length);
+    }
     return out;
   }
 
@@ -253,6 +266,7 @@ export class Scheduler {
   }
 
   #preempt(seq: Sequence): void {
+    this.recomputedTokens += seq.numComputedTokens;
     remove(this.running, seq);
     this.#release(seq);
     seq.status = "waiting";

@@ -33,6 +33,12 @@ export function engineStats(
     tokensByPhase: { ...tokensByPhase },
     numPreemptions: scheduler.numPreemptions,
     kvDemotions: scheduler.demotionCounts(),
+    recomputedTokens: scheduler.recomputedTokens,
+    running: {
+      steps: scheduler.numScheduledSteps,
+      seqSteps: scheduler.runningSeqSteps,
+      max: scheduler.maxRunning,
+    },
     prefixCacheQueries: scheduler.prefixCacheQueries,
     prefixCacheHits: scheduler.prefixCacheHits,
   };

@@ -101,6 +101,10 @@ export interface EngineStats {
   tokensByPhase: Record<string, number>;
   /** Sequences preempted (to be recomputed) since the engine started. */
   numPreemptions: number;
+  /** Tokens whose KV preemptions threw away (computed again later). */
+  recomputedTokens?: number;
+  /** Steps scheduled, the sum over them of sequences running, and the most in one step. */
+  running?: { steps: number; seqSteps: number; max: number };
   /** Prompt tokens looked up in the prefix cache (vLLM's prefix_cache_queries). */
   prefixCacheQueries?: number;
   /** Prompt tokens served from the prefix cache (vLLM's prefix_cache_hits). */

@@ -1,0 +1,376 @@
+/**
+ * Capacity at a fixed KV budget: how many sequences run at once, how many are preempted and
+ * recomputed, at what throughput and accuracy, for f16, int8, int4 (the only 4-bit dtype), the
+ * calibrated profile, and the profile with demotion (--kv-demotion's default). The budget of each
+ * workload is the one in which f16 runs 4 sequences at once: 4 × the f16 bytes of its longest
+ * sequence at its longest (prompt + max_tokens). --max-num-seqs (64) is never the limit.
+ *
+ *   deno task bench:capacity [--n N] [--chats N] [--trace-seqs N] [--trace-tokens N]
+ *                            [--workloads LIST] [--json]
+ *
+ * Workloads: `concurrent` (the first N held-out problems of the default model, all at once),
+ * `shared_prefix` (N two-turn chats to the default model sharing one long system prompt; turn
+ * two is sent when turn one ends), `long_trace` (a random-weight checkpoint with R1-1.5B's KV
+ * shape — 2 KV heads, head_dim 128 — but 2 layers and hidden 256, generating traces with
+ * ignore_eos, think by the fraction rule; no accuracy). Greedy. Progress on stderr; a markdown
+ * table on stdout; with --json the last stdout line is a JSON array of rows {workload, config,
+ * demotion, mean_running, max_running, preemptions, recomputed_tokens, tokens_per_s,
+ * prefix_hit_rate, accuracy, n, shared_prefix_served, budget_bytes, seconds}.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createEngine } from "../src/engine/engine.ts";
+import type { EngineConfig } from "../src/engine/create_core.ts";
+import type { EngineApi, GenerateOutput, GenerateRequest } from "../src/engine/types.ts";
+import { kvDtype } from "../src/kv/dtype.ts";
+import { DEFAULT_KV_DEMOTION } from "../src/kv/demotion_policy.ts";
+import { loadProfile } from "../src/kv/profile.ts";
+import type { Phase } from "../src/kv/types.ts";
+import { DEFAULT_MODEL_DIR } from "../src/server/flags.ts";
+import { writeTinyCheckpoint } from "../tests/helpers/tiny_checkpoint.ts";
+import { type HeldoutProblem, parseHeldout, scoreRequest } from "./accuracy_score.ts";
+
+const BLOCK_SIZE = 16;
+const MAX_NUM_SEQS = 64;
+/** f16 blocks per slab: small, so the slab demotion keeps in reserve costs little. */
+const SLAB_F16_BLOCKS = 2;
+/** Generated-token cap of the default model's problems (its longest reference trace + slack). */
+const PROBLEM_MAX_TOKENS = 93;
+const SYSTEM_PROMPT = "You add and subtract numbers. Work column by column from the right, " +
+  "carry or borrow as needed, check each digit, then state the result in one line. ".repeat(3);
+
+/** One row of the report. */
+export interface CapacityRow {
+  workload: string;
+  config: string;
+  demotion: boolean;
+  mean_running: number;
+  max_running: number;
+  preemptions: number;
+  recomputed_tokens: number;
+  tokens_per_s: number;
+  prefix_hit_rate: number;
+  accuracy: number | null;
+  n: number;
+  /** shared_prefix: prompt tokens served from cache over the shared system-prompt tokens sent. */
+  shared_prefix_served: number | null;
+  budget_bytes: number;
+  seconds: number;
+}
+
+interface Config {
+  name: string;
+  dtypes: Record<Phase, string>;
+  demotion: boolean;
+}
+
+interface Job {
+  request: GenerateRequest;
+  /** Expected answer (null: not scored). */
+  answer: string | null;
+  /** A follow-up built from this job's answer text, sent once it finishes. */
+  next?: (answerText: string) => Job;
+}
+
+interface Workload {
+  name: string;
+  model: string;
+  layout: { numLayers: number; numKvHeads: number; headDim: number };
+  jobs: (engine: EngineApi) => Job[];
+  /** Prompt tokens all requests share (shared_prefix), else 0. */
+  sharedTokens: (engine: EngineApi) => number;
+  thinkFraction?: number;
+}
+
+const HELP = `deno task bench:capacity [options]
+  --n N             concurrent: problems (default 48)
+  --chats N         shared_prefix: two-turn chats (default 24)
+  --trace-seqs N    long_trace: sequences (default 16)
+  --trace-tokens N  long_trace: tokens each generates (default 2048)
+  --workloads LIST  comma list of concurrent, shared_prefix, long_trace (default all)
+  --json            last stdout line: the rows as one JSON array`;
+
+function configs(profile: Record<Phase, string>): Config[] {
+  const all = (d: string) => ({ prompt: d, think: d, answer: d });
+  return [
+    { name: "f16", dtypes: all("f16"), demotion: false },
+    { name: "int8", dtypes: all("int8"), demotion: false },
+    { name: "int4", dtypes: all("int4"), demotion: false },
+    { name: "profile", dtypes: profile, demotion: false },
+    { name: "profile", dtypes: profile, demotion: true },
+  ];
+}
+
+async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityRow> {
+  const f16Block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: BLOCK_SIZE });
+  const config: Partial<EngineConfig> = {
+    kvCacheMemory: budget,
+    kvSlabBytes: SLAB_F16_BLOCKS * f16Block,
+    kvCacheDtype: c.dtypes.prompt,
+    kvCacheDtypeThink: c.dtypes.think,
+    kvCacheDtypeAnswer: c.dtypes.answer,
+    kvDemotion: c.demotion ? DEFAULT_KV_DEMOTION : "none",
+    blockSize: BLOCK_SIZE,
+    maxNumSeqs: MAX_NUM_SEQS,
+    maxNumBatchedTokens: 1024,
+    maxWaiting: 4096,
+    thinkFraction: w.thinkFraction,
+  };
+  const engine = await createEngine({
+    model: w.model,
+    inProcess: true,
+    kvProfile: "none",
+    ...config,
+  });
+  try {
+    const jobs = w.jobs(engine);
+    const shared = w.sharedTokens(engine);
+    let generated = 0, scored = 0, correct = 0, sent = 0;
+    const start = performance.now();
+    const run = async (job: Job): Promise<void> => {
+      sent++;
+      const outputs: GenerateOutput[] = [];
+      for await (const o of engine.generate(job.request)) outputs.push(o);
+      generated += outputs.reduce((n, o) => n + o.tokenIds.length, 0);
+      if (job.answer !== null) {
+        scored++;
+        if (scoreRequest(outputs, job.answer).correct) correct++;
+      }
+      if (job.next) {
+        const text = outputs.filter((o) => o.phase === "answer").map((o) => o.text).join("");
+        await run(job.next(text.trim()));
+      }
+    };
+    await Promise.all(jobs.map(run));
+    const seconds = (performance.now() - start) / 1000;
+    const s = engine.stats();
+    const queries = s.prefixCacheQueries ?? 0, hits = s.prefixCacheHits ?? 0;
+    return {
+      workload: w.name,
+      config: c.name,
+      demotion: c.demotion,
+      mean_running: s.running!.steps > 0 ? s.running!.seqSteps / s.running!.steps : 0,
+      max_running: s.running!.max,
+      preemptions: s.numPreemptions,
+      recomputed_tokens: s.recomputedTokens ?? 0,
+      tokens_per_s: generated / seconds,
+      prefix_hit_rate: queries > 0 ? hits / queries : 0,
+      accuracy: scored > 0 ? correct / scored : null,
+      n: sent,
+      shared_prefix_served: shared > 0 ? Math.min(1, hits / (shared * sent)) : null,
+      budget_bytes: budget,
+      seconds,
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+function problemJobs(problems: readonly HeldoutProblem[]) {
+  return (engine: EngineApi): Job[] =>
+    problems.map((p) => ({
+      request: {
+        promptIds: engine.encode(engine.applyChatTemplate(p.messages)),
+        maxTokens: PROBLEM_MAX_TOKENS,
+      },
+      answer: p.answer,
+    }));
+}
+
+function chatJobs(problems: readonly HeldoutProblem[], chats: number) {
+  return (engine: EngineApi): Job[] =>
+    Array.from({ length: chats }, (_, i) => {
+      const first = problems[2 * i], second = problems[2 * i + 1];
+      const turn1 = [{ role: "system", content: SYSTEM_PROMPT }, ...first.messages];
+      const encode = (messages: typeof turn1) => engine.encode(engine.applyChatTemplate(messages));
+      return {
+        request: { promptIds: encode(turn1), maxTokens: PROBLEM_MAX_TOKENS },
+        answer: first.answer,
+        next: (text: string) => ({
+          request: {
+            promptIds: encode([...turn1, { role: "assistant", content: text }, ...second.messages]),
+            maxTokens: PROBLEM_MAX_TOKENS,
+          },
+          answer: second.answer,
+        }),
+      };
+    });
+}
+
+/** Tokens every chat's first prompt starts with (the system prompt, as rendered). */
+function sharedPrefixTokens(problems: readonly HeldoutProblem[]) {
+  return (engine: EngineApi): number => {
+    const render = (p: HeldoutProblem) =>
+      engine.encode(
+        engine.applyChatTemplate([{ role: "system", content: SYSTEM_PROMPT }, ...p.messages]),
+      );
+    const a = render(problems[0]), b = render(problems[1]);
+    let k = 0;
+    while (k < a.length && a[k] === b[k]) k++;
+    return k;
+  };
+}
+
+/** A random-weight checkpoint with R1-Distill-1.5B's KV shape and no think markers. */
+async function traceCheckpoint(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "phasekv_capacity_" });
+  await writeTinyCheckpoint(dir, {
+    arch: "qwen2",
+    hiddenSize: 256,
+    numHeads: 2,
+    numKvHeads: 2,
+    headDim: 128,
+    intermediateSize: 512,
+    numLayers: 2,
+    maxPositionEmbeddings: 4096,
+    dtype: "F16",
+    seed: 7,
+  });
+  // without think markers the engine counts think by the fraction rule, as for such models
+  for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
+    const path = `${dir}/${file}`;
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(path, text.replaceAll("think>", "thunk>"));
+  }
+  return dir;
+}
+
+function formatTable(rows: readonly CapacityRow[]): string {
+  const f16 = new Map(rows.filter((r) => r.config === "f16").map((r) => [r.workload, r]));
+  const pct = (x: number | null) => x === null ? "—" : `${(100 * x).toFixed(1)}%`;
+  const lines = [
+    "| workload | config | demotion | mean running | × f16 | max running | preemptions | recomputed tokens | tokens/s | prefix hit rate | shared prefix served | accuracy | n |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    const base = f16.get(r.workload);
+    const ratio = base && base.mean_running > 0 ? r.mean_running / base.mean_running : NaN;
+    lines.push(
+      `| ${r.workload} | ${r.config} | ${r.demotion ? "yes" : "no"} | ${
+        r.mean_running.toFixed(2)
+      } | ${ratio.toFixed(2)} | ${r.max_running} | ${r.preemptions} | ${r.recomputed_tokens} | ${
+        r.tokens_per_s.toFixed(1)
+      } | ${pct(r.prefix_hit_rate)} | ${pct(r.shared_prefix_served)} | ${
+        pct(r.accuracy)
+      } | ${r.n} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      n: { type: "string" },
+      chats: { type: "string" },
+      "trace-seqs": { type: "string" },
+      "trace-tokens": { type: "string" },
+      workloads: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const int = (v: string | undefined, name: string, fallback: number) => {
+    const n = v === undefined ? fallback : Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${name} expects a positive integer`);
+    return n;
+  };
+  const n = int(values.n, "n", 48);
+  const chats = int(values.chats, "chats", 24);
+  const traceSeqs = int(values["trace-seqs"], "trace-seqs", 16);
+  const traceTokens = int(values["trace-tokens"], "trace-tokens", 2048);
+  const names = (values.workloads ?? "concurrent,shared_prefix,long_trace").split(",");
+  const model = DEFAULT_MODEL_DIR.replace(/\/$/, "");
+  const problems = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
+  const phases = (await loadProfile(model))?.phases;
+  if (!phases) throw new Error(`${model} has no phasekv.profile.json`);
+  const profile = {
+    prompt: phases.prompt ?? "f16",
+    think: phases.think ?? "f16",
+    answer: phases.answer ?? "f16",
+  };
+  const tiny = { numLayers: 4, numKvHeads: 2, headDim: 32 };
+  const workloads: Workload[] = [];
+  for (const name of names) {
+    if (name === "concurrent") {
+      workloads.push({
+        name,
+        model,
+        layout: tiny,
+        jobs: problemJobs(problems.slice(0, n)),
+        sharedTokens: () => 0,
+      });
+    } else if (name === "shared_prefix") {
+      workloads.push({
+        name,
+        model,
+        layout: tiny,
+        jobs: chatJobs(problems.slice(n, n + 2 * chats), chats),
+        sharedTokens: sharedPrefixTokens(problems.slice(n, n + 2)),
+      });
+    } else if (name === "long_trace") {
+      const dir = await traceCheckpoint();
+      workloads.push({
+        name,
+        model: dir,
+        layout: { numLayers: 2, numKvHeads: 2, headDim: 128 },
+        jobs: () =>
+          Array.from({ length: traceSeqs }, (_, i) => ({
+            request: {
+              promptIds: [1 + i, 40 + i, 80 + i, 120 + i],
+              maxTokens: traceTokens,
+              ignoreEos: true,
+            },
+            answer: null,
+          })),
+        sharedTokens: () => 0,
+        thinkFraction: 0.75,
+      });
+    } else throw new RangeError(`Unknown workload ${name}`);
+  }
+  const rows: CapacityRow[] = [];
+  for (const w of workloads) {
+    const budget = await budgetFor(w);
+    const f16Seqs = 4;
+    console.error(
+      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest)`,
+    );
+    for (const c of configs(profile)) {
+      const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}`;
+      console.error(`${label}: running`);
+      const row = await runRow(w, c, budget);
+      console.error(
+        `${label}: mean running ${row.mean_running.toFixed(2)}, preemptions ${row.preemptions}, ${
+          row.seconds.toFixed(1)
+        } s`,
+      );
+      rows.push(row);
+    }
+  }
+  console.log(formatTable(rows));
+  if (values.json) console.log(JSON.stringify(rows));
+}
+
+/** 4 × the f16 bytes of the workload's longest sequence at its longest, all layers. */
+async function budgetFor(w: Workload): Promise<number> {
+  const engine = await createEngine({ model: w.model, inProcess: true, kvProfile: "none" });
+  try {
+    const jobs = w.jobs(engine);
+    const longest = Math.max(...jobs.map((j) => j.request.promptIds.length + j.request.maxTokens));
+    // shared_prefix: a second turn carries the first and its answer
+    const extra = jobs.some((j) => j.next) ? 2 * PROBLEM_MAX_TOKENS + 16 : 0;
+    const blocks = Math.ceil((longest + extra) / BLOCK_SIZE);
+    const block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: BLOCK_SIZE });
+    return 4 * blocks * block * w.layout.numLayers;
+  } finally {
+    await engine.close();
+  }
+}
+
+if (import.meta.main) await main();
