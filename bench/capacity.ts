@@ -36,6 +36,16 @@ const MAX_NUM_SEQS = 64;
 const SLAB_F16_BLOCKS = 2;
 /** Generated-token cap of the default model's problems (its longest reference trace + slack). */
 const PROBLEM_MAX_TOKENS = 93;
+/**
+ * long_trace's KV shape: R1-Distill-1.5B's 2 KV heads, with head_dim 32 instead of 128. Every
+ * dtype's block has the same bits per element at head_dim 32 and 128 (scales are per channel for
+ * K and per 32 channels for V), so the bytes, and the capacity, are R1-1.5B's; but lavapipe's
+ * loop bound refuses attention over more than ~229 tokens at head_dim 128 once a step has more
+ * than 4 rows (src/runner/ops/attention.ts), and over ~900 tokens at head_dim 32.
+ */
+const TRACE_LAYOUT = { numLayers: 2, numKvHeads: 2, headDim: 32 };
+/** R1-Distill-Qwen-1.5B's KV shape, for the bits-per-element check in the report. */
+export const R1_LAYOUT = { numKvHeads: 2, headDim: 128 };
 const SYSTEM_PROMPT = "You add and subtract numbers. Work column by column from the right, " +
   "carry or borrow as needed, check each digit, then state the result in one line. ".repeat(3);
 
@@ -86,7 +96,7 @@ const HELP = `deno task bench:capacity [options]
   --n N             concurrent: problems (default 48)
   --chats N         shared_prefix: two-turn chats (default 24)
   --trace-seqs N    long_trace: sequences (default 16)
-  --trace-tokens N  long_trace: tokens each generates (default 2048)
+  --trace-tokens N  long_trace: tokens each generates (default 800; lavapipe's bound ~900)
   --workloads LIST  comma list of concurrent, shared_prefix, long_trace (default all)
   --json            last stdout line: the rows as one JSON array`;
 
@@ -216,11 +226,11 @@ async function traceCheckpoint(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "phasekv_capacity_" });
   await writeTinyCheckpoint(dir, {
     arch: "qwen2",
-    hiddenSize: 256,
-    numHeads: 2,
-    numKvHeads: 2,
-    headDim: 128,
-    intermediateSize: 512,
+    hiddenSize: TRACE_LAYOUT.numKvHeads * TRACE_LAYOUT.headDim * 2,
+    numHeads: TRACE_LAYOUT.numKvHeads * 2,
+    numKvHeads: TRACE_LAYOUT.numKvHeads,
+    headDim: TRACE_LAYOUT.headDim,
+    intermediateSize: 256,
     numLayers: 2,
     maxPositionEmbeddings: 4096,
     dtype: "F16",
@@ -284,7 +294,7 @@ async function main(): Promise<void> {
   const n = int(values.n, "n", 48);
   const chats = int(values.chats, "chats", 24);
   const traceSeqs = int(values["trace-seqs"], "trace-seqs", 16);
-  const traceTokens = int(values["trace-tokens"], "trace-tokens", 2048);
+  const traceTokens = int(values["trace-tokens"], "trace-tokens", 800);
   const names = (values.workloads ?? "concurrent,shared_prefix,long_trace").split(",");
   const model = DEFAULT_MODEL_DIR.replace(/\/$/, "");
   const problems = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
@@ -319,7 +329,7 @@ async function main(): Promise<void> {
       workloads.push({
         name,
         model: dir,
-        layout: { numLayers: 2, numKvHeads: 2, headDim: 128 },
+        layout: TRACE_LAYOUT,
         jobs: () =>
           Array.from({ length: traceSeqs }, (_, i) => ({
             request: {
