@@ -358,7 +358,7 @@ async function main(): Promise<void> {
       console.error(
         `${label}: mean running ${row.mean_running.toFixed(2)}, preemptions ${row.preemptions}, ${
           row.seconds.toFixed(1)
-        } s`,
+        } s; row ${JSON.stringify(row)}`,
       );
       rows.push(row);
     }

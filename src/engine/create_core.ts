@@ -6,7 +6,12 @@
 import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import { PrefixCache } from "../kv/prefix_cache.ts";
-import { DEFAULT_KV_DEMOTION, parseDemotionPolicy } from "../kv/demotion_policy.ts";
+import {
+  DEFAULT_KV_DEMOTION,
+  type DemotionStep,
+  parseDemotionPolicy,
+} from "../kv/demotion_policy.ts";
+import { resolvePhasePolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { Runner } from "../runner/types.ts";
 import { DemotionPlanner } from "./demotion.ts";
@@ -105,7 +110,7 @@ export function createEngineCore(
     blockBytes: (dtype) => runner.blockBytes(dtype),
     slabBytes: config.kvSlabBytes,
     // a demotion needs room for its smaller block even when every slab is taken
-    reserveSlabs: maxDemotionsPerStep > 0 && policy.length > 0 ? 1 : 0,
+    reserveSlabs: maxDemotionsPerStep > 0 && demotable(policy, config, model.profile) ? 1 : 0,
   });
   const prefixCache = config.enablePrefixCaching === false ? null : new PrefixCache(arena);
   const scheduler = new Scheduler(
@@ -139,6 +144,22 @@ export function createEngineCore(
     model,
     pipelineDepth: config.pipelineDepth,
   });
+}
+
+/** Whether the policy can demote some phase at the engine's own dtypes (f16 is never demoted). */
+function demotable(
+  policy: readonly DemotionStep[],
+  config: EngineConfig,
+  profile?: KvProfile | null,
+): boolean {
+  const phases = resolvePhasePolicy({
+    base: config.kvCacheDtype,
+    think: config.kvCacheDtypeThink,
+    answer: config.kvCacheDtypeAnswer,
+  }, profile);
+  return policy.some((s) =>
+    phases[s.phase] !== "f16" && kvDtype(phases[s.phase]).bits > kvDtype(s.dtype).bits
+  );
 }
 
 /** The recent window in force: the user's setting, else the profile's, else the default. */

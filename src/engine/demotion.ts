@@ -65,7 +65,9 @@ export class DemotionPlanner {
         const blocks = seq.kv.blocks;
         for (let i = 0; i < seq.kv.numSealed; i++) {
           const b = blocks[i];
-          if (b.phase !== step.phase || kvDtype(b.dtype).bits <= floorBits) continue;
+          // f16 blocks stay f16: the user asked for full precision there
+          if (b.phase !== step.phase || b.dtype === "f16") continue;
+          if (kvDtype(b.dtype).bits <= floorBits) continue;
           if (busy.has(b.offset) || shared(b.offset)) continue;
           const slab = this.#arena.slabIndex(b.offset);
           const list = bySlab.get(slab) ?? [];

@@ -146,6 +146,8 @@ export class Scheduler {
         }
         // the youngest itself: it waits for older ones to finish, or can never fit alone
         if (this.running.length === 1) {
+          chunk = this.#arena.withoutReserve(() => this.#tryAppend(seq, numTokens));
+          if (chunk !== null) break;
           this.#finish(seq, "error");
           out.failed.push(seq);
         } else {
@@ -177,21 +179,32 @@ export class Scheduler {
         // a waiting sequence holds no cached block: eviction must be able to take them all
         seq.kv.free();
         if (this.running.length > 0 || this.#arena.bytesUsed() > 0) return;
+        // alone in the arena: the demotion reserve is better spent than kept
+        const alone = this.#arena.withoutReserve(() => this.#tryAppend(seq, numTokens));
+        if (alone !== null) {
+          this.#start(seq, alone, 0, out);
+          continue;
+        }
         // nothing else holds KV, so this sequence can never fit
         this.#finish(seq, "error");
         out.failed.push(seq);
         continue;
       }
-      if (this.#prefixCache !== null) {
-        this.prefixCacheQueries += seq.numPromptTokens;
-        this.prefixCacheHits += hit;
-      }
-      this.waiting.shift();
-      seq.status = "running";
-      seq.slot = this.#freeSlots.pop()!;
-      this.running.push(seq);
-      out.chunks.push(chunk);
+      this.#start(seq, chunk, hit, out);
     }
+  }
+
+  /** Moves the first waiting sequence into the running batch with its first chunk. */
+  #start(seq: Sequence, chunk: ScheduledChunk, hit: number, out: SchedulerOutput): void {
+    if (this.#prefixCache !== null) {
+      this.prefixCacheQueries += seq.numPromptTokens;
+      this.prefixCacheHits += hit;
+    }
+    this.waiting.shift();
+    seq.status = "running";
+    seq.slot = this.#freeSlots.pop()!;
+    this.running.push(seq);
+    out.chunks.push(chunk);
   }
 
   /** Frees a few unreferenced prefix-cache blocks, oldest first; false when there were none. */

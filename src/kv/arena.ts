@@ -58,6 +58,7 @@ export class KvArena {
   readonly slabBytes: number;
   /** Empty slabs only a demotion may carve. */
   readonly reserveSlabs: number;
+  #reserveOpen = false;
   readonly #blockBytes: (dtype: string) => number;
   readonly #slabs: Slab[] = [];
   /** Offset → dtype of every live block. */
@@ -106,13 +107,26 @@ export class KvArena {
   canAllocate(dtype: string, count = 1): boolean {
     const bb = this.blockBytes(dtype);
     let room = 0;
-    let empties = this.emptySlabs() - this.reserveSlabs;
+    let empties = this.emptySlabs() - (this.#reserveOpen ? 0 : this.reserveSlabs);
     for (const slab of this.#slabs) {
       if (slab.dtype === dtype) room += slab.free.length;
       else if (slab.dtype === null && empties-- > 0) room += Math.floor(slab.bytes / bb);
       if (room >= count) return true;
     }
     return room >= count;
+  }
+
+  /**
+   * Runs `fn` with the reserve open to every allocation: for a sequence that would otherwise
+   * never fit (alone in the arena), the reserve is better spent than kept.
+   */
+  withoutReserve<T>(fn: () => T): T {
+    this.#reserveOpen = true;
+    try {
+      return fn();
+    } finally {
+      this.#reserveOpen = false;
+    }
   }
 
   /** Slabs holding no block. */
@@ -143,7 +157,8 @@ export class KvArena {
         if (!best || slab.free.length < best.free.length) best = slab;
       }
     }
-    if (!best && (useReserve || this.emptySlabs() > this.reserveSlabs)) {
+    const open = useReserve || this.#reserveOpen;
+    if (!best && (open || this.emptySlabs() > this.reserveSlabs)) {
       best = this.#slabs.find((s) => s.dtype === null && s.bytes >= bb) ?? null;
     }
     if (!best) return null;
