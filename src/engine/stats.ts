@@ -27,7 +27,9 @@ export function engineStats(
   return {
     numRunning: scheduler.running.length,
     numWaiting: scheduler.waiting.length,
-    kvUsage: arena.bytesUsed() / arena.budgetBytes,
+    // unreferenced prefix-cache blocks are evicted on demand: in use by nothing (as vLLM counts)
+    kvUsage: (arena.bytesUsed() - (scheduler.prefixCache?.evictableBytes() ?? 0)) /
+      arena.budgetBytes,
     kvBudgetBytes: arena.budgetBytes,
     kvBytes,
     tokensByPhase: { ...tokensByPhase },

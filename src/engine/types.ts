@@ -91,7 +91,7 @@ export interface EngineStats {
   numRunning: number;
   /** Requests queued, not yet admitted. */
   numWaiting: number;
-  /** Fraction of the KV byte budget in use, 0..1. */
+  /** Fraction of the KV byte budget held by requests, 0..1 (evictable cached blocks excluded). */
   kvUsage: number;
   /** The KV byte budget, all layers. */
   kvBudgetBytes: number;

@@ -101,6 +101,15 @@ export class PrefixCache {
     return n;
   }
 
+  /** Bytes (all layers) of the unreferenced blocks: free for any use once evicted. */
+  evictableBytes(): number {
+    let perLayer = 0;
+    for (const block of this.#byKey.values()) {
+      if (block.refs === 0) perLayer += this.#arena.blockBytes(block.dtype);
+    }
+    return perLayer * this.#arena.numLayers;
+  }
+
   /** Frees up to `count` unreferenced blocks, least recently used first; returns how many. */
   evict(count: number): number {
     const victims = [...this.#byKey.values()].filter((b) => b.refs === 0)
