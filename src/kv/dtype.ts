@@ -18,7 +18,7 @@ import { type KvCodecKind, type KvLayout, kvSections } from "./layout.ts";
 export interface KvDtype {
   /** Canonical name (what block tables and profiles store). */
   readonly name: string;
-  /** Tag the attention and seal kernels switch on. */
+  /** Tag the attention and seal kernels switch on: family code · 16 + bits (f16 is 0). */
   readonly id: number;
   /** Bits of one element's code, scales excluded. */
   readonly bits: number;
@@ -26,6 +26,11 @@ export interface KvDtype {
   readonly kind: KvCodecKind;
   /** Other accepted names (case-insensitive). */
   readonly aliases: readonly string[];
+  /**
+   * Whether the family is meant for K and V rotated by the engine's randomized Hadamard
+   * transform (KV_ROTATION); the runner rotates every block of the engine, f16 included.
+   */
+  readonly rotated: boolean;
   /** Names of the WGSL functions decoding a K and a V element (kernels/kv_decode.wgsl for every quantized dtype). */
   readonly wgsl: { readonly k: string; readonly v: string };
   /** Bytes of one block in one layer's pool, every scale byte included, 16-byte aligned. */
@@ -35,9 +40,24 @@ export interface KvDtype {
 /** The name that means "the engine's base dtype"; the phase policy resolves it. */
 export const KV_DTYPE_AUTO = "auto";
 
+/**
+ * Family codes as kernels/kv_decode.wgsl and kernels/kv_seal.wgsl switch on them (a dtype's id
+ * is its family code · 16 + its bits, so a new width of a family needs no WGSL change).
+ */
+export const KV_FAMILY_CODES: Readonly<Record<Exclude<KvCodecKind, "f16">, number>> = {
+  fp8: 1,
+  int: 2,
+  vec: 3,
+};
+
+/**
+ * The rotation of the rotated families: x ↦ H·(s ⊙ x)/√D per head vector, H the Walsh-Hadamard
+ * matrix and s a ±1 vector drawn from `seed` (tests/reference/hadamard.ts is its oracle).
+ */
+export const KV_ROTATION: { readonly seed: number } = { seed: 0x2545f491 };
+
 function entry(
   name: string,
-  id: number,
   kind: KvCodecKind,
   bits: number,
   aliases: readonly string[],
@@ -47,23 +67,28 @@ function entry(
     : { k: `kv_${kind}_k`, v: `kv_${kind}_v` };
   return {
     name,
-    id,
+    id: kind === "f16" ? 0 : KV_FAMILY_CODES[kind] * 16 + bits,
     bits,
     kind,
     aliases,
+    rotated: kind === "vec",
     wgsl,
     blockBytes: (layout) => kvSections(kind, bits, layout).words * 4,
   };
 }
 
-/** Every dtype, by id. */
+/** Every dtype. */
 export const KV_DTYPES: readonly KvDtype[] = [
-  entry("f16", 0, "f16", 16, ["fp16", "float16", "half"]),
-  entry("fp8", 1, "fp8", 8, ["fp8_e4m3", "e4m3", "float8_e4m3fn"]),
-  entry("int8", 2, "int", 8, ["i8", "q8", "uint8"]),
-  entry("int4", 3, "int", 4, ["i4", "q4"]),
-  entry("int3", 4, "int", 3, ["i3", "q3"]),
-  entry("int2", 5, "int", 2, ["i2", "q2"]),
+  entry("f16", "f16", 16, ["fp16", "float16", "half"]),
+  entry("fp8", "fp8", 8, ["fp8_e4m3", "e4m3", "float8_e4m3fn"]),
+  entry("int8", "int", 8, ["i8", "q8", "uint8", "kivi8"]),
+  entry("int4", "vec", 4, ["i4", "q4", "rot4"]),
+  entry("int3", "vec", 3, ["i3", "q3", "rot3"]),
+  entry("int2", "vec", 2, ["i2", "q2", "rot2"]),
+  entry("rot8", "vec", 8, []),
+  entry("kivi4", "int", 4, []),
+  entry("kivi3", "int", 3, []),
+  entry("kivi2", "int", 2, []),
 ];
 
 const BY_NAME: ReadonlyMap<string, KvDtype> = new Map(
@@ -96,7 +121,7 @@ export function kvDtype(name: string): KvDtype {
 
 /** The registry entry of a kernel tag. */
 export function kvDtypeById(id: number): KvDtype {
-  const found = KV_DTYPES[id];
+  const found = KV_DTYPES.find((d) => d.id === id);
   if (!found) throw new RangeError(`No KV dtype has id ${id}`);
   return found;
 }

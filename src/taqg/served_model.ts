@@ -26,6 +26,8 @@ export interface ServedModelOptions {
   blockSize?: number;
   /** An already open GPU (tests share one); default opens one and owns it. */
   gpu?: Gpu;
+  /** Whether the runner rotates K and V (the engine's default for the head size when absent). */
+  rotateKv?: boolean;
 }
 
 /** A served model and the geometry of its KV pools. */
