@@ -8,7 +8,7 @@
  */
 import { bitsPerElement, KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
 import type { KvLayout } from "../src/kv/layout.ts";
-import { canRotate, rotationSigns } from "../src/kv/rotation.ts";
+import { canRotate, rotatesByDefault, rotationSigns } from "../src/kv/rotation.ts";
 import { attentionDistortion } from "../src/taqg/distortion.ts";
 import type { QuantizedCache } from "../src/taqg/quantize_cache.ts";
 import { type KvBlock, type KvTrace, splitBlocks } from "../src/taqg/trace.ts";
@@ -26,7 +26,7 @@ export interface DistortionRow {
   dtype: string;
   /** The space the blocks were quantized in. */
   space: KvSpace;
-  /** Whether the engine serves the dtype in this space. */
+  /** Whether the engine keeps this model's cache in this space (src/kv/rotation.ts). */
   served: boolean;
   bits_per_element: number;
   /** Mean KL(p_f16 ‖ p_quant) of the attention weights over layers, heads and queries. */
@@ -121,7 +121,7 @@ export function distortionRows(source: DistortionSource, blockSize: number): Dis
         source: source.name,
         dtype: dtype.name,
         space,
-        served: dtype.rotated === (space === "rotated"),
+        served: rotatesByDefault(first.headDim) === (space === "rotated"),
         bits_per_element: bitsPerElement(dtype, layout),
         attention_kl: kl / samples,
         output_rel_error: err / samples,

@@ -3,7 +3,7 @@
  * schemas onto these).
  * @module
  */
-import type { Phase } from "../kv/types.ts";
+import type { Phase, PhaseKvUsage } from "../kv/types.ts";
 import type { SamplingParams } from "../runner/types.ts";
 
 /** Why a sequence stopped. */
@@ -49,17 +49,7 @@ export interface GenerateOutput {
   usage?: GenerateUsage;
 }
 
-/** KV memory one phase of a request used. */
-export interface PhaseKvUsage {
-  /** Tokens of the phase held in the KV cache. */
-  tokens: number;
-  /** Blocks they occupy. */
-  blocks: number;
-  /** Bytes of those blocks, all layers, scales included. */
-  bytes: number;
-  /** Blocks of each dtype. */
-  dtypes: Record<string, number>;
-}
+export type { PhaseKvUsage } from "../kv/types.ts";
 
 /** Counts reported when a request finishes. */
 export interface GenerateUsage {

@@ -27,3 +27,15 @@ export function rotationSigns(headDim: number, seed: number = KV_ROTATION.seed):
     return ((t ^ (t >>> 14)) >>> 0) & 1 ? -1 : 1;
   });
 }
+
+/**
+ * Narrowest head the engine rotates by default. Measured by `deno task bench:kv`
+ * (reports/bench/kv.md): at head_dim 32 the rotation lowers every dtype's attention KL, at
+ * head_dim 8 (stories260k) it raises the KIVI and fp8 ones.
+ */
+export const ROTATION_MIN_HEAD_DIM = 32;
+
+/** Whether an engine whose heads have `headDim` channels rotates K and V by default. */
+export function rotatesByDefault(headDim: number): boolean {
+  return canRotate(headDim) && headDim >= ROTATION_MIN_HEAD_DIM;
+}

@@ -3,7 +3,7 @@
  * compute pass, once per layer pool.
  * @module
  */
-import type { SealOp } from "../runner/types.ts";
+import type { SealOp } from "./types.ts";
 import { KV_FAMILY_CODES, kvDtype } from "./dtype.ts";
 import { checkLayout, type KvLayout, kvSections, vGroupsPerToken } from "./layout.ts";
 
