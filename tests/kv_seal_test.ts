@@ -19,6 +19,7 @@ const LAYOUTS: KvLayout[] = [
   { numKvHeads: 2, blockSize: 16, headDim: 64 },
   { numKvHeads: 2, blockSize: 32, headDim: 64 },
   { numKvHeads: 1, blockSize: 16, headDim: 80 }, // a partial value group
+  { numKvHeads: 1, blockSize: 16, headDim: 128 }, // the KV head of R1 distills and Qwen3
 ];
 
 function storage(device: GPUDevice, words: Uint32Array<ArrayBuffer>): GPUBuffer {

@@ -118,7 +118,7 @@ export class UnknownKvDtypeError extends RangeError {
 /** Every accepted name: canonical names with their aliases in parentheses, then `auto`. */
 export function validKvDtypeNames(): string[] {
   return [
-    ...KV_DTYPES.map((d) => `${d.name} (${d.aliases.join(", ")})`),
+    ...KV_DTYPES.map((d) => d.aliases.length ? `${d.name} (${d.aliases.join(", ")})` : d.name),
     `${KV_DTYPE_AUTO} (the base dtype)`,
   ];
 }

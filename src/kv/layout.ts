@@ -47,6 +47,8 @@ export interface KvSections {
   vParams: number;
   /** Words that hold data (codes and scales), before the pad. */
   dataWords: number;
+  /** Groups sharing one scale (kernels/kv_seal.wgsl's seal_params runs one invocation each). */
+  paramGroups: number;
   /** Words of the block, padded to 16 bytes. */
   words: number;
 }
@@ -91,7 +93,17 @@ export function kvSections(kind: KvCodecKind, bits: number, layout: KvLayout): K
     vParams = kParams + h * b;
     end = vParams + h * b;
   }
-  return { kCodes: 0, vCodes, kParams, vParams, dataWords: end, words: Math.ceil(end / 4) * 4 };
+  // fp8 has one scale word per head; int and vec one (scale, min) word per group
+  const paramGroups = kind === "f16" ? 0 : kind === "fp8" ? h : end - kParams;
+  return {
+    kCodes: 0,
+    vCodes,
+    kParams,
+    vParams,
+    dataWords: end,
+    paramGroups,
+    words: Math.ceil(end / 4) * 4,
+  };
 }
 
 /** Checks a layout's fields are positive integers (an f16 block needs an even element count). */

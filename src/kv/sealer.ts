@@ -5,7 +5,7 @@
  */
 import type { SealOp } from "./types.ts";
 import { KV_FAMILY_CODES, kvDtype } from "./dtype.ts";
-import { checkLayout, type KvLayout, kvSections, vGroupsPerToken } from "./layout.ts";
+import { checkLayout, type KvLayout, kvSections } from "./layout.ts";
 
 const KERNELS = new URL("../../kernels/", import.meta.url);
 const WORKGROUP_SIZE = 64;
@@ -88,14 +88,10 @@ export class KvSealer {
   ): void {
     if (seals.length === 0) return;
     const slots = this.#writeSlots(seals);
-    const { numKvHeads: h, blockSize: b, headDim: d } = this.#layout;
     const work = seals.map((s) => {
       const dtype = kvDtype(s.dtype);
       const sec = kvSections(dtype.kind, dtype.bits, this.#layout);
-      const groups = { fp8: h, int: h * d + h * b * vGroupsPerToken(d), vec: 2 * h * b, f16: 0 }[
-        dtype.kind
-      ];
-      return { groups, codeWords: 2 * sec.vCodes };
+      return { groups: sec.paramGroups, codeWords: 2 * sec.vCodes };
     });
     for (const pool of layerPools) {
       const bindGroup = this.#bindGroup(pool);
