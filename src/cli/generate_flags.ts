@@ -23,6 +23,7 @@ export const GENERATE_USAGE: string =
   --think-fraction F           share of max tokens counted as think without markers (0.75)
   --block-size N               tokens per KV block (default 16)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
+  --max-num-batched-tokens N   most prompt tokens prefilled in one step (default 512)
   --max-think-tokens N         close the think block after N think tokens
   --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --json                       print one JSON object (ids, text, KV usage) as the last line
@@ -56,6 +57,8 @@ export interface GenerateFlags {
   thinkFraction?: number;
   blockSize: number;
   kvCacheMemory?: number;
+  /** Most tokens in one step (the prompt is prefilled in chunks of this many). */
+  maxNumBatchedTokens?: number;
   maxThinkTokens?: number;
   /** Whether the model's calibration profile may override the KV dtype flags. */
   kvProfile: "auto" | "none";
@@ -78,6 +81,7 @@ const STRING_FLAGS = [
   "think-fraction",
   "block-size",
   "kv-cache-memory",
+  "max-num-batched-tokens",
   "max-think-tokens",
   "kv-profile",
 ] as const;
@@ -126,6 +130,7 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
     thinkFraction: number(v, "think-fraction", 0, 1),
     blockSize: integer(v, "block-size", 1) ?? 16,
     kvCacheMemory: byteSize(v, "kv-cache-memory"),
+    maxNumBatchedTokens: integer(v, "max-num-batched-tokens", 1),
     maxThinkTokens: integer(v, "max-think-tokens", 0),
     kvProfile: kvProfile(v["kv-profile"]),
     json: v.json ?? false,

@@ -26,6 +26,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     thinkFraction: flags.thinkFraction,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,
+    maxNumBatchedTokens: flags.maxNumBatchedTokens,
     maxWaiting: flags.maxWaiting,
     onProgress: options.onProgress ?? logProgress,
     inProcess: options.inProcess,
