@@ -66,6 +66,8 @@ export interface AttentionBenchOptions {
   repeats?: number;
   /** Each timed submit runs the op enough times to last about this long. */
   minMs?: number;
+  /** Workgroup lanes (default: the adapter profile's). */
+  lanes?: number;
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
   gpu?: Gpu;
@@ -83,7 +85,12 @@ export async function benchKvAttention(o: AttentionBenchOptions = {}): Promise<A
   const log = o.log ?? ((s: string) => console.error(s));
   const gpu = o.gpu ?? await openGpu();
   const layout: KvLayout = { numKvHeads: SHAPE.numKvHeads, blockSize: BLOCK_SIZE, headDim: 128 };
-  const op = await AttentionOp.create(gpu, SHAPE, { blockSize: BLOCK_SIZE, kvDecode: "kv_decode" });
+  const op = await AttentionOp.create(gpu, SHAPE, {
+    blockSize: BLOCK_SIZE,
+    kvDecode: "kv_decode",
+    lanes: o.lanes,
+  });
+  log(`kernel ${JSON.stringify(op.kernelShape)} on ${gpu.profile.name} profile`);
   const rows: AttentionRow[] = [];
   const cases = [
     ...contexts.map((context) => ({ context, batch: 1 })),
@@ -238,15 +245,18 @@ if (import.meta.main) {
       "batch-contexts": { type: "string" },
       dtypes: { type: "string" },
       "min-ms": { type: "string", default: "300" },
+      lanes: { type: "string" },
     },
   });
-  const list = (s: string | undefined) => s === undefined ? undefined : s.split(",").map(Number);
+  const list = (s: string | undefined) =>
+    s === undefined ? undefined : s.split(",").filter((x) => x.trim() !== "").map(Number);
   const rows = await benchKvAttention({
     repeats: Number(args.repeats),
     contexts: list(args.contexts),
     batchContexts: list(args["batch-contexts"]),
     dtypes: args.dtypes?.split(",").map((n) => KV_DTYPES.find((d) => d.name === n)!),
     minMs: Number(args["min-ms"]),
+    lanes: args.lanes === undefined ? undefined : Number(args.lanes),
   });
   console.log(
     "| dtype | bits | context | batch | splits × windows | ms/token | f16 ms/token | " +
