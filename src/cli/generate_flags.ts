@@ -22,6 +22,8 @@ export const GENERATE_USAGE: string =
   --kv-cache-dtype-answer D    KV dtype of the answer phase
   --think-fraction F           share of max tokens counted as think without markers (0.75)
   --block-size N               tokens per KV block (default 16)
+  --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
+                               stand behind it (default: the profile's, else 32)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
   --max-num-batched-tokens N   most prompt tokens prefilled in one step (default 512)
   --max-think-tokens N         close the think block after N think tokens
@@ -56,6 +58,8 @@ export interface GenerateFlags {
   kvCacheDtypeAnswer?: string;
   thinkFraction?: number;
   blockSize: number;
+  /** Full-precision recent window in tokens (default: the profile's, else the engine's). */
+  kvRecentTokens?: number;
   kvCacheMemory?: number;
   /** Most tokens in one step (the prompt is prefilled in chunks of this many). */
   maxNumBatchedTokens?: number;
@@ -80,6 +84,7 @@ const STRING_FLAGS = [
   "kv-cache-dtype-answer",
   "think-fraction",
   "block-size",
+  "kv-recent-tokens",
   "kv-cache-memory",
   "max-num-batched-tokens",
   "max-think-tokens",
@@ -129,6 +134,7 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
     kvCacheDtypeAnswer: dtype(v, "kv-cache-dtype-answer"),
     thinkFraction: number(v, "think-fraction", 0, 1),
     blockSize: integer(v, "block-size", 1) ?? 16,
+    kvRecentTokens: integer(v, "kv-recent-tokens", 0),
     kvCacheMemory: byteSize(v, "kv-cache-memory"),
     maxNumBatchedTokens: integer(v, "max-num-batched-tokens", 1),
     maxThinkTokens: integer(v, "max-think-tokens", 0),
