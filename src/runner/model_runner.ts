@@ -20,6 +20,7 @@ import { KvSealer } from "../kv/sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { SAMPLE_WORDS } from "./ops/sample.ts";
+import type { AttentionPlan } from "./ops/attention.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
 import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
@@ -197,19 +198,18 @@ export class ModelRunner implements Runner {
     for (const { slot, tokens } of packed.countResets) {
       q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
     }
-    const splits = this.#forward.attention.splitsFor(Math.max(1, n), packed.maxContext);
+    const attention = this.#forward.attention.prepare(n, packed.maxContext);
     writeCount(device, b.counts, COUNT_SLOTS.rows, n);
     writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
     writeCount(device, b.counts, COUNT_SLOTS.kHeads, n * this.#spec.numKvHeads);
     writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
-    writeCount(device, b.counts, COUNT_SLOTS.attention, n, splits);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
     // A validation error would otherwise poison the step silently; it rejects the step instead.
     device.pushErrorScope("validation");
     let copies: { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null };
     try {
-      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true, capture);
+      copies = this.#encode(n, ns, attention, seals, input.returnLogits === true, capture);
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -241,7 +241,7 @@ export class ModelRunner implements Runner {
   #encode(
     n: number,
     ns: number,
-    splits: number,
+    attention: AttentionPlan,
     seals: readonly SealOp[],
     returnLogits: boolean,
     capture: QkvCapture | null,
@@ -254,7 +254,7 @@ export class ModelRunner implements Runner {
     const afterRope = capture
       ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
       : undefined;
-    if (n > 0) this.#forward.encode(pass, b, n, ns, splits, afterRope);
+    if (n > 0) this.#forward.encode(pass, b, n, ns, attention, afterRope);
     pass.end();
     const qkv = capture ? capture.stage(encoder) : null;
     const staging = this.#ring.acquire();

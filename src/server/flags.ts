@@ -25,6 +25,7 @@ export const USAGE: string = `Usage: deno task serve [options]
                                stand behind it (default: the profile's, else 32)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
+  --max-num-batched-tokens N   most tokens (prefill chunks and decode rows) in one step (512)
   --max-waiting N              answer 503 while N requests wait (default: no limit)
   -h, --help                   show this help`;
 
@@ -84,6 +85,7 @@ const serveFlagsSchema = z.object({
   kvRecentTokens: z.coerce.number().int().min(0).optional(),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
+  maxNumBatchedTokens: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
 });
 
@@ -105,6 +107,7 @@ const FLAG_NAMES = {
   "kv-recent-tokens": "kvRecentTokens",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
+  "max-num-batched-tokens": "maxNumBatchedTokens",
   "max-waiting": "maxWaiting",
 } as const;
 
