@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import { createEngine } from "../src/engine/engine.ts";
 import type { EngineApi, GenerateOutput } from "../src/engine/types.ts";
+import { kvDtype } from "../src/kv/dtype.ts";
 import { PHASES } from "../src/kv/types.ts";
 import { createApp } from "../src/server/app.ts";
 import { startEngine } from "../src/server/engine_factory.ts";
@@ -321,4 +322,62 @@ Deno.test({
     assertStringIncludes(log, "SIGTERM: stopping");
     assert(!log.includes("legacy behavior"), "deno.json opts into no-legacy-abort");
   },
+});
+
+Deno.test({
+  name: "a prompt id outside the vocabulary gets a 400 at submit and the streams beside it finish",
+  ignore: !hasGpu,
+  fn: () =>
+    withTinyEngine(async (engine) => {
+      const app = createApp(engine);
+      const streams = await Promise.all([0, 1, 2].map(() =>
+        app.request(
+          "/v1/chat/completions",
+          post({ messages: USER, stream: true, max_tokens: 24, ignore_eos: true }),
+        )
+      ));
+      assertEquals(streams.map((r) => r.status), [200, 200, 200]);
+      const bad = await app.request("/v1/completions", post({ prompt: [5, 999], max_tokens: 4 }));
+      assertEquals(bad.status, 400);
+      assertStringIncludes((await bad.json()).error.message, "outside the vocabulary");
+      for (const res of streams) {
+        const { chunks }: { chunks: Json[] } = openAiChunks(await res.text());
+        assert(chunks.every((c) => c.error === undefined), JSON.stringify(chunks.at(-1)));
+        assertEquals(chunks.at(-1).choices[0].finish_reason, "length");
+      }
+    }),
+});
+
+Deno.test({
+  name: "/v1/kv and /metrics report KV bytes (not block counts) that match the running blocks",
+  ignore: !hasGpu,
+  fn: () =>
+    withTinyEngine(async (engine) => {
+      const app = createApp(engine);
+      const res = await app.request(
+        "/v1/chat/completions",
+        post({ messages: USER, stream: true, max_tokens: 400, ignore_eos: true }),
+      );
+      const reader = res.body!.getReader();
+      await readEvents(reader, 13);
+      // tiny checkpoint: 2 layers, 2 KV heads of 16, 4-token blocks
+      const bytesOf = (dtype: string) =>
+        2 * kvDtype(dtype).blockBytes({ numKvHeads: 2, blockSize: 4, headDim: 16 });
+      const kv: Json = await (await app.request("/v1/kv")).json();
+      const expected: Record<string, Record<string, number>> = {
+        prompt: {},
+        think: {},
+        answer: {},
+      };
+      for (const b of kv.data[0].blocks) {
+        const byDtype = expected[b.phase] ??= {};
+        byDtype[b.dtype] = (byDtype[b.dtype] ?? 0) + bytesOf(b.dtype);
+      }
+      assertEquals(kv.kv_bytes, expected);
+      assertGreater(kv.kv_bytes.prompt.int8, 1000);
+      const metrics = await (await app.request("/metrics")).text();
+      const line = /^phasekv_kv_cache_bytes\{phase="prompt",dtype="int8"\} (\d+)$/m.exec(metrics);
+      assertGreater(Number(line?.[1]), 1000);
+      await reader.cancel();
+    }),
 });

@@ -29,7 +29,7 @@ export interface ModelText {
   modelId: string;
   spec: Pick<
     ModelSpec,
-    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings"
+    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings" | "vocabSize"
   >;
   tokenizer: EngineTokenizer;
   /** Think marker ids (null where the tokenizer has none). */

@@ -11,6 +11,8 @@ export type FinishReason = "stop" | "length" | "abort" | "error";
 
 /** One generation request. */
 export interface GenerateRequest {
+  /** The id /v1/kv and the logs show (the server passes its response id); default `seq-N`. */
+  requestId?: string;
   /** Token ids of the prompt (chat template already applied). */
   promptIds: readonly number[];
   /** Most tokens to generate, think and answer together. */
@@ -130,8 +132,13 @@ export interface EngineApi {
     request: GenerateRequest,
     options?: { signal?: AbortSignal },
   ): AsyncIterable<GenerateOutput>;
-  /** Live counters for /metrics and /v1/kv. */
+  /** Live counters for /metrics and /v1/kv (call refresh() first where it exists). */
   stats(): EngineStats;
+  /**
+   * Brings stats() and blockMap() up to date; an engine in a Worker answers them from snapshots,
+   * and this waits for a fresh one. Absent where they are always current.
+   */
+  refresh?(): Promise<void>;
   /** Each running request's blocks, for GET /v1/kv. */
   blockMap(): BlockMapEntry[];
   /** Stops the engine and releases the GPU. */

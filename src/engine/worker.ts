@@ -78,6 +78,8 @@ async function run(id: number, request: GenerateRequest): Promise<void> {
     if (requests.size === 0 && timer !== null) {
       clearInterval(timer);
       timer = null;
+      // blocks of the last request go back only once its steps in flight resolve
+      await engine!.core.whenIdle();
       post({ type: "snapshot", snapshot: snapshot() });
     }
   }

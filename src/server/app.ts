@@ -25,8 +25,6 @@ export interface AppOptions {
   apiKeys?: readonly string[];
   /** The model name clients send and see; defaults to the engine's modelId. */
   servedModelName?: string;
-  /** New requests get 503 while this many wait in the engine's queue (default: no limit). */
-  maxWaiting?: number;
   /** Largest request body in bytes (default 8 MiB). */
   maxBodyBytes?: number;
 }
@@ -58,7 +56,6 @@ export function createApp(
     engine: new EngineRef(engine),
     metrics: new ServerMetrics(),
     servedModelName: options.servedModelName ?? null,
-    maxWaiting: options.maxWaiting ?? Infinity,
   };
   const app = new Hono();
   app.onError((err, c) => sendError(c, err));

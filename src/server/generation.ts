@@ -77,7 +77,7 @@ export class Generation {
   /** The outputs, first one included; ends at the output that carries a finish reason. */
   async *outputs(): AsyncGenerator<GenerateOutput> {
     try {
-      let next = this.#first ?? await this.#iterator.next();
+      let next = this.#first ?? await this.#next();
       this.#first = null;
       while (!next.done && !this.cancelled) {
         const output = next.value;
@@ -92,11 +92,21 @@ export class Generation {
           this.#timer.finish(output.finishReason);
           return;
         }
-        next = await this.#iterator.next();
+        next = await this.#next();
       }
       if (!this.cancelled) throw new Error("The engine ended the request without a finish reason");
     } finally {
       this.close();
+    }
+  }
+
+  // a stream the engine failed is an error for the metrics, not a client's abort
+  async #next(): Promise<IteratorResult<GenerateOutput>> {
+    try {
+      return await this.#iterator.next();
+    } catch (err) {
+      if (!this.cancelled) this.#timer.finish("error");
+      throw err;
     }
   }
 

@@ -35,7 +35,6 @@ async function main(args: string[]): Promise<number> {
   const app = createApp(engine, {
     apiKeys: flags.apiKey,
     servedModelName: flags.servedModelName,
-    maxWaiting: flags.maxWaiting,
   });
   const server = Deno.serve({
     hostname: flags.host,

@@ -4,7 +4,6 @@
  * @module
  */
 import type { Context } from "hono";
-import { QueueFullError } from "../engine/errors.ts";
 import type { EngineApi } from "../engine/types.ts";
 import type { EngineRef } from "./engine_ref.ts";
 import type { ServerMetrics } from "./metrics.ts";
@@ -15,8 +14,6 @@ export interface RouteDeps {
   metrics: ServerMetrics;
   /** The name clients use for the model; null means the engine's modelId. */
   servedModelName: string | null;
-  /** Requests may wait in the engine's queue up to this many; then new ones get 503. */
-  maxWaiting: number;
 }
 
 /** One route of the app. */
@@ -29,9 +26,4 @@ export interface Route {
 /** The model name clients see and must send. */
 export function servedModel(deps: RouteDeps, engine: EngineApi): string {
   return deps.servedModelName ?? engine.modelId;
-}
-
-/** Throws QueueFullError (503) when the engine already has `maxWaiting` requests waiting. */
-export function admit(deps: RouteDeps, engine: EngineApi): void {
-  if (engine.stats().numWaiting >= deps.maxWaiting) throw new QueueFullError(deps.maxWaiting);
 }

@@ -33,7 +33,6 @@ export function lazyServeHandler(
         fetch = createApp(engine, {
           apiKeys: flags.apiKey,
           servedModelName: flags.servedModelName,
-          maxWaiting: flags.maxWaiting,
         }).fetch;
       }
       return fetch(request);

@@ -10,7 +10,7 @@ import { Generation } from "../generation.ts";
 import { checkModel, toGenerateRequest } from "../request_mapping.ts";
 import { respond } from "../respond.ts";
 import { newIdentity } from "../response_identity.ts";
-import { admit, type Route, servedModel } from "../route.ts";
+import { type Route, servedModel } from "../route.ts";
 import { type ChatRequestMessage, chatRequestSchema } from "../schemas/chat.ts";
 import { parseBody } from "../request_body.ts";
 import { UsageTally } from "../usage.ts";
@@ -27,7 +27,6 @@ export const chatCompletionsRoute: Route = {
     checkModel(body.model, model);
     const prompt = renderChat(engine, body.messages, body.chat_template_kwargs ?? undefined);
     const request = toGenerateRequest(engine, body, engine.encode(prompt), "messages");
-    admit(deps, engine);
     const generation = await Generation.start(engine, request, c.req.raw.signal, timer);
     const includeReasoning = body.include_reasoning ?? true;
     return respond(

@@ -10,7 +10,7 @@ import { checkModel, toGenerateRequest } from "../request_mapping.ts";
 import { parseBody } from "../request_body.ts";
 import { respond } from "../respond.ts";
 import { newIdentity } from "../response_identity.ts";
-import { admit, type Route, servedModel } from "../route.ts";
+import { type Route, servedModel } from "../route.ts";
 import { type CompletionRequest, completionRequestSchema } from "../schemas/completion.ts";
 import { UsageTally } from "../usage.ts";
 
@@ -25,7 +25,6 @@ export const completionsRoute: Route = {
     const model = servedModel(deps, engine);
     checkModel(body.model, model);
     const request = toGenerateRequest(engine, body, promptIds(engine, body.prompt), "prompt");
-    admit(deps, engine);
     const generation = await Generation.start(engine, request, c.req.raw.signal, timer);
     const format = new CompletionFormat(
       newIdentity("cmpl", model),
