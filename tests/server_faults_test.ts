@@ -2,7 +2,7 @@
  * Faults found by probing the server as an operator would, each pinned by a test: queue limits
  * on a burst, failed streams counted as errors, stats that are current when scraped.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { createEngine } from "../src/engine/engine.ts";
 import { createEngineWith } from "../src/engine/local_engine.ts";
 import { createApp } from "../src/server/app.ts";
@@ -105,6 +105,125 @@ Deno.test("/metrics scraped right after a request on the Worker engine shows the
     const kv = await (await app.request("/v1/kv")).json();
     assertEquals(kv.data, []);
     assert(kv.kv_bytes !== undefined);
+  } finally {
+    await engine.close();
+  }
+});
+
+const CHAT = "/v1/chat/completions";
+const USER = [{ role: "user", content: "hi" }];
+
+function postTo(app: ReturnType<typeof createApp>, path: string, body: unknown) {
+  return app.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+const UNSUPPORTED: [string, unknown][] = [
+  ["tools", [{ type: "function", function: { name: "f", parameters: {} } }]],
+  ["tool_choice", "required"],
+  ["response_format", { type: "json_object" }],
+  ["functions", [{ name: "f" }]],
+  ["logit_bias", { "5": 100 }],
+  ["guided_json", { type: "object" }],
+];
+
+for (const [field, value] of UNSUPPORTED) {
+  Deno.test(`${field} is refused with a 400 naming it, not answered as free text`, async () => {
+    const fake = new FakeEngine();
+    const res = await postTo(createApp(fake), CHAT, { messages: USER, [field]: value });
+    assertEquals(res.status, 400);
+    const { error } = await res.json();
+    assertEquals(error.param, field);
+    assertStringIncludes(error.message, `${field} is not supported`);
+    assertEquals(fake.requests.length, 0);
+  });
+}
+
+Deno.test("the neutral values clients send by default (tools: [], tool_choice none) are taken", async () => {
+  const res = await postTo(createApp(new FakeEngine()), CHAT, {
+    messages: USER,
+    tools: [],
+    tool_choice: "none",
+    response_format: { type: "text" },
+    logit_bias: {},
+  });
+  assertEquals(res.status, 200);
+});
+
+Deno.test("a 10k-deep chat_template_kwargs is a 400 naming it, with no stack error or path", async () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 10_000; i++) deep = { a: deep };
+  const res = await postTo(createApp(new FakeEngine()), CHAT, {
+    messages: USER,
+    chat_template_kwargs: deep,
+  });
+  assertEquals(res.status, 400);
+  const { error } = await res.json();
+  assertEquals(error.param, "chat_template_kwargs");
+  assert(!/stack|\/work\/|file:/i.test(error.message), error.message);
+});
+
+Deno.test("a 10k-character dtype is refused without being echoed back", async () => {
+  const long = "x".repeat(10_000);
+  const res = await postTo(createApp(new FakeEngine()), CHAT, {
+    messages: USER,
+    kv_cache_dtype_think: long,
+  });
+  assertEquals(res.status, 400);
+  const text = await res.text();
+  assert(text.length < 1000, `${text.length} characters`);
+  assertEquals(JSON.parse(text).error.param, "kv_cache_dtype_think");
+});
+
+Deno.test("a body that does not arrive within the read deadline gets 408", async () => {
+  const app = createApp(new FakeEngine(), { bodyReadTimeoutMs: 100 });
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"messages": ['));
+    },
+  });
+  const started = Date.now();
+  const res = await app.request(CHAT, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  assertEquals(res.status, 408);
+  assertEquals((await res.json()).error.code, "body_read_timeout");
+  assert(Date.now() - started < 5000);
+});
+
+Deno.test("--max-open-requests caps requests served at once, streams until their last byte", async () => {
+  const app = createApp(new FakeEngine({ delayMs: 5 }), { maxOpenRequests: 2 });
+  const a = await postTo(app, CHAT, { messages: USER, stream: true });
+  const b = await postTo(app, CHAT, { messages: USER, stream: true });
+  const refused = await postTo(app, CHAT, { messages: USER });
+  assertEquals(refused.status, 503);
+  assertEquals((await refused.json()).error.code, "server_busy");
+  assertEquals((await app.request("/health")).status, 200, "/health is not capped");
+  await a.text();
+  await b.text();
+  assertEquals((await postTo(app, CHAT, { messages: USER })).status, 200);
+});
+
+Deno.test("/v1/kv names a running request by the id its response carries", async () => {
+  const engine = createEngineWith(
+    { ...fakeModel(), runner: new FakeRunner({ latencyMs: 2 }) },
+    { maxNumSeqs: 2 },
+  );
+  const app = createApp(engine);
+  try {
+    const res = await post(app, { prompt: [3, 4, 5], max_tokens: 200, stream: true });
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    const id = JSON.parse(first.slice(first.indexOf("{"), first.lastIndexOf("}") + 1)).id;
+    assert(id.startsWith("cmpl-"));
+    const kv = await (await app.request("/v1/kv")).json();
+    assertEquals(kv.data.map((d: { request_id: string }) => d.request_id), [id]);
+    await reader.cancel();
   } finally {
     await engine.close();
   }

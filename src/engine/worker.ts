@@ -41,6 +41,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           modelId: engine.modelId,
           maxModelLen: engine.maxModelLen,
           snapshot: snapshot(),
+          summary: engine.describe(),
         });
       } catch (error) {
         post({ type: "initFailed", error: toWire(error) });

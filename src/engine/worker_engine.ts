@@ -8,6 +8,7 @@
 import { importBackend, type TextSide } from "./backend.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { OutputStream } from "./output_stream.ts";
+import type { EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
 import {
   type EngineSnapshot,
@@ -37,6 +38,7 @@ export class WorkerEngine extends TextEngine implements EngineApi {
   readonly #worker: Worker;
   readonly #streams = new Map<number, OutputStream>();
   #snapshot: EngineSnapshot;
+  readonly #summary: EngineSummary;
   #numRequests = 0;
   #waiters: (() => void)[] = [];
   #closed: Promise<void> | null = null;
@@ -52,6 +54,7 @@ export class WorkerEngine extends TextEngine implements EngineApi {
     this.modelId = ready.modelId;
     this.maxModelLen = ready.maxModelLen;
     this.#snapshot = ready.snapshot;
+    this.#summary = ready.summary;
     worker.onmessage = (event: MessageEvent<FromWorker>) => this.#receive(event.data);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -92,6 +95,11 @@ export class WorkerEngine extends TextEngine implements EngineApi {
     options: { signal?: AbortSignal } = {},
   ): AsyncIterable<GenerateOutput> {
     return this.#generate(request, options.signal);
+  }
+
+  /** What the engine runs, as the Worker reported when it was ready. */
+  describe(): EngineSummary {
+    return this.#summary;
   }
 
   /** The latest stats the Worker reported (refresh() first for current ones). */

@@ -25,6 +25,7 @@ export class Generation {
   readonly #unlink: () => void;
   #first: IteratorResult<GenerateOutput> | null;
   #finished = false;
+  #finishReason: string | null = null;
 
   private constructor(
     controller: AbortController,
@@ -69,6 +70,16 @@ export class Generation {
     }
   }
 
+  /** The engine's finish reason, once the last output arrived. */
+  get finishReason(): string | null {
+    return this.#finishReason;
+  }
+
+  /** The request's timer (time to first token, duration). */
+  get timer(): RequestTimer {
+    return this.#timer;
+  }
+
   /** Whether the client went away (or cancel() was called). */
   get cancelled(): boolean {
     return this.#controller.signal.aborted;
@@ -89,6 +100,7 @@ export class Generation {
         yield output;
         if (output.finishReason) {
           this.#finished = true;
+          this.#finishReason = output.finishReason;
           this.#timer.finish(output.finishReason);
           return;
         }

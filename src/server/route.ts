@@ -5,7 +5,9 @@
  */
 import type { Context } from "hono";
 import type { EngineApi } from "../engine/types.ts";
+import type { ReasoningField } from "./chat_format.ts";
 import type { EngineRef } from "./engine_ref.ts";
+import type { Logger } from "./log.ts";
 import type { ServerMetrics } from "./metrics.ts";
 
 /** The app's shared parts a handler may use. */
@@ -14,6 +16,10 @@ export interface RouteDeps {
   metrics: ServerMetrics;
   /** The name clients use for the model; null means the engine's modelId. */
   servedModelName: string | null;
+  /** Where chat responses put the reasoning. */
+  reasoningField: ReasoningField;
+  /** Request lines and errors. */
+  log: Logger;
 }
 
 /** One route of the app. */
