@@ -23,6 +23,7 @@ export interface ModelAbout {
 
 /** One phase's KV dtype, the source that set it, and the tokens the budget holds at it. */
 export interface PhaseSummary {
+  /** Canonical dtype name of the phase's sealed blocks. */
   dtype: string;
   /** `profile`, a flag (`--kv-cache-dtype-think`), or `default`. */
   source: string;
@@ -32,12 +33,19 @@ export interface PhaseSummary {
 
 /** What the server prints when the engine is ready. */
 export interface EngineSummary {
+  /** The model folder's name. */
   modelId: string;
+  /** Size and adapter, where the backend reports them. */
   about: ModelAbout | null;
+  /** Longest prompt + completion, in tokens. */
   maxModelLen: number;
+  /** Tokens per KV block. */
   blockSize: number;
+  /** Most sequences running at once. */
   maxNumSeqs: number;
+  /** The KV byte budget, all layers. */
   kvBudgetBytes: number;
+  /** Each phase's dtype, its source, and the tokens the budget holds at it. */
   phases: Record<Phase, PhaseSummary>;
   /** Tokens the budget holds at f16, for comparison. */
   f16TokensFit: number;

@@ -124,7 +124,9 @@ export interface EncodeTextOptions {
 
 /** Text of a model's think markers. */
 export interface ThinkMarkerText {
+  /** Opens the think block (`<think>`). */
   open: string;
+  /** Closes it (`</think>`). */
   close: string;
 }
 

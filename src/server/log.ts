@@ -4,17 +4,21 @@
  * @module
  */
 
-/** Log levels, least severe first. */
-export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** A log level, as `--log-level` names it. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** One of LOG_LEVELS. */
-export type LogLevel = typeof LOG_LEVELS[number];
+/** Log levels, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 /** Where the server writes what it does. */
 export interface Logger {
+  /** Loading progress and /health polls. */
   debug(message: string): void;
+  /** The startup summary and one line per request. */
   info(message: string): void;
+  /** Signals and shutdown. */
   warn(message: string): void;
+  /** A failed load. */
   error(message: string): void;
 }
 
