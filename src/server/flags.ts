@@ -24,6 +24,7 @@ export const USAGE: string = `Usage: deno task serve [options]
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-waiting N              answer 503 while N requests wait (default: no limit)
+  --no-ui                      do not serve the playground page at /
   -h, --help                   show this help`;
 
 const UNITS: Record<string, number> = {
@@ -82,6 +83,11 @@ const serveFlagsSchema = z.object({
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
+  // a boolean flag, or PHASEKV_NO_UI=1
+  noUi: z.union([
+    z.boolean(),
+    z.enum(["1", "true", "0", "false"]).transform((v) => v === "1" || v === "true"),
+  ], { error: "expected 1, true, 0 or false" }).optional(),
 });
 
 /** The serve configuration, validated. */
@@ -102,13 +108,19 @@ const FLAG_NAMES = {
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
   "max-waiting": "maxWaiting",
+  "no-ui": "noUi",
 } as const;
+
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(["no-ui"]);
 
 /** Parses command-line flags; null when --help was asked; throws a TypeError naming the bad flag. */
 export function parseServeArgs(args: readonly string[]): ServeFlags | null {
   const options = Object.fromEntries(
-    Object.keys(FLAG_NAMES).map((flag) => [flag, { type: "string", multiple: flag === "api-key" }]),
-  ) as Record<string, { type: "string"; multiple: boolean }>;
+    Object.keys(FLAG_NAMES).map((flag) => [
+      flag,
+      { type: BOOLEAN_FLAGS.has(flag) ? "boolean" : "string", multiple: flag === "api-key" },
+    ]),
+  ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   const { values } = parseArgs({
     args: [...args],
     options: { ...options, help: { type: "boolean", short: "h" } },

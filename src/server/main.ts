@@ -36,6 +36,7 @@ async function main(args: string[]): Promise<number> {
     apiKeys: flags.apiKey,
     servedModelName: flags.servedModelName,
     maxWaiting: flags.maxWaiting,
+    ui: !flags.noUi,
   });
   const server = Deno.serve({
     hostname: flags.host,

@@ -34,6 +34,7 @@ export function lazyServeHandler(
           apiKeys: flags.apiKey,
           servedModelName: flags.servedModelName,
           maxWaiting: flags.maxWaiting,
+          ui: !flags.noUi,
         }).fetch;
       }
       return fetch(request);
