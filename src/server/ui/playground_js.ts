@@ -17,7 +17,8 @@ export const PLAYGROUND_JS: string = String.raw`
   var POLL_BUSY_MS = 120;     // while this tab streams: the default model answers in ~1 s
   var POLL_HIDDEN_MS = 2000;
   var KEEP_FINISHED = 3;      // finished requests whose last map stays on screen
-  var CELL_PX = 44;           // width of an f16 block; other dtypes scale by bytes
+  var CELL_MIN_PX = 28, CELL_MAX_PX = 120;  // width of an f16 block; others scale by bytes
+  var GAP_PX = 3;
 
   var $ = function (id) { return document.getElementById(id); };
   var log = $("log"), form = $("chat"), prompt = $("prompt");
@@ -331,7 +332,7 @@ export const PLAYGROUND_JS: string = String.raw`
       boxes.appendChild(sw);
     });
     scale.appendChild(boxes);
-    scale.appendChild(document.createTextNode("darker holds more bits"));
+    scale.appendChild(document.createTextNode("darker holds more bits; fill: tokens in the block"));
     legend.appendChild(scale);
     [["open", "open (f16, taking tokens)"], ["shared", "shared prefix"], ["demoted", "demoted"]].forEach(function (m) {
       var item = el("span", "item");
@@ -373,7 +374,28 @@ export const PLAYGROUND_JS: string = String.raw`
     }).join("; ");
   }
 
-  function renderRequest(id, entry) {
+  function f16Unit(blocks) {
+    return blocks.reduce(function (m, b) { return Math.max(m, f16Bytes(b) || 0); }, 0) || 1;
+  }
+  // one scale for every map, as wide as lets the longest fit on one line, or on two (with room
+  // for what wrapping wastes) when one would make the cells too thin for their labels
+  function cellScale(entries) {
+    var width = requestsEl.clientWidth - 24;
+    function fit(lines) {
+      var px = CELL_MAX_PX;
+      entries.forEach(function (e) {
+        var unit = f16Unit(e.blocks);
+        var units = e.blocks.reduce(function (sum, b) { return sum + blockBytes(b) / unit; }, 0);
+        if (units > 0) px = Math.min(px, (lines * width * 0.92 - GAP_PX * e.blocks.length) / units);
+      });
+      return px;
+    }
+    var px = fit(1);
+    if (px < 48) px = fit(2);
+    return Math.max(CELL_MIN_PX, Math.floor(px));
+  }
+
+  function renderRequest(id, entry, cellPx) {
     var s = summarize(entry.blocks);
     var box = el("div", "req" + (entry.label ? " mine" : "") + (entry.finished ? " finished" : "") + (entry.final ? " final" : ""));
     box.dataset.requestId = id;
@@ -399,7 +421,7 @@ export const PLAYGROUND_JS: string = String.raw`
     var strip = el("div", "strip");
     strip.setAttribute("role", "img");
     strip.setAttribute("aria-label", "Blocks in order: " + describeBlocks(s));
-    var unit = entry.blocks.reduce(function (m, b) { return Math.max(m, f16Bytes(b) || 0); }, 0) || 1;
+    var unit = f16Unit(entry.blocks);
     entry.blocks.forEach(function (b, i) {
       var cls = "kv-cell";
       if (b.open) cls += " open";
@@ -408,7 +430,7 @@ export const PLAYGROUND_JS: string = String.raw`
       var cell = el("div", cls);
       cell.dataset.phase = b.phase;
       cell.dataset.dtype = b.dtype;
-      var width = Math.max(4, CELL_PX * blockBytes(b) / unit);
+      var width = Math.max(4, cellPx * blockBytes(b) / unit);
       cell.style.width = width.toFixed(1) + "px";
       var c = colour(b.phase, b.dtype);
       var fill = Math.min(1, b.tokens / blockSize);
@@ -527,7 +549,8 @@ export const PLAYGROUND_JS: string = String.raw`
     }
 
     var frag = document.createDocumentFragment();
-    ids.forEach(function (id) { frag.appendChild(renderRequest(id, tracked.get(id))); });
+    var px = cellScale(ids.map(function (id) { return tracked.get(id); }));
+    ids.forEach(function (id) { frag.appendChild(renderRequest(id, tracked.get(id), px)); });
     requestsEl.replaceChildren(frag);
     requestsEl.setAttribute("role", ids.length ? "list" : "presentation");
     emptyEl.hidden = ids.length > 0;
