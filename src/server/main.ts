@@ -33,10 +33,10 @@ async function main(args: string[]): Promise<number> {
   // a failed load is reported below; this keeps the rejection from counting as unhandled
   const settled: Promise<EngineApi | null> = engine.catch(() => null);
   const app = createApp(engine, {
+    ui: !flags.noUi,
     apiKeys: flags.apiKey,
     servedModelName: flags.servedModelName,
     maxWaiting: flags.maxWaiting,
-    ui: !flags.noUi,
   });
   const server = Deno.serve({
     hostname: flags.host,

@@ -31,10 +31,10 @@ export function lazyServeHandler(
           console.error(`phasekv: the model failed to load: ${err.message}`)
         );
         fetch = createApp(engine, {
+          ui: !flags.noUi,
           apiKeys: flags.apiKey,
           servedModelName: flags.servedModelName,
           maxWaiting: flags.maxWaiting,
-          ui: !flags.noUi,
         }).fetch;
       }
       return fetch(request);
