@@ -153,6 +153,56 @@ Deno.test({
       assertEquals(meta, "stopped");
       assert(await js(page, 'document.querySelector("#stop").disabled'));
       await until(page, `${text("#num-running")} === "0"`);
+
+      // another client's request with open, shared and demoted blocks (fields the page draws
+      // when the server sends them): each kind told apart, widths by bytes
+      await page.setRequestInterception(true);
+      page.on("request", (req) => {
+        if (!req.url().endsWith("/v1/kv")) return void req.continue();
+        const block = (phase: string, dtype: string, bytes: number, more = {}) => ({
+          phase,
+          dtype,
+          tokens: 4,
+          bytes,
+          f16_bytes: 4096,
+          ...more,
+        });
+        void req.respond({
+          contentType: "application/json",
+          body: JSON.stringify({
+            object: "kv_block_map",
+            kv_cache_usage_perc: 0.5,
+            kv_budget_bytes: 1 << 20,
+            num_running: 1,
+            num_waiting: 2,
+            data: [{
+              request_id: "chatcmpl-another-client",
+              blocks: [
+                block("prompt", "int8", 2176, { shared: true }),
+                block("think", "int4", 1152, { demoted: true }),
+                block("think", "f16", 4096, { open: true }),
+              ],
+            }],
+          }),
+        });
+      });
+      await until(page, `${text("#num-waiting")} === "2"`, 5_000);
+      const cells = await js<{ cls: string; width: number }[]>(
+        page,
+        `[...document.querySelectorAll(".req:not(.finished) .kv-cell")]
+          .map((c) => ({ cls: c.className, width: c.getBoundingClientRect().width }))`,
+      );
+      assertEquals(cells.map((c) => c.cls), [
+        "kv-cell shared",
+        "kv-cell demoted",
+        "kv-cell open",
+      ]);
+      // border-box widths: 2176 and 1152 bytes against 4096 at f16
+      const ratio = (i: number) => cells[i].width / cells[2].width;
+      assert(Math.abs(ratio(0) - 2176 / 4096) < 0.05, `${ratio(0)}`);
+      assert(Math.abs(ratio(1) - 1152 / 4096) < 0.05, `${ratio(1)}`);
+      assert(!(await page.$(".req.mine:not(.finished)")), "not this tab's request");
+      assertEquals(await js(page, text("#kv-usage")), "50.0%");
       assertEquals(errors, []);
     } finally {
       await browser?.close();
