@@ -101,6 +101,7 @@ fieldset legend { font-size: 12px; color: var(--muted); padding: 0; margin-botto
   flex: 1; resize: vertical; min-height: 42px; max-height: 200px; padding: 8px 10px;
   border: 1px solid var(--line); border-radius: 8px; background: var(--panel);
 }
+.hint { margin: 6px 0 0; font-size: 12px; color: var(--muted); }
 #kv-body { flex: 1; overflow-y: auto; padding: 0 16px 12px; min-height: 0; }
 .engine { display: grid; grid-template-columns: repeat(4, auto); gap: 4px 18px; margin-bottom: 10px; }
 .engine .stat { display: flex; flex-direction: column; }

@@ -74,6 +74,7 @@ export function playgroundPage(): PlaygroundPage {
         <button type="button" id="stop" disabled>Stop</button>
         <button type="button" id="clear" title="Clear the conversation">Clear</button>
       </div>
+      <p class="hint" aria-hidden="true">Enter sends · Shift+Enter adds a line · Esc stops</p>
     </form>
   </section>
   <section class="panel" aria-labelledby="kv-title">
