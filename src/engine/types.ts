@@ -100,8 +100,11 @@ export interface EngineStats {
 export interface BlockMapEntry {
   /** The engine's id of the request. */
   requestId: string;
-  /** The request's blocks in table order, with the phase, dtype and token count of each. */
-  blocks: { phase: string; dtype: string; tokens: number }[];
+  /**
+   * The request's blocks in table order, with the phase, dtype and token count of each, and
+   * (when the engine knows them) its bytes and the bytes it would take at f16, all layers.
+   */
+  blocks: { phase: string; dtype: string; tokens: number; bytes?: number; f16Bytes?: number }[];
 }
 
 /** How encode() reads a text. */
