@@ -442,7 +442,8 @@ export const PLAYGROUND_JS: string = String.raw`
         (typeof b.bytes === "number" ? " · " + fmtBytes(b.bytes) : "") + (flags.length ? " · " + flags.join(", ") : "");
       if (width >= 22) {
         var lbl = el("span", "lbl", b.dtype);
-        lbl.style.color = labelInk(b.dtype);
+        // on a mostly empty block the label stands on the panel, not on the colour
+        lbl.style.color = fill < 0.6 ? "var(--muted)" : labelInk(b.dtype);
         cell.appendChild(lbl);
       }
       strip.appendChild(cell);
