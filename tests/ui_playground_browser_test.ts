@@ -39,7 +39,13 @@ if (!chromium && !underCi()) {
 const RECORD_CELLS = `(() => {
   const seen = new Set();
   globalThis.__kvSeen = seen;
+  globalThis.__kvLiveIds = new Set();
+  globalThis.__kvLiveMine = false;
   new MutationObserver(() => {
+    for (const req of document.querySelectorAll(".req:not(.finished)")) {
+      globalThis.__kvLiveIds.add(req.dataset.requestId);
+      if (req.classList.contains("mine")) globalThis.__kvLiveMine = true;
+    }
     for (const cell of document.querySelectorAll(".req .kv-cell")) {
       const key = cell.dataset.phase + ":" + cell.dataset.dtype;
       seen.add(key);
@@ -138,6 +144,10 @@ Deno.test({
       );
       assert(kvIds.length >= 1, "the last map of the finished request stays on screen");
       if (kvIds.includes(responseId)) assert(await page.$(".req.mine"), "matched by response id");
+      // once /v1/kv names requests by their response id, the running map is marked as this chat's
+      if (await js(page, `globalThis.__kvLiveIds.has(${JSON.stringify(responseId)})`)) {
+        assert(await js(page, "globalThis.__kvLiveMine"), "the live map is matched to the chat");
+      }
       const stats = await js<string>(page, text(".req-stats"));
       assert(/\d+ B\/token vs \d+ at f16/.test(stats), stats);
       await until(page, `${text("#num-running")} === "0"`);
