@@ -8,10 +8,12 @@ import type { ModelSpec } from "../model/spec.ts";
 import type { Runner } from "../runner/types.ts";
 import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
 import type { EngineCore } from "./engine_core.ts";
+import { buildSummary, type EngineSummary, type ModelAbout } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
 import type {
   BlockMapEntry,
   ChatMessage,
+  EncodeTextOptions,
   EngineApi,
   EngineStats,
   GenerateOutput,
@@ -20,7 +22,7 @@ import type {
 
 /** Text ↔ ids, as the engine needs it. */
 export interface EngineTokenizer {
-  encode(text: string): number[];
+  encode(text: string, options?: EncodeTextOptions): number[];
   decode(ids: readonly number[]): string;
 }
 
@@ -29,7 +31,7 @@ export interface ModelText {
   modelId: string;
   spec: Pick<
     ModelSpec,
-    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings"
+    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings" | "vocabSize"
   >;
   tokenizer: EngineTokenizer;
   /** Think marker ids (null where the tokenizer has none). */
@@ -44,6 +46,8 @@ export interface EngineParts extends ModelText {
   runner: Runner;
   /** The KV budget the runner's pools hold, when it is less than the config asked. */
   kvCacheMemory?: number;
+  /** The model's size and the adapter, for the startup summary. */
+  about?: ModelAbout;
 }
 
 /** Fills in the defaults of a partial config. */
@@ -58,6 +62,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
   readonly maxModelLen: number;
   /** The step loop (tests read its arena and scheduler). */
   readonly core: EngineCore;
+  readonly #summary: EngineSummary;
 
   /** Assembles the engine from a model and its runner. */
   constructor(parts: EngineParts, config: EngineConfig) {
@@ -72,6 +77,27 @@ export class LocalEngine extends TextEngine implements EngineApi {
       maxModelLen: this.maxModelLen,
       profile: parts.profile,
     }, config);
+    this.#summary = buildSummary({
+      modelId: parts.modelId,
+      about: parts.about ?? null,
+      maxModelLen: this.maxModelLen,
+      blockSize: parts.runner.blockSize,
+      maxNumSeqs: config.maxNumSeqs,
+      kvBudgetBytes: this.core.arena.budgetBytes,
+      numLayers: parts.spec.numLayers,
+      blockBytes: (dtype) => parts.runner.blockBytes(dtype),
+      dtypes: {
+        base: config.kvCacheDtype,
+        think: config.kvCacheDtypeThink,
+        answer: config.kvCacheDtypeAnswer,
+      },
+      profile: parts.profile ?? null,
+    });
+  }
+
+  /** What the engine runs: model, adapter, KV budget and dtypes. */
+  describe(): EngineSummary {
+    return this.#summary;
   }
 
   /** Streams a request's outputs; aborting `signal` cancels it. */

@@ -7,6 +7,7 @@ import { UnknownKvDtypeError } from "../kv/dtype.ts";
 import { KvCapacityError } from "./capacity_error.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { ContextLengthError, QueueFullError } from "./errors.ts";
+import type { EngineSummary } from "./summary.ts";
 import type { BlockMapEntry, EngineStats, GenerateOutput, GenerateRequest } from "./types.ts";
 
 /** What the Worker is started with. */
@@ -28,7 +29,13 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { type: "ready"; modelId: string; maxModelLen: number; snapshot: EngineSnapshot }
+  | {
+    type: "ready";
+    modelId: string;
+    maxModelLen: number;
+    snapshot: EngineSnapshot;
+    summary: EngineSummary;
+  }
   | { type: "initFailed"; error: WireError }
   | { type: "progress"; message: string }
   | { type: "output"; id: number; output: GenerateOutput }

@@ -18,7 +18,9 @@ export function engineStats(
   for (const seq of scheduler.running) {
     for (const [phase, usage] of Object.entries(seq.kv.usage())) {
       const byDtype = kvBytes[phase] ??= {};
-      for (const [dtype, bytes] of Object.entries(usage.dtypes)) {
+      // usage.dtypes counts blocks; a block of a dtype holds the same bytes in every layer
+      for (const [dtype, blocks] of Object.entries(usage.dtypes)) {
+        const bytes = blocks * arena.blockBytes(dtype) * arena.numLayers;
         byDtype[dtype] = (byDtype[dtype] ?? 0) + bytes;
       }
     }

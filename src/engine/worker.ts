@@ -41,6 +41,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           modelId: engine.modelId,
           maxModelLen: engine.maxModelLen,
           snapshot: snapshot(),
+          summary: engine.describe(),
         });
       } catch (error) {
         post({ type: "initFailed", error: toWire(error) });
@@ -78,6 +79,8 @@ async function run(id: number, request: GenerateRequest): Promise<void> {
     if (requests.size === 0 && timer !== null) {
       clearInterval(timer);
       timer = null;
+      // blocks of the last request go back only once its steps in flight resolve
+      await engine!.core.whenIdle();
       post({ type: "snapshot", snapshot: snapshot() });
     }
   }

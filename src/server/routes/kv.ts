@@ -10,8 +10,9 @@ import type { Route } from "../route.ts";
 export const kvRoute: Route = {
   method: "GET",
   path: "/v1/kv",
-  handle(c, deps) {
+  async handle(c, deps) {
     const engine = deps.engine.get();
+    await engine.refresh?.();
     const stats = engine.stats();
     return c.json({
       object: "kv_block_map",

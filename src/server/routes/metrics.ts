@@ -8,8 +8,10 @@ import type { Route } from "../route.ts";
 export const metricsRoute: Route = {
   method: "GET",
   path: "/metrics",
-  handle(c, deps) {
-    const stats = deps.engine.engine?.stats() ?? null;
+  async handle(c, deps) {
+    const engine = deps.engine.engine;
+    await engine?.refresh?.();
+    const stats = engine?.stats() ?? null;
     return c.text(deps.metrics.render(stats), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
