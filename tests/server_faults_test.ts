@@ -7,6 +7,7 @@ import { createEngine } from "../src/engine/engine.ts";
 import { createEngineWith } from "../src/engine/local_engine.ts";
 import { createApp } from "../src/server/app.ts";
 import { FakeEngine } from "./helpers/fake_engine.ts";
+import { metricValue } from "./helpers/prometheus.ts";
 import { fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
 
 const FAKE_BACKEND = new URL("./helpers/fake_runner.ts", import.meta.url).href;
@@ -20,12 +21,6 @@ function post(
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-}
-
-/** The value of the sample `name{labels}` in Prometheus text, or undefined. */
-function sample(text: string, name: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(name + " "));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
 Deno.test("--max-waiting 0 takes a burst that fits the free slots and refuses one more", async () => {
@@ -80,9 +75,9 @@ Deno.test("a stream the engine fails counts as an error in /metrics, not as an a
   assertEquals(res.status, 200);
   await res.text();
   const metrics = await (await app.request("/metrics")).text();
-  assertEquals(sample(metrics, 'phasekv_request_success_total{finished_reason="error"}'), 1);
+  assertEquals(metricValue(metrics, "vllm:request_success_total", { finished_reason: "error" }), 1);
   assertEquals(
-    sample(metrics, 'phasekv_request_success_total{finished_reason="abort"}'),
+    metricValue(metrics, "vllm:request_success_total", { finished_reason: "abort" }),
     undefined,
   );
 });
@@ -95,10 +90,10 @@ Deno.test("/metrics scraped right after a request on the Worker engine shows the
     assertEquals(res.status, 200);
     const { usage } = await res.json();
     const metrics = await (await app.request("/metrics")).text();
-    assertEquals(sample(metrics, "phasekv_num_requests_running"), 0);
-    assertEquals(sample(metrics, "phasekv_kv_cache_usage_perc"), 0);
+    assertEquals(metricValue(metrics, "vllm:num_requests_running"), 0);
+    assertEquals(metricValue(metrics, "vllm:kv_cache_usage_perc"), 0);
     const tokens = ["prompt", "think", "answer"].map((phase) =>
-      sample(metrics, `phasekv_tokens_total{phase="${phase}"}`) ?? 0
+      metricValue(metrics, "phasekv_tokens_total", { phase }) ?? 0
     );
     assertEquals(tokens[0], usage.prompt_tokens);
     assertEquals(tokens[1] + tokens[2], usage.completion_tokens);

@@ -12,6 +12,7 @@ import { startEngine } from "../src/server/engine_factory.ts";
 import { serveFlagsFromEnv } from "../src/server/flags.ts";
 import { lazyServeHandler } from "../src/server/serve.ts";
 import { makeTinyCheckpoint } from "./helpers/tiny_checkpoint.ts";
+import { metricValue } from "./helpers/prometheus.ts";
 import { openAiChunks, sseData } from "./helpers/sse.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -194,7 +195,10 @@ Deno.test({
       assertEquals(engine.stats().numRunning, 0);
       assertEquals(engine.blockMap(), []);
       const metrics = await (await app.request("/metrics")).text();
-      assertStringIncludes(metrics, 'phasekv_request_success_total{finished_reason="abort"} 1');
+      assertEquals(
+        metricValue(metrics, "vllm:request_success_total", { finished_reason: "abort" }),
+        1,
+      );
     }),
 });
 
@@ -212,16 +216,15 @@ Deno.test({
       const body: Json = await res.json();
       assertEquals(body.object, "chat.completion");
       const metrics = await (await app.request("/metrics")).text();
-      const counter = (phase: string) =>
-        Number(
-          new RegExp(`^phasekv_tokens_total\\{phase="${phase}"\\} (\\d+)$`, "m")
-            .exec(metrics)?.[1],
-        );
+      const counter = (phase: string) => metricValue(metrics, "phasekv_tokens_total", { phase })!;
       const { usage } = body;
       assertEquals(counter("prompt"), usage.prompt_tokens);
       assertEquals(counter("think"), usage.completion_tokens_details.reasoning_tokens);
       assertEquals(counter("think") + counter("answer"), usage.completion_tokens);
-      assertStringIncludes(metrics, 'phasekv_request_success_total{finished_reason="length"} 1');
+      assertEquals(
+        metricValue(metrics, "vllm:request_success_total", { finished_reason: "length" }),
+        1,
+      );
     }),
 });
 
@@ -403,8 +406,11 @@ Deno.test({
       assertEquals(kv.kv_bytes, expected);
       assertGreater(kv.kv_bytes.prompt.int8, 1000);
       const metrics = await (await app.request("/metrics")).text();
-      const line = /^phasekv_kv_cache_bytes\{phase="prompt",dtype="int8"\} (\d+)$/m.exec(metrics);
-      assertGreater(Number(line?.[1]), 1000);
+      const bytes = metricValue(metrics, "phasekv_kv_cache_bytes", {
+        phase: "prompt",
+        dtype: "int8",
+      });
+      assertEquals(bytes, kv.kv_bytes.prompt.int8);
       await reader.cancel();
     }),
 });

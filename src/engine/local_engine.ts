@@ -81,6 +81,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
       modelId: parts.modelId,
       about: parts.about ?? null,
       maxModelLen: this.maxModelLen,
+      vocabSize: parts.spec.vocabSize,
       blockSize: parts.runner.blockSize,
       maxNumSeqs: config.maxNumSeqs,
       kvBudgetBytes: this.core.arena.budgetBytes,

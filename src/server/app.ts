@@ -23,6 +23,7 @@ import { healthRoute } from "./routes/health.ts";
 import { kvRoute } from "./routes/kv.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { getModelRoute, listModelsRoute } from "./routes/models.ts";
+import { detokenizeRoute, tokenizeRoute } from "./routes/tokenize.ts";
 
 /** Options of createApp. */
 export interface AppOptions {
@@ -52,6 +53,8 @@ const ROUTES: readonly Route[] = [
   chatCompletionsRoute,
   completionsRoute,
   kvRoute,
+  tokenizeRoute,
+  detokenizeRoute,
 ];
 
 /**
@@ -85,7 +88,11 @@ export function createApp(
   );
   // before the key check: a browser's preflight carries no key
   if (options.allowedOrigins?.length) app.use("*", corsFor(options.allowedOrigins));
-  if (options.apiKeys?.length) app.use("/v1/*", bearerAuth(options.apiKeys));
+  if (options.apiKeys?.length) {
+    for (const path of ["/v1/*", "/tokenize", "/detokenize"]) {
+      app.use(path, bearerAuth(options.apiKeys));
+    }
+  }
   app.use("/v1/*", openRequestCap(options.maxOpenRequests ?? 1024));
   app.use("*", bodyDeadline(options.bodyReadTimeoutMs ?? 30_000));
   app.use(
