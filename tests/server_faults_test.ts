@@ -3,14 +3,12 @@
  * on a burst, failed streams counted as errors, stats that are current when scraped.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { createEngine } from "../src/engine/engine.ts";
+import { createEngineOn } from "../src/engine/engine.ts";
 import { createEngineWith } from "../src/engine/local_engine.ts";
 import { createApp } from "../src/server/app.ts";
 import { FakeEngine } from "./helpers/fake_engine.ts";
 import { metricValue } from "./helpers/prometheus.ts";
-import { fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
-
-const FAKE_BACKEND = new URL("./helpers/fake_runner.ts", import.meta.url).href;
+import { FAKE_ENGINE_BACKEND, fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
 
 function post(
   app: { request: (p: string, i: RequestInit) => Response | Promise<Response> },
@@ -83,7 +81,7 @@ Deno.test("a stream the engine fails counts as an error in /metrics, not as an a
 });
 
 Deno.test("/metrics scraped right after a request on the Worker engine shows the engine idle", async () => {
-  const engine = await createEngine({ model: "fake", backend: FAKE_BACKEND, maxNumSeqs: 4 });
+  const engine = await createEngineOn({ model: "fake", maxNumSeqs: 4 }, FAKE_ENGINE_BACKEND);
   const app = createApp(engine);
   try {
     const res = await post(app, { prompt: [3, 4, 5, 6], max_tokens: 24, ignore_eos: true });

@@ -14,9 +14,8 @@ import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
 import type { KvDtypeInfo } from "../runner/kv_layout.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
 import type { Runner } from "../runner/types.ts";
-import type { TextSide } from "./backend.ts";
+import type { EngineParts, TextSide } from "./backend.ts";
 import type { EngineConfig } from "./create_core.ts";
-import type { EngineParts } from "./local_engine.ts";
 
 const ALIGN = 16;
 
