@@ -57,6 +57,7 @@ export async function main(args: string[]): Promise<number> {
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
     kvProfile: flags.kvProfile,
     thinkFraction: flags.thinkFraction,
+    kvRecentTokens: flags.kvRecentTokens,
     blockSize: flags.blockSize,
     onProgress: (message) => console.error(`generate: ${message}`),
   });

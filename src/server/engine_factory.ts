@@ -24,6 +24,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
     kvProfile: flags.kvProfile,
     thinkFraction: flags.thinkFraction,
+    kvRecentTokens: flags.kvRecentTokens,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,
     maxWaiting: flags.maxWaiting,

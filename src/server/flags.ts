@@ -21,6 +21,8 @@ export const USAGE: string = `Usage: deno task serve [options]
   --kv-cache-memory BYTES      KV byte budget, e.g. 512MiB or 2GB
   --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --block-size N               tokens per KV block (default 16)
+  --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
+                               stand behind it (default: the profile's, else 32)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-waiting N              requests that may wait for a free slot; more get 503 (default 256)
@@ -86,6 +88,7 @@ const serveFlagsSchema = z.object({
   kvCacheMemory: byteSize.optional(),
   kvProfile: z.enum(["auto", "none"]).default("auto"),
   blockSize: z.coerce.number().int().min(1).default(16),
+  kvRecentTokens: z.coerce.number().int().min(0).optional(),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
@@ -112,6 +115,7 @@ const FLAG_NAMES = {
   "kv-cache-memory": "kvCacheMemory",
   "kv-profile": "kvProfile",
   "block-size": "blockSize",
+  "kv-recent-tokens": "kvRecentTokens",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
   "max-waiting": "maxWaiting",
