@@ -273,7 +273,16 @@ const ERROR_CASES: ErrorCase[] = [
     body: { messages: USER, stream_options: { include_usage: 1 } },
     param: "stream_options.include_usage",
   },
-  { name: "logprobs asked for", body: { messages: USER, logprobs: true }, param: "logprobs" },
+  {
+    name: "top_logprobs over 20",
+    body: { messages: USER, logprobs: true, top_logprobs: 21 },
+    param: "top_logprobs",
+  },
+  {
+    name: "top_logprobs without logprobs",
+    body: { messages: USER, top_logprobs: 2 },
+    param: "top_logprobs",
+  },
   {
     name: "unknown think dtype",
     body: { messages: USER, kv_cache_dtype_think: "int9" },

@@ -4,6 +4,7 @@
  * @module
  */
 import type { BlockEntry } from "../kv/types.ts";
+import type { SampleLogprobs } from "./ops/logprobs.ts";
 
 /** Sampling parameters applied on the GPU. */
 export interface SamplingParams {
@@ -84,6 +85,8 @@ export interface StepInput {
   seals?: readonly SealOp[];
   /** Also read back the logits of each sampling row (tests and calibration only: it waits). */
   returnLogits?: boolean;
+  /** Also compute, on the GPU, each sampled token's logprob and the top 20 (logprobs requests). */
+  returnLogprobs?: boolean;
   /**
    * Also read back every row's q, k and v after RoPE in every layer (calibration only: it
    * waits, and it compiles a copy per row count).
@@ -97,6 +100,8 @@ export interface StepResult {
   tokens: Int32Array;
   /** Logits per sampling row after penalties, [numSampled][vocab], when asked. */
   logits?: Float32Array;
+  /** With `returnLogprobs`: per sampled sequence, its token's logprob and the top 20. */
+  logprobs?: SampleLogprobs[];
   /**
    * With `captureQkv`: [numLayers][numRows][(numHeads + 2 numKvHeads) headDim] floats, each
    * row q heads, then k heads, then v heads, after q/k norm and RoPE.
