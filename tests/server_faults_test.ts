@@ -6,6 +6,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { createEngineOn } from "../src/engine/engine.ts";
 import { createEngineWith } from "../src/engine/local_engine.ts";
 import { createApp } from "../src/server/app.ts";
+import { createLogger } from "../src/server/log.ts";
 import { FakeEngine } from "./helpers/fake_engine.ts";
 import { metricValue } from "./helpers/prometheus.ts";
 import { FAKE_ENGINE_BACKEND, fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
@@ -220,4 +221,44 @@ Deno.test("/v1/kv names a running request by the id its response carries", async
   } finally {
     await engine.close();
   }
+});
+
+Deno.test("one log line per request names the response id, tokens by phase, KV bytes and timings", async () => {
+  const lines: string[] = [];
+  const logger = createLogger("info", (_level, line) => lines.push(line));
+  const app = createApp(new FakeEngine(), { logger });
+  const res = await postTo(app, CHAT, { messages: USER });
+  const body = await res.json();
+  const line = lines.find((l) => l.startsWith(body.id));
+  assert(line, lines.join("\n"));
+  const u = body.usage;
+  const kvBytes = Object.values(u.kv.phases as Record<string, { bytes: number }>)
+    .reduce((n, p) => n + p.bytes, 0);
+  assertStringIncludes(line, "200 stop");
+  assertStringIncludes(line, `prompt=${u.prompt_tokens}`);
+  assertStringIncludes(line, `think=${u.completion_tokens_details.reasoning_tokens}`);
+  assertStringIncludes(
+    line,
+    `answer=${u.completion_tokens - u.completion_tokens_details.reasoning_tokens}`,
+  );
+  assertStringIncludes(line, `kv_bytes=${kvBytes}`);
+  assert(/ttft=\d+\.\d{3}s duration=\d+\.\d{3}s$/.test(line), line);
+  // --log-level warn drops them
+  const quiet: string[] = [];
+  const warnApp = createApp(new FakeEngine(), {
+    logger: createLogger("warn", (_l, l) => quiet.push(l)),
+  });
+  await (await postTo(warnApp, CHAT, { messages: USER })).json();
+  assertEquals(quiet, []);
+});
+
+Deno.test("while draining, /health and new requests answer 503 draining; metrics stay open", async () => {
+  let draining = false;
+  const app = createApp(new FakeEngine(), { isDraining: () => draining });
+  assertEquals((await app.request("/health")).status, 200);
+  draining = true;
+  const health = await app.request("/health");
+  assertEquals([health.status, (await health.json()).error.code], [503, "draining"]);
+  assertEquals((await postTo(app, CHAT, { messages: USER })).status, 503);
+  assertEquals((await app.request("/metrics")).status, 200);
 });

@@ -14,8 +14,7 @@
  * @module
  */
 import type { Phase } from "../kv/types.ts";
-import type { SampleLogprobs } from "../runner/ops/logprobs.ts";
-import type { Runner, StepResult } from "../runner/types.ts";
+import type { Runner, SampleLogprobs, StepResult } from "../runner/types.ts";
 import type { FencedKvArena } from "./fenced_arena.ts";
 import { OutputProcessor } from "./output_processor.ts";
 import { OutputStream } from "./output_stream.ts";

@@ -4,7 +4,6 @@
  * @module
  */
 import type { BlockEntry } from "../kv/types.ts";
-import type { SampleLogprobs } from "./ops/logprobs.ts";
 
 /** Sampling parameters applied on the GPU. */
 export interface SamplingParams {
@@ -92,6 +91,20 @@ export interface StepInput {
    * waits, and it compiles a copy per row count).
    */
   captureQkv?: boolean;
+}
+
+/** One token and its log-probability. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+/** A sampled token's log-probability and the most likely tokens at its position. */
+export interface SampleLogprobs {
+  /** Logprob of the sampled token. */
+  logprob: number;
+  /** The 20 most likely tokens, most likely first. */
+  top: TokenLogprob[];
 }
 
 /** What a step yields once its readback arrives. */

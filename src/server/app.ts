@@ -43,6 +43,8 @@ export interface AppOptions {
   maxOpenRequests?: number;
   /** Where request lines and errors go (default: warnings and errors on stderr). */
   logger?: Logger;
+  /** True once the server is shutting down: /health and new requests then answer 503. */
+  isDraining?: () => boolean;
 }
 
 const ROUTES: readonly Route[] = [
@@ -77,6 +79,7 @@ export function createApp(
     reasoningField: options.reasoningField ?? "both",
     log: options.logger ?? createLogger("warn"),
   };
+  const isDraining = options.isDraining ?? (() => false);
   const app = new Hono();
   app.onError((err, c) => sendError(c, err, deps.log));
   app.notFound((c) =>
@@ -93,6 +96,15 @@ export function createApp(
       app.use(path, bearerAuth(options.apiKeys));
     }
   }
+  // a router stops sending once /health says so; a request still arriving is turned away
+  app.use("*", async (c, next) => {
+    if (c.req.method !== "GET" || c.req.path === "/health") {
+      if (isDraining()) {
+        throw new ApiError(503, "The server is shutting down", { code: "draining" });
+      }
+    }
+    await next();
+  });
   app.use("/v1/*", openRequestCap(options.maxOpenRequests ?? 1024));
   app.use("*", bodyDeadline(options.bodyReadTimeoutMs ?? 30_000));
   app.use(

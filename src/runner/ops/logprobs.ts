@@ -13,19 +13,7 @@ export const TOP_LOGPROBS = 20;
 /** u32 words each sample writes: its token's logprob, then TOP (id, logprob) pairs. */
 export const LOGPROB_WORDS = 1 + 2 * TOP_LOGPROBS;
 
-/** One token and its log-probability. */
-export interface TokenLogprob {
-  token: number;
-  logprob: number;
-}
-
-/** A sampled token's log-probability and the most likely tokens at its position. */
-export interface SampleLogprobs {
-  /** Logprob of the sampled token. */
-  logprob: number;
-  /** The TOP_LOGPROBS most likely tokens, most likely first. */
-  top: TokenLogprob[];
-}
+import type { SampleLogprobs, TokenLogprob } from "../types.ts";
 
 /** The buffers one logprobs dispatch reads and writes. */
 export interface LogprobsBindings {
