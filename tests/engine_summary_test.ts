@@ -4,6 +4,7 @@ import { buildSummary, type SummaryInput } from "../src/engine/summary.ts";
 // blocks of 16 tokens, one layer: f16 1024 bytes, int4 256 bytes
 const INPUT: SummaryInput = {
   modelId: "m",
+  vocabSize: 100,
   about: null,
   maxModelLen: 160,
   blockSize: 16,

@@ -40,6 +40,8 @@ export interface EngineSummary {
   about: ModelAbout | null;
   /** Longest prompt + completion, in tokens. */
   maxModelLen: number;
+  /** Token ids run 0..vocabSize-1. */
+  vocabSize: number;
   /** Tokens per KV block. */
   blockSize: number;
   /** Most sequences running at once. */
@@ -66,6 +68,7 @@ export interface SummaryInput {
   modelId: string;
   about: ModelAbout | null;
   maxModelLen: number;
+  vocabSize: number;
   blockSize: number;
   maxNumSeqs: number;
   kvBudgetBytes: number;
@@ -99,6 +102,7 @@ export function buildSummary(input: SummaryInput): EngineSummary {
     modelId: input.modelId,
     about: input.about,
     maxModelLen: input.maxModelLen,
+    vocabSize: input.vocabSize,
     blockSize: input.blockSize,
     maxNumSeqs: input.maxNumSeqs,
     kvBudgetBytes: input.kvBudgetBytes,

@@ -12,7 +12,9 @@ export const metricsRoute: Route = {
     const engine = deps.engine.engine;
     await engine?.refresh?.();
     const stats = engine?.stats() ?? null;
-    return c.text(deps.metrics.render(stats), 200, {
+    // before the load the engine's id is unknown: the served name, or the engine-to-be's
+    const modelName = deps.servedModelName ?? engine?.modelId ?? "";
+    return c.text(deps.metrics.render(stats, modelName), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
   },
