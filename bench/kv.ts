@@ -14,6 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { type AttentionRow, attentionTable, benchKvAttention } from "./kv_attention.ts";
 import { captureTraces } from "./kv_capture.ts";
 import { type DistortionRow, distortionRows } from "./kv_distortion.ts";
 import { codecTable, distortionTable, type KvBenchRow, rowsOf, sizeTable } from "./kv_report.ts";
@@ -58,10 +59,14 @@ export const distortionProducer: KvRowProducer = async (ctx) => {
   return rows;
 };
 
+/** Paged-attention time per dtype against f16 on the R1-1.5B KV shape (bench/kv_attention.ts). */
+export const attentionProducer: KvRowProducer = (ctx) => benchKvAttention({ log: ctx.log });
+
 /** Every producer `bench:kv` runs, in order, by name (`--only` picks some). */
 export const KV_ROW_PRODUCERS: Record<string, KvRowProducer> = {
   size: sizeProducer,
   distortion: distortionProducer,
+  attention: attentionProducer,
 };
 
 /** The markdown report of a run's rows. */
@@ -113,6 +118,19 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
       `### ${source} (${first.sequences} sequences, ${first.samples} samples per dtype)`,
       "",
       distortionTable(dist, source),
+    );
+  }
+  const timing = rowsOf<AttentionRow>(rows, "attention");
+  if (timing.length > 0) {
+    out.push(
+      "",
+      "## Attention time",
+      "",
+      "Kernel-level paged attention over filled blocks, R1-Distill-Qwen-1.5B's KV shape (12 q " +
+        "heads, 2 KV heads, head_dim 128), one layer; median of the repeats; each dtype's time " +
+        "per decoded token against f16's in the same run.",
+      "",
+      attentionTable(timing),
     );
   }
   return out.join("\n") + "\n";

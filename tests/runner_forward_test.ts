@@ -15,8 +15,11 @@ import { ReferenceModel } from "./reference/forward.ts";
 
 // The GPU rounds the same weights and K/V to f16 as the reference (f16Weights, f16Kv); what is
 // left is f32 summation order, RoPE angles in f32 and f16 weights of tiny models with logits of
-// order 1-10; measured differences are ~2e-6, and 1e-4 still catches any wrong index or term.
-const LOGIT_ATOL = 1e-4;
+// order 1-10. Attention sums q·k in per-lane partial sums, an order the reference's sequential
+// f32 sum does not share: measured up to 1.1e-4 on qwen2 (its q/k biases make scores large),
+// against 1e-5 with one lane summing in the reference's order. A wrong index or term moves
+// logits by 1e-2 or more, so 3e-4 still catches it.
+const LOGIT_ATOL = 3e-4;
 const PROMPT = [3, 17, 5, 42, 8, 1, 29];
 const GREEDY_TOKENS = 32;
 

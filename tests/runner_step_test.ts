@@ -43,7 +43,7 @@ Deno.test("packStep packs rows with their block word and in-block index, and the
   }, LIMITS);
   assertEquals([...p.rows.subarray(0, 6)], [5, 3, 0, 0, 0, 3]);
   assertEquals([...p.rows.subarray(8, 14)], [0xffffffff, 4, 0, 0, 64, 0]);
-  assertEquals([...p.table.subarray(0, 8)], [0, 0, 4, 0, 64, 0, 1, 0]);
+  assertEquals([...p.table.subarray(0, 8)], [0, 0, 4, 0, 64, 0, 1, 4]);
   assertEquals([...p.sampleRows], [1]);
   assertEquals(p.maxContext, 5);
 });
@@ -55,7 +55,8 @@ Deno.test("packStep maps positions through partly filled blocks (closed at a pha
   }, LIMITS);
   // position 4 is the second token of the second block, not position 4 % blockSize = 0
   assertEquals([...p.rows.subarray(0, 6)], [5, 4, 0, 0, 64, 1]);
-  assertEquals([...p.table.subarray(0, 8)], [0, kvDtype("int4").id, 3, 0, 64, 0, 2, 0]);
+  // word 3: the cache position of the block's first token (attention searches it)
+  assertEquals([...p.table.subarray(0, 8)], [0, kvDtype("int4").id, 3, 0, 64, 0, 2, 3]);
 });
 
 Deno.test("packStep rejects what the GPU could not run, naming the fault", () => {

@@ -9,7 +9,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { countSlot } from "../gpu/dispatch.ts";
 import type { ModelSpec } from "../model/spec.ts";
-import { AttentionOp } from "./ops/attention.ts";
+import { AttentionOp, type AttentionPlan } from "./ops/attention.ts";
 import { EmbeddingOp } from "./ops/embedding.ts";
 import { type AttentionShape, qkvStride, RowKernel } from "./ops/elementwise.ts";
 import { MatmulOp } from "./ops/matmul.ts";
@@ -20,7 +20,7 @@ import { SampleOp } from "./ops/sample.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
 /** Uniform slots of the counts buffer. */
-export const COUNT_SLOTS = { rows: 0, qHeads: 1, kHeads: 2, samples: 3, attention: 4 } as const;
+export const COUNT_SLOTS = { rows: 0, qHeads: 1, kHeads: 2, samples: 3 } as const;
 
 /** Every buffer a step reads or writes (activations sized for the runner's largest step). */
 export interface StepBuffers {
@@ -224,7 +224,7 @@ export class ForwardPass {
     b: StepBuffers,
     numRows: number,
     numSamples: number,
-    splits: number,
+    attention: AttentionPlan,
     afterRope?: LayerHook,
   ): void {
     const count = (slot: number) => countSlot(b.counts, slot);
@@ -254,10 +254,8 @@ export class ForwardPass {
           table: b.table,
           pool: b.pools[l],
           out: b.attn,
-          params: count(COUNT_SLOTS.attention),
         },
-        n,
-        splits,
+        attention,
       );
       this.#rotate?.out.encode(pass, b.attn, rows, n);
       ops.o.encode(pass, b.attn, b.hidden, null, rows, n);

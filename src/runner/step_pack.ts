@@ -65,6 +65,7 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
     }
     seqs.set([entry, s.blocks.length, s.slot], i * SEQ_WORDS);
     checkPenalties(s, i, limits.vocabSize);
+    let start = 0;
     for (const b of s.blocks) {
       const info = kvDtype(b.dtype);
       if (
@@ -75,7 +76,8 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
           `Block offset ${b.offset} (${b.dtype}) is unaligned or outside the KV pool`,
         );
       }
-      table.set([b.offset / 4, info.id, b.tokens, 0], entry * TABLE_WORDS);
+      table.set([b.offset / 4, info.id, b.tokens, start], entry * TABLE_WORDS);
+      start += b.tokens;
       entry++;
     }
   });
