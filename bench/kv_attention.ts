@@ -240,6 +240,24 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** The timing rows as a markdown table, one line per (dtype, context, batch). */
+export function attentionTable(rows: readonly AttentionRow[]): string {
+  const lines = [
+    "| dtype | bits | context | batch | splits × windows | ms/token | f16 ms/token | " +
+    "time / f16 | CPU ms/token | CPU time / f16 |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.dtype} | ${r.nominal_bits} | ${r.context} | ${r.batch} | ` +
+        `${r.splits} × ${r.windows} | ${r.ms_per_token.toFixed(3)} | ` +
+        `${r.f16_ms_per_token.toFixed(3)} | ${r.time_ratio_to_f16.toFixed(3)} | ` +
+        `${r.cpu_ms_per_token.toFixed(3)} | ${r.cpu_ratio_to_f16.toFixed(3)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 if (import.meta.main) {
   const { values: args } = parseArgs({
     options: {
@@ -262,18 +280,6 @@ if (import.meta.main) {
     minMs: Number(args["min-ms"]),
     lanes: args.lanes === undefined ? undefined : Number(args.lanes),
   });
-  console.log(
-    "| dtype | bits | context | batch | splits × windows | ms/token | f16 ms/token | " +
-      "time / f16 | CPU ms/token | CPU time / f16 |",
-  );
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
-  for (const r of rows) {
-    console.log(
-      `| ${r.dtype} | ${r.nominal_bits} | ${r.context} | ${r.batch} | ` +
-        `${r.splits} × ${r.windows} | ${r.ms_per_token.toFixed(3)} | ` +
-        `${r.f16_ms_per_token.toFixed(3)} | ${r.time_ratio_to_f16.toFixed(3)} | ` +
-        `${r.cpu_ms_per_token.toFixed(3)} | ${r.cpu_ratio_to_f16.toFixed(3)} |`,
-    );
-  }
+  console.log(attentionTable(rows));
   if (args.json) console.log(JSON.stringify(rows));
 }

@@ -35,7 +35,7 @@ async function checkAttention(
   contexts: number[],
   minSplitTokens: number,
   expect: (plan: AttentionPlan) => boolean,
-  kvDecode = "kv_decode_none",
+  kvDecode = "kv_decode",
   partial = false,
 ) {
   const gpu = await testGpu();
@@ -138,7 +138,7 @@ for (const [heads, kvHeads] of [[2, 2], [4, 2], [6, 1]]) {
 }
 
 Deno.test("AttentionOp maps positions through partly filled blocks (closed at phase changes)", () =>
-  checkAttention(4, 2, [29, 18, 5], 4, (p) => p.windows > 1, "kv_decode_none", true));
+  checkAttention(4, 2, [29, 18, 5], 4, (p) => p.windows > 1, "kv_decode", true));
 
 Deno.test({
   name: "AttentionOp built with the KV module's kv_decode.wgsl reads f16 blocks the same way",

@@ -96,9 +96,13 @@ function blockWords(dtype: KvDtype, layout: KvLayout, values: KvBlockValues, tok
 
 /** Builds every sequence's blocks with random dtypes and lays them out in a shuffled pool. */
 function buildPool(c: MixedCase, layout: KvLayout, rand: () => number) {
+  // every dtype once first (so each case covers the whole registry), then random ones
+  let placed = 0;
   const seqs: PlacedBlock[][] = c.contexts.map((context, s) =>
     blockFills(context, c.blockSize, rand).map((tokens, b) => {
-      const dtype = KV_DTYPES[Math.floor(rand() * KV_DTYPES.length)];
+      const pick = placed < KV_DTYPES.length ? placed : Math.floor(rand() * KV_DTYPES.length);
+      placed++;
+      const dtype = KV_DTYPES[pick];
       const values = randomBlock(layout, c.seed * 1000 + s * 100 + b);
       const words = blockWords(dtype, layout, values, tokens);
       const exact = decodeBlock(KV_DTYPES[0], layout, packF16Block(values, layout));

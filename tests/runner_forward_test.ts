@@ -23,13 +23,26 @@ const LOGIT_ATOL = 3e-4;
 const PROMPT = [3, 17, 5, 42, 8, 1, 29];
 const GREEDY_TOKENS = 32;
 
-async function checkAgainstReference(arch: ArchName, dtype: TensorDtype, profile?: KernelProfile) {
-  const dir = await makeTinyCheckpoint({ arch, dtype, seed: 7, withTokenizer: false });
+async function checkAgainstReference(
+  arch: ArchName,
+  dtype: TensorDtype,
+  profile?: KernelProfile,
+  rotation?: { headDim: number; rotateKv: boolean },
+) {
+  const dir = await makeTinyCheckpoint({
+    arch,
+    dtype,
+    seed: 7,
+    withTokenizer: false,
+    headDim: rotation?.headDim,
+  });
   const gpu = await testGpu({ profile });
   try {
     const ckpt = await loadCheckpoint(dir);
-    const ref = ReferenceModel.fromCheckpoint(ckpt, { f16Weights: true, f16Kv: true });
+    const rotateKv = rotation?.rotateKv ?? false;
+    const ref = ReferenceModel.fromCheckpoint(ckpt, { f16Weights: true, f16Kv: true, rotateKv });
     const runner = await ModelRunner.create(gpu, ckpt, {
+      rotateKv,
       blockSize: 4,
       kvPoolBytes: 64 * 1024,
       maxNumSeqs: 2,
@@ -74,4 +87,43 @@ for (const arch of ["llama", "qwen2", "qwen3"] as ArchName[]) {
 Deno.test(
   "ModelRunner with the GPU kernel family (wide workgroups, reductions) matches the reference",
   () => checkAgainstReference("qwen3", "BF16", GPU_PROFILE),
+);
+
+Deno.test(
+  "ModelRunner keeping K and V rotated matches the rotated reference (f16 cache, head_dim 32)",
+  () => checkAgainstReference("qwen3", "F16", undefined, { headDim: 32, rotateKv: true }),
+);
+
+Deno.test(
+  "ModelRunner rotates by default at head_dim 32 and still matches the plain reference",
+  async () => {
+    const dir = await makeTinyCheckpoint({
+      arch: "qwen3",
+      seed: 7,
+      withTokenizer: false,
+      headDim: 32,
+    });
+    const gpu = await testGpu();
+    try {
+      const ckpt = await loadCheckpoint(dir);
+      const ref = ReferenceModel.fromCheckpoint(ckpt, { f16Weights: true, f16Kv: true });
+      const runner = await ModelRunner.create(gpu, ckpt, {
+        blockSize: 4,
+        kvPoolBytes: 64 * 1024,
+        maxNumSeqs: 1,
+        maxRowsPerStep: 16,
+      });
+      try {
+        assertEquals(runner.rotatesKv, true);
+        // the rotation only moves f16 rounding of K and V: greedy tokens are those of the model
+        const gpuTokens = await generatePipelined(runner, PROMPT, GREEDY_TOKENS);
+        assertEquals(gpuTokens, ref.generateGreedy(PROMPT, GREEDY_TOKENS));
+      } finally {
+        runner.destroy();
+      }
+    } finally {
+      gpu.destroy();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 );

@@ -26,7 +26,15 @@ export const USAGE: string = `Usage: deno task serve [options]
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-num-batched-tokens N   most tokens (prefill chunks and decode rows) in one step (512)
-  --max-waiting N              answer 503 while N requests wait (default: no limit)
+  --max-waiting N              requests that may wait for a free slot; more get 503 (default 256)
+  --reasoning-field F          where chat responses put the reasoning: both (default),
+                               reasoning (vLLM) or reasoning_content (llama.cpp, SGLang)
+  --allowed-origins O          CORS: an origin browsers may call from, or * (repeat; default none)
+  --log-level L                debug, info (default: a line per request), warn or error
+  --shutdown-timeout S         seconds open requests get to finish after SIGTERM (default 30)
+  --body-read-timeout S        seconds a client gets to send its request body (default 30)
+  --max-open-requests N        requests served at once, streams included; more get 503 (1024)
+  --no-ui                      do not serve the playground page at /
   -h, --help                   show this help`;
 
 const UNITS: Record<string, number> = {
@@ -87,6 +95,17 @@ const serveFlagsSchema = z.object({
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
   maxNumBatchedTokens: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
+  reasoningField: z.enum(["both", "reasoning", "reasoning_content"]).default("both"),
+  allowedOrigins: z.array(z.string().min(1)).default([]),
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  shutdownTimeout: z.coerce.number().min(0).default(30),
+  bodyReadTimeout: z.coerce.number().gt(0).default(30),
+  maxOpenRequests: z.coerce.number().int().min(1).default(1024),
+  // a boolean flag, or PHASEKV_NO_UI=1
+  noUi: z.union([
+    z.boolean(),
+    z.enum(["1", "true", "0", "false"]).transform((v) => v === "1" || v === "true"),
+  ], { error: "expected 1, true, 0 or false" }).optional(),
 });
 
 /** The serve configuration, validated. */
@@ -109,13 +128,28 @@ const FLAG_NAMES = {
   "max-num-seqs": "maxNumSeqs",
   "max-num-batched-tokens": "maxNumBatchedTokens",
   "max-waiting": "maxWaiting",
+  "reasoning-field": "reasoningField",
+  "allowed-origins": "allowedOrigins",
+  "log-level": "logLevel",
+  "shutdown-timeout": "shutdownTimeout",
+  "body-read-timeout": "bodyReadTimeout",
+  "max-open-requests": "maxOpenRequests",
+  "no-ui": "noUi",
 } as const;
+
+/** Flags that may repeat (and, as variables, hold comma-separated lists). */
+const LIST_FLAGS: ReadonlySet<string> = new Set(["api-key", "allowed-origins"]);
+
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(["no-ui"]);
 
 /** Parses command-line flags; null when --help was asked; throws a TypeError naming the bad flag. */
 export function parseServeArgs(args: readonly string[]): ServeFlags | null {
   const options = Object.fromEntries(
-    Object.keys(FLAG_NAMES).map((flag) => [flag, { type: "string", multiple: flag === "api-key" }]),
-  ) as Record<string, { type: "string"; multiple: boolean }>;
+    Object.keys(FLAG_NAMES).map((flag) => [
+      flag,
+      { type: BOOLEAN_FLAGS.has(flag) ? "boolean" : "string", multiple: LIST_FLAGS.has(flag) },
+    ]),
+  ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   const { values } = parseArgs({
     args: [...args],
     options: { ...options, help: { type: "boolean", short: "h" } },
@@ -136,7 +170,7 @@ export function serveFlagsFromEnv(get: (name: string) => string | undefined): Se
   for (const [flag, key] of Object.entries(FLAG_NAMES)) {
     const value = get(envName(flag));
     if (value === undefined || value === "") continue;
-    raw[key] = key === "apiKey" ? value.split(",").map((k) => k.trim()).filter(Boolean) : value;
+    raw[key] = LIST_FLAGS.has(flag) ? value.split(",").map((k) => k.trim()).filter(Boolean) : value;
   }
   return validate(raw, envName);
 }
