@@ -34,7 +34,7 @@ import {
 import { encodePrompts, type RunSettings, solveAll, startEngine } from "./accuracy_run.ts";
 import { type HeldoutProblem, parseHeldout, summarize } from "./accuracy_score.ts";
 import { pairedDifference } from "./accuracy_paired.ts";
-import { formatTable, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
+import { formatTable, type JsonRow, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
 
 const HELP = `deno task bench:accuracy [options]
 
@@ -45,6 +45,8 @@ Exact-match accuracy of a model's answers under each KV configuration, through t
   --n N                  the first N problems (default 500)
   --configs LIST         comma list: f16, int4, think=int4+answer=int3, calibrated, ...
   --recent-tokens LIST   comma list of recent windows in tokens (default: ${DEFAULT_RECENT_TOKENS})
+  --baseline FILE        pair with the f16 row of an earlier --json run (same problems and n)
+                         instead of running f16 again
   --json                 print the rows as one JSON array on the last stdout line
   -h, --help             show this help`;
 
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
       n: { type: "string", default: "500" },
       configs: { type: "string", default: DEFAULT_CONFIGS.join(",") },
       "recent-tokens": { type: "string", default: String(DEFAULT_RECENT_TOKENS) },
+      baseline: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -160,10 +163,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n expects a positive integer`);
   const windows = parseWindows(values["recent-tokens"]!);
   const configs = parseConfigList(values.configs!);
-  // every row is paired with f16 on the same problems
-  if (!configs.some((c) => c.name === "f16")) configs.unshift(parseConfigList("f16")[0]);
   const file = values.problems ?? `${model}/heldout.jsonl`;
   const { problems, settings } = await loadProblems(model, file, n);
+  // every row is paired with f16 on the same problems: from an earlier run, or run first
+  const baseline = values.baseline ? await readBaseline(values.baseline, problems.length) : null;
+  if (!baseline && !configs.some((c) => c.name === "f16")) {
+    configs.unshift(parseConfigList("f16")[0]);
+  }
   console.error(`${problems.length} problems, max_tokens ${settings.maxTokens}`);
   const profile = await loadProfile(model);
   const stamp = await weightsStamp(model);
@@ -183,6 +189,7 @@ async function main(): Promise<void> {
       await weightsStamp(model, stamp);
     }
   }
+  if (baseline) rows.unshift(baseline);
   const f16 = rows.find((r) => r.config === "f16" && r.accuracy !== null);
   for (const r of rows) {
     if (r === f16 || !f16 || r.accuracy === null) continue;
@@ -198,6 +205,23 @@ async function main(): Promise<void> {
   if (values.json) {
     console.log(JSON.stringify(jsonRows(rows)));
   }
+}
+
+/**
+ * The f16 row of an earlier `--json` run on the same first `n` problems (a file holding its JSON
+ * array, or the whole output whose last line is the array), so a new row pairs with it.
+ */
+async function readBaseline(path: string, n: number): Promise<Row> {
+  const lines = (await Deno.readTextFile(path)).trim().split("\n");
+  const rows = JSON.parse(lines[lines.length - 1]) as JsonRow[];
+  const f16 = rows.find((r) => r.config === "f16" && r.outcomes?.length === n);
+  if (!f16) throw new RangeError(`--baseline ${path} has no f16 row on ${n} problems`);
+  const { prompt, think, answer, ...rest } = f16;
+  return {
+    ...rest,
+    dtypes: { prompt: prompt!, think: think!, answer: answer! },
+    note: `f16 row read from ${path}`,
+  };
 }
 
 /** Parses a comma list of recent windows (non-negative token counts). */
