@@ -27,6 +27,8 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     "0.5",
     "--max-num-seqs",
     "8",
+    "--max-num-batched-tokens",
+    "2048",
     "--kv-profile",
     "none",
     "--reasoning-field",
@@ -56,6 +58,7 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     blockSize: 32,
     thinkFraction: 0.5,
     maxNumSeqs: 8,
+    maxNumBatchedTokens: 2048,
     kvProfile: "none",
     reasoningField: "reasoning",
     allowedOrigins: ["https://a.example", "*"],
@@ -79,6 +82,11 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   assertThrows(() => parseServeArgs(["--port", "http"]), TypeError, "--port");
   assertThrows(() => parseServeArgs(["--kv-cache-memory", "lots"]), TypeError, "--kv-cache-memory");
   assertThrows(() => parseServeArgs(["--think-fraction", "2"]), TypeError, "--think-fraction");
+  assertThrows(
+    () => parseServeArgs(["--max-num-batched-tokens", "0"]),
+    TypeError,
+    "--max-num-batched-tokens",
+  );
   assertThrows(
     () => parseServeArgs(["--kv-cache-dtype-think", "int5"]),
     TypeError,

@@ -52,6 +52,7 @@ export async function main(args: string[]): Promise<number> {
     inProcess: true,
     maxNumSeqs: 1,
     kvCacheMemory: flags.kvCacheMemory,
+    maxNumBatchedTokens: flags.maxNumBatchedTokens,
     kvCacheDtype: flags.kvCacheDtype,
     kvCacheDtypeThink: flags.kvCacheDtypeThink,
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,

@@ -25,6 +25,7 @@ export const GENERATE_USAGE: string =
   --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
                                stand behind it (default: the profile's, else 32)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
+  --max-num-batched-tokens N   most prompt tokens prefilled in one step (default 512)
   --max-think-tokens N         close the think block after N think tokens
   --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --json                       print one JSON object (ids, text, KV usage) as the last line
@@ -60,6 +61,8 @@ export interface GenerateFlags {
   /** Full-precision recent window in tokens (default: the profile's, else the engine's). */
   kvRecentTokens?: number;
   kvCacheMemory?: number;
+  /** Most tokens in one step (the prompt is prefilled in chunks of this many). */
+  maxNumBatchedTokens?: number;
   maxThinkTokens?: number;
   /** Whether the model's calibration profile may override the KV dtype flags. */
   kvProfile: "auto" | "none";
@@ -83,6 +86,7 @@ const STRING_FLAGS = [
   "block-size",
   "kv-recent-tokens",
   "kv-cache-memory",
+  "max-num-batched-tokens",
   "max-think-tokens",
   "kv-profile",
 ] as const;
@@ -132,6 +136,7 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
     blockSize: integer(v, "block-size", 1) ?? 16,
     kvRecentTokens: integer(v, "kv-recent-tokens", 0),
     kvCacheMemory: byteSize(v, "kv-cache-memory"),
+    maxNumBatchedTokens: integer(v, "max-num-batched-tokens", 1),
     maxThinkTokens: integer(v, "max-think-tokens", 0),
     kvProfile: kvProfile(v["kv-profile"]),
     json: v.json ?? false,

@@ -135,7 +135,7 @@ export class EngineCore {
 
   /** Each running request's blocks. */
   blockMap(): BlockMapEntry[] {
-    return blockMap(this.scheduler.running);
+    return blockMap(this.scheduler.running, this.arena);
   }
 
   /** Resolves once no request is left and no step is in flight. */

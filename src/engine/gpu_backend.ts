@@ -4,14 +4,11 @@
  * @module
  */
 import { openGpu } from "../gpu/device.ts";
-import { kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
 import { loadProfile } from "../kv/profile.ts";
-import { KvSealer } from "../kv/sealer.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { ChatTemplateError } from "../model/errors.ts";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
-import type { KvDtypeInfo } from "../runner/kv_layout.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
 import type { Runner } from "../runner/types.ts";
 import type { EngineParts, TextSide } from "./backend.ts";
@@ -64,14 +61,6 @@ export async function loadEngineParts(
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
-    kvDtypes: registryTable,
-    kvDecodeKernel: "kv_decode",
-  });
-  const { numKvHeads, headDim } = ckpt.spec;
-  modelRunner.sealer = await KvSealer.create(gpu.device, {
-    numKvHeads,
-    blockSize: modelRunner.blockSize,
-    headDim,
   });
   const runner: Runner = {
     blockSize: modelRunner.blockSize,
@@ -97,17 +86,6 @@ export async function loadEngineParts(
       adapter: adapterName(gpu.info),
     },
   };
-}
-
-/** The KV dtype registry as the runner looks dtypes up. */
-export function registryTable(name: string): KvDtypeInfo | undefined {
-  try {
-    const dtype = kvDtype(name);
-    return { id: dtype.id, blockBytes: (g) => dtype.blockBytes(g) };
-  } catch (error) {
-    if (error instanceof UnknownKvDtypeError) return undefined;
-    throw error;
-  }
 }
 
 function elements(shape: readonly number[]): number {

@@ -61,6 +61,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
         answer: config.kvCacheDtypeAnswer,
       },
       profile: parts.profile ?? null,
+      kvRecentTokens: config.kvRecentTokens,
     });
   }
 

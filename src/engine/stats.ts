@@ -36,10 +36,19 @@ export function engineStats(
   };
 }
 
-/** The blocks of each running sequence, in table order. */
-export function blockMap(running: readonly Sequence[]): BlockMapEntry[] {
+/** The blocks of each running sequence, in table order, with their bytes (all layers). */
+export function blockMap(running: readonly Sequence[], arena: KvArena): BlockMapEntry[] {
+  const bytesOf = (dtype: string) => arena.blockBytes(dtype) * arena.numLayers;
+  // what a block would hold at f16: the playground's "bytes per token against f16"
+  const f16Bytes = bytesOf("f16");
   return running.map((seq) => ({
     requestId: seq.id,
-    blocks: seq.kv.blocks.map((b) => ({ phase: b.phase, dtype: b.dtype, tokens: b.tokens })),
+    blocks: seq.kv.blocks.map((b) => ({
+      phase: b.phase,
+      dtype: b.dtype,
+      tokens: b.tokens,
+      bytes: bytesOf(b.dtype),
+      f16Bytes,
+    })),
   }));
 }

@@ -7,6 +7,7 @@
 import { KV_DTYPE_AUTO } from "../kv/dtype.ts";
 import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
+import { recentTokens } from "./create_core.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
 
 /** The model and the device, as the backend loaded them. */
@@ -51,7 +52,14 @@ export interface EngineSummary {
   phases: Record<Phase, PhaseSummary>;
   /** Tokens the budget holds at f16, for comparison. */
   f16TokensFit: number;
-  /** Sequences of maxModelLen tokens that fit at once, every block at its costliest phase dtype. */
+  /** The full-precision recent window in tokens, and where it came from. */
+  recentTokens: number;
+  /** `--kv-recent-tokens`, `profile` or `default`. */
+  recentSource: string;
+  /**
+   * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
+   * f16 and every other block at its costliest phase dtype.
+   */
   maxConcurrency: number;
 }
 
@@ -69,6 +77,8 @@ export interface SummaryInput {
   blockBytes: (dtype: string) => number;
   dtypes: EnginePhaseDtypes;
   profile: KvProfile | null;
+  /** The window the user set (`--kv-recent-tokens`), if any. */
+  kvRecentTokens?: number;
 }
 
 /** The summary of an engine built from `input`. */
@@ -84,6 +94,10 @@ export function buildSummary(input: SummaryInput): EngineSummary {
   }
   const costliest = Math.max(...PHASES.map((p) => blockAll(resolved[p])));
   const blocksPerSeq = Math.ceil(input.maxModelLen / input.blockSize);
+  const recent = recentTokens(input, input.profile);
+  // the window's blocks and the open one stay f16
+  const f16Blocks = Math.min(blocksPerSeq, Math.ceil(recent / input.blockSize) + 1);
+  const perSeq = f16Blocks * blockAll("f16") + (blocksPerSeq - f16Blocks) * costliest;
   return {
     modelId: input.modelId,
     about: input.about,
@@ -94,7 +108,13 @@ export function buildSummary(input: SummaryInput): EngineSummary {
     kvBudgetBytes: input.kvBudgetBytes,
     phases,
     f16TokensFit: fit("f16"),
-    maxConcurrency: Math.floor(input.kvBudgetBytes / (blocksPerSeq * costliest)),
+    recentTokens: recent,
+    recentSource: input.kvRecentTokens !== undefined
+      ? "--kv-recent-tokens"
+      : input.profile?.recent_tokens !== undefined
+      ? "profile"
+      : "default",
+    maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),
   };
 }
 

@@ -3,7 +3,7 @@
  * schemas onto these).
  * @module
  */
-import type { Phase } from "../kv/types.ts";
+import type { Phase, PhaseKvUsage } from "../kv/types.ts";
 import type { SamplingParams } from "../runner/types.ts";
 import type { EngineSummary } from "./summary.ts";
 
@@ -69,17 +69,7 @@ export interface GenerateOutput {
   usage?: GenerateUsage;
 }
 
-/** KV memory one phase of a request used. */
-export interface PhaseKvUsage {
-  /** Tokens of the phase held in the KV cache. */
-  tokens: number;
-  /** Blocks they occupy. */
-  blocks: number;
-  /** Bytes of those blocks, all layers, scales included. */
-  bytes: number;
-  /** Blocks of each dtype. */
-  dtypes: Record<string, number>;
-}
+export type { PhaseKvUsage } from "../kv/types.ts";
 
 /** Counts reported when a request finishes. */
 export interface GenerateUsage {
@@ -127,8 +117,11 @@ export interface EngineStats {
 export interface BlockMapEntry {
   /** The engine's id of the request. */
   requestId: string;
-  /** The request's blocks in table order, with the phase, dtype and token count of each. */
-  blocks: { phase: string; dtype: string; tokens: number }[];
+  /**
+   * The request's blocks in table order, with the phase, dtype and token count of each, and
+   * (when the engine knows them) its bytes and the bytes it would take at f16, all layers.
+   */
+  blocks: { phase: string; dtype: string; tokens: number; bytes?: number; f16Bytes?: number }[];
 }
 
 /** How encode() reads a text. */

@@ -23,6 +23,7 @@ import { healthRoute } from "./routes/health.ts";
 import { kvRoute } from "./routes/kv.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { getModelRoute, listModelsRoute } from "./routes/models.ts";
+import { playgroundRoute } from "./routes/playground.ts";
 import { detokenizeRoute, tokenizeRoute } from "./routes/tokenize.ts";
 
 /** Options of createApp. */
@@ -43,6 +44,8 @@ export interface AppOptions {
   maxOpenRequests?: number;
   /** Where request lines and errors go (default: warnings and errors on stderr). */
   logger?: Logger;
+  /** Serve the playground page at `GET /` (default true). */
+  ui?: boolean;
   /** True once the server is shutting down: /health and new requests then answer 503. */
   isDraining?: () => boolean;
 }
@@ -55,6 +58,7 @@ const ROUTES: readonly Route[] = [
   chatCompletionsRoute,
   completionsRoute,
   kvRoute,
+  playgroundRoute,
   tokenizeRoute,
   detokenizeRoute,
 ];
@@ -116,8 +120,9 @@ export function createApp(
       },
     }),
   );
-  for (const route of ROUTES) app.on(route.method, route.path, (c) => route.handle(c, deps));
-  for (const [path, methods] of methodsByPath()) {
+  const routes = ROUTES.filter((route) => route !== playgroundRoute || (options.ui ?? true));
+  for (const route of routes) app.on(route.method, route.path, (c) => route.handle(c, deps));
+  for (const [path, methods] of methodsByPath(routes)) {
     app.all(path, (c) => {
       throw new ApiError(405, `Method ${c.req.method} is not allowed on ${path}`, {
         code: "method_not_allowed",
@@ -146,9 +151,9 @@ function sendError(c: Context, err: unknown, log: Logger): Response {
   return c.json(apiError.toBody(), apiError.status, apiError.options.headers);
 }
 
-function methodsByPath(): Map<string, string[]> {
+function methodsByPath(routes: readonly Route[]): Map<string, string[]> {
   const byPath = new Map<string, string[]>();
-  for (const route of ROUTES) {
+  for (const route of routes) {
     byPath.set(route.path, [...byPath.get(route.path) ?? [], route.method]);
   }
   return byPath;

@@ -13,6 +13,7 @@ export function appOptionsFromFlags(
   logger: Logger = createLogger(flags.logLevel),
 ): AppOptions {
   return {
+    ui: !flags.noUi,
     apiKeys: flags.apiKey,
     servedModelName: flags.servedModelName,
     reasoningField: flags.reasoningField,

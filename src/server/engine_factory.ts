@@ -27,6 +27,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     kvRecentTokens: flags.kvRecentTokens,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,
+    maxNumBatchedTokens: flags.maxNumBatchedTokens,
     maxWaiting: flags.maxWaiting,
     onProgress: options.onProgress ?? logProgress,
     inProcess: options.inProcess,

@@ -25,6 +25,7 @@ export const USAGE: string = `Usage: deno task serve [options]
                                stand behind it (default: the profile's, else 32)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
+  --max-num-batched-tokens N   most tokens (prefill chunks and decode rows) in one step (512)
   --max-waiting N              requests that may wait for a free slot; more get 503 (default 256)
   --reasoning-field F          where chat responses put the reasoning: both (default),
                                reasoning (vLLM) or reasoning_content (llama.cpp, SGLang)
@@ -33,6 +34,7 @@ export const USAGE: string = `Usage: deno task serve [options]
   --shutdown-timeout S         seconds open requests get to finish after SIGTERM (default 30)
   --body-read-timeout S        seconds a client gets to send its request body (default 30)
   --max-open-requests N        requests served at once, streams included; more get 503 (1024)
+  --no-ui                      do not serve the playground page at /
   -h, --help                   show this help`;
 
 const UNITS: Record<string, number> = {
@@ -91,6 +93,7 @@ const serveFlagsSchema = z.object({
   kvRecentTokens: z.coerce.number().int().min(0).optional(),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
+  maxNumBatchedTokens: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
   reasoningField: z.enum(["both", "reasoning", "reasoning_content"]).default("both"),
   allowedOrigins: z.array(z.string().min(1)).default([]),
@@ -98,6 +101,11 @@ const serveFlagsSchema = z.object({
   shutdownTimeout: z.coerce.number().min(0).default(30),
   bodyReadTimeout: z.coerce.number().gt(0).default(30),
   maxOpenRequests: z.coerce.number().int().min(1).default(1024),
+  // a boolean flag, or PHASEKV_NO_UI=1
+  noUi: z.union([
+    z.boolean(),
+    z.enum(["1", "true", "0", "false"]).transform((v) => v === "1" || v === "true"),
+  ], { error: "expected 1, true, 0 or false" }).optional(),
 });
 
 /** The serve configuration, validated. */
@@ -118,6 +126,7 @@ const FLAG_NAMES = {
   "kv-recent-tokens": "kvRecentTokens",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
+  "max-num-batched-tokens": "maxNumBatchedTokens",
   "max-waiting": "maxWaiting",
   "reasoning-field": "reasoningField",
   "allowed-origins": "allowedOrigins",
@@ -125,18 +134,22 @@ const FLAG_NAMES = {
   "shutdown-timeout": "shutdownTimeout",
   "body-read-timeout": "bodyReadTimeout",
   "max-open-requests": "maxOpenRequests",
+  "no-ui": "noUi",
 } as const;
 
 /** Flags that may repeat (and, as variables, hold comma-separated lists). */
 const LIST_FLAGS: ReadonlySet<string> = new Set(["api-key", "allowed-origins"]);
 
+const BOOLEAN_FLAGS: ReadonlySet<string> = new Set(["no-ui"]);
+
 /** Parses command-line flags; null when --help was asked; throws a TypeError naming the bad flag. */
 export function parseServeArgs(args: readonly string[]): ServeFlags | null {
   const options = Object.fromEntries(
-    Object.keys(FLAG_NAMES).map((
+    Object.keys(FLAG_NAMES).map((flag) => [
       flag,
-    ) => [flag, { type: "string", multiple: LIST_FLAGS.has(flag) }]),
-  ) as Record<string, { type: "string"; multiple: boolean }>;
+      { type: BOOLEAN_FLAGS.has(flag) ? "boolean" : "string", multiple: LIST_FLAGS.has(flag) },
+    ]),
+  ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   const { values } = parseArgs({
     args: [...args],
     options: { ...options, help: { type: "boolean", short: "h" } },
