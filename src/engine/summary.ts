@@ -9,59 +9,10 @@ import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import { recentTokens } from "./create_core.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
+import type { EngineSummary, ModelAbout, PhaseSummary } from "./types.ts";
 
-/** The model and the device, as the backend loaded them. */
-export interface ModelAbout {
-  /** Architecture registry name (`qwen2`). */
-  architecture: string;
-  /** Elements of every weight tensor. */
-  numParameters: number;
-  /** Bytes of the weights as stored in the checkpoint. */
-  weightBytes: number;
-  /** The GPU adapter, in words. */
-  adapter: string;
-}
-
-/** One phase's KV dtype, the source that set it, and the tokens the budget holds at it. */
-export interface PhaseSummary {
-  /** Canonical dtype name of the phase's sealed blocks. */
-  dtype: string;
-  /** `profile`, a flag (`--kv-cache-dtype-think`), or `default`. */
-  source: string;
-  /** Tokens the whole budget holds when every block is sealed at this dtype. */
-  tokensFit: number;
-}
-
-/** What the server prints when the engine is ready. */
-export interface EngineSummary {
-  /** The model folder's name. */
-  modelId: string;
-  /** Size and adapter, where the backend reports them. */
-  about: ModelAbout | null;
-  /** Longest prompt + completion, in tokens. */
-  maxModelLen: number;
-  /** Token ids run 0..vocabSize-1. */
-  vocabSize: number;
-  /** Tokens per KV block. */
-  blockSize: number;
-  /** Most sequences running at once. */
-  maxNumSeqs: number;
-  /** The KV byte budget, all layers. */
-  kvBudgetBytes: number;
-  /** Each phase's dtype, its source, and the tokens the budget holds at it. */
-  phases: Record<Phase, PhaseSummary>;
-  /** Tokens the budget holds at f16, for comparison. */
-  f16TokensFit: number;
-  /** The full-precision recent window in tokens, and where it came from. */
-  recentTokens: number;
-  /** `--kv-recent-tokens`, `profile` or `default`. */
-  recentSource: string;
-  /**
-   * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
-   * f16 and every other block at its costliest phase dtype.
-   */
-  maxConcurrency: number;
-}
+// the shapes live in types.ts (EngineApi.describe returns them), so types.ts imports nothing here
+export type { EngineSummary, ModelAbout, PhaseSummary } from "./types.ts";
 
 /** What buildSummary reads. */
 export interface SummaryInput {

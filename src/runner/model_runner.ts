@@ -218,7 +218,15 @@ export class ModelRunner implements Runner {
     device.pushErrorScope("validation");
     let copies: Copies;
     try {
-      copies = this.#encode(n, ns, attention, seals, input.returnLogits === true, capture, logprobs);
+      copies = this.#encode(
+        n,
+        ns,
+        attention,
+        seals,
+        input.returnLogits === true,
+        capture,
+        logprobs,
+      );
     } catch (e) {
       await device.popErrorScope();
       throw e;

@@ -26,7 +26,7 @@ const BUSY_WORKGROUPS = { software: 16, gpu: 512 } as const;
 /** Attention options. */
 export interface AttentionOptions {
   blockSize: number;
-  /** Library file decoding quantized blocks: "kv_decode", or "kv_decode_none" (f16 only). */
+  /** Library file decoding quantized blocks (kernels/kv_decode.wgsl: "kv_decode"). */
   kvDecode: string;
   /** Fewest context tokens a parallel split covers (tests lower it to reach the merge). */
   minSplitTokens?: number;
@@ -102,9 +102,7 @@ export class AttentionOp {
       opts.lanes ?? gpu.profile.attention,
       gpu.device.limits.maxComputeWorkgroupStorageSize,
     );
-    const ids = opts.kvDecode === "kv_decode_none"
-      ? []
-      : KV_DTYPES.filter((d) => d.kind !== "f16").map((d) => d.id);
+    const ids = KV_DTYPES.filter((d) => d.kind !== "f16").map((d) => d.id);
     const lanesQuant = `kv_lanes_quant_${ids.join("_") || "none"}`;
     gpu.kernels.define(lanesQuant, lanesQuantWgsl(ids));
     const pipelines = await Promise.all([
