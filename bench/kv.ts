@@ -82,13 +82,13 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
     "## Codecs (the README's table)",
     "",
     "Bits per element at head_dim 128 (R1-Distill-Qwen-1.5B) and 32 (the default model); " +
-    "distortion on the default model as its engine keeps K and V (not rotated by default).",
+    "distortion on the default model with K, V and q rotated, as its engine keeps them.",
     "",
     codecTable(rows, {
       wideShape: "r1-distill-qwen-1.5b",
       defaultShape: "phasekv-tiny-reasoner",
       source: "phasekv-tiny-reasoner",
-      space: "plain",
+      space: "rotated",
     }),
     "",
     "## Size",
@@ -107,8 +107,8 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
     "",
     "Mean over layers, query heads and up to 32 generated positions per sequence; the query's " +
       "own block stays f16 (the open block), every earlier block is sealed. `*` marks the space " +
-      "the engine keeps the cache in by default (plain, src/kv/rotation.ts). Captured with the " +
-      "runner's rotation off; the rotated " +
+      "the engine keeps this model's cache in (rotated when head_dim is a power of two of at " +
+      "least 32, src/kv/rotation.ts). Captured with the runner's rotation off; the rotated " +
       "columns rotate q, k and v by the engine's randomized Hadamard transform first.",
   );
   for (const source of [...new Set(dist.map((r) => r.source))]) {

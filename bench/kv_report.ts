@@ -96,7 +96,7 @@ export function codecTable(
       const wide = bpe(opts.wideShape, d.name), narrow = bpe(opts.defaultShape, d.name);
       return [
         d.name,
-        d.kind === "vec" ? "per vector" : d.kind === "int" ? "KIVI" : d.kind,
+        d.kind === "vec" ? "per vector (rotated)" : d.kind === "int" ? "KIVI" : d.kind,
         wide === undefined ? "–" : fix(wide, 2),
         narrow === undefined ? "–" : fix(narrow, 2),
         r ? sci(r.attention_kl) : "–",

@@ -1,5 +1,6 @@
 /**
- * The engine on the default model with the per-vector dtypes in every phase: it answers fresh problems (numbers not in heldout.jsonl),
+ * The engine on the default model (head_dim 32, so its runner keeps K and V rotated) with the
+ * per-vector dtypes in every phase: it answers fresh problems (numbers not in heldout.jsonl),
  * seals every phase to its dtype, and batching changes nothing.
  */
 import { assert, assertEquals } from "@std/assert";
@@ -38,7 +39,7 @@ async function withEngine<T>(opts: Omit<EngineOptions, "model">, fn: (e: EngineA
 }
 
 Deno.test({
-  name: "default model with int3 prompt, int4 think, int2 answer (per-vector codecs)",
+  name: "default model with int3 prompt, int4 think, int2 answer (rotated per-vector codecs)",
   ignore: !hasGpu,
   fn: async () => {
     const heldout = await Deno.readTextFile(`${MODEL}/heldout.jsonl`);

@@ -22,8 +22,14 @@ Deno.test("rotationSigns() is a fixed ±1 vector of the seed, and only power-of-
   assert([...rotationSigns(128, 1)].some((x, i) => x !== s[i]), "another seed, other signs");
   assertThrows(() => rotationSigns(80), RangeError, "power-of-two");
   assertEquals([8, 32, 80, 128].map(canRotate), [true, true, false, true]);
-  // off by default until the engine's accuracy with it is understood (src/kv/rotation.ts)
-  assertEquals([8, 32, 128].map(rotatesByDefault), [false, false, false]);
+  assertEquals([8, 16, 32, 64, 96, 128].map(rotatesByDefault), [
+    false,
+    false,
+    true,
+    true,
+    false,
+    true,
+  ]);
 });
 
 Deno.test("the rotation keeps dot products and unrotateRows undoes it", () => {

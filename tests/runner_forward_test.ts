@@ -95,7 +95,7 @@ Deno.test(
 );
 
 Deno.test(
-  "ModelRunner with rotateKv still gives the plain reference's greedy tokens (head_dim 32)",
+  "ModelRunner rotates by default at head_dim 32 and still matches the plain reference",
   async () => {
     const dir = await makeTinyCheckpoint({
       arch: "qwen3",
@@ -108,7 +108,6 @@ Deno.test(
       const ckpt = await loadCheckpoint(dir);
       const ref = ReferenceModel.fromCheckpoint(ckpt, { f16Weights: true, f16Kv: true });
       const runner = await ModelRunner.create(gpu, ckpt, {
-        rotateKv: true,
         blockSize: 4,
         kvPoolBytes: 64 * 1024,
         maxNumSeqs: 1,

