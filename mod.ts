@@ -78,6 +78,7 @@ export { ContextLengthError, QueueFullError } from "./src/engine/errors.ts";
 export { KvCapacityError } from "./src/engine/capacity_error.ts";
 export type { AppOptions } from "./src/server/app.ts";
 export { type BlockEntry, type Phase, PHASES } from "./src/kv/types.ts";
+export type { DtypeSource, KvPolicy, PhaseSetting } from "./src/kv/policy.ts";
 export type { SamplingParams } from "./src/runner/types.ts";
 export {
   KV_DTYPES,

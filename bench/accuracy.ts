@@ -19,13 +19,7 @@ import { loadProfile } from "../src/kv/profile.ts";
 import { resolvePhasePolicy } from "../src/kv/policy.ts";
 import type { Phase } from "../src/kv/types.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
-import {
-  BASE_DTYPE,
-  CALIBRATED,
-  DEFAULT_CONFIGS,
-  type KvConfig,
-  parseConfigList,
-} from "./accuracy_configs.ts";
+import { CALIBRATED, DEFAULT_CONFIGS, type KvConfig, parseConfigList } from "./accuracy_configs.ts";
 import { encodePrompts, type RunSettings, solveAll, startEngine } from "./accuracy_run.ts";
 import { type HeldoutProblem, parseHeldout, summarize } from "./accuracy_score.ts";
 import { formatTable, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
@@ -140,7 +134,7 @@ async function main(): Promise<void> {
       continue;
     }
     // what the engine resolves the profile to, shown in the row
-    const dtypes = config.dtypes ?? resolvePhasePolicy({ base: BASE_DTYPE }, profile);
+    const dtypes = config.dtypes ?? resolvePhasePolicy({}, profile);
     rows.push(await runConfig(model, config, dtypes, problems, settings));
     await weightsStamp(model, stamp);
   }

@@ -61,6 +61,8 @@ Deno.test("GET /v1/models lists the served model; /v1/models/{id} finds it or 40
   assertEquals(list.data.map((m: { id: string }) => m.id), ["tiny"]);
   assertEquals(list.data[0].root, "fake-reasoner");
   assertEquals(list.data[0].max_model_len, 4096);
+  assertEquals(list.data[0].kv_cache_dtypes.think, { dtype: "int4", source: "profile" });
+  assertEquals(list.data[0].kv_cache_dtypes.answer, { dtype: "int8", source: "flag" });
   assertEquals((await app.request("/v1/models/tiny")).status, 200);
   const missing = await app.request("/v1/models/other");
   assertEquals(missing.status, 404);
@@ -87,6 +89,9 @@ Deno.test("GET /metrics exposes engine gauges and the server's latency histogram
       // 16 tokens: one first token and 15 gaps
       "phasekv_inter_token_latency_seconds_count 15",
       'phasekv_request_success_total{finished_reason="stop"} 1',
+      "# TYPE phasekv_kv_cache_dtype_info gauge",
+      'phasekv_kv_cache_dtype_info{phase="prompt",dtype="f16",source="default"} 1',
+      'phasekv_kv_cache_dtype_info{phase="think",dtype="int4",source="profile"} 1',
     ]
   ) assertStringIncludes(text, line);
 });

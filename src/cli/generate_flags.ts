@@ -24,7 +24,7 @@ export const GENERATE_USAGE: string =
   --block-size N               tokens per KV block (default 16)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
   --max-think-tokens N         close the think block after N think tokens
-  --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
+  --kv-profile auto|none|PATH  the model's phasekv.profile.json (auto), none, or a profile file
   --json                       print one JSON object (ids, text, KV usage) as the last line
   -h, --help                   show this help`;
 
@@ -58,7 +58,7 @@ export interface GenerateFlags {
   kvCacheMemory?: number;
   maxThinkTokens?: number;
   /** Whether the model's calibration profile may override the KV dtype flags. */
-  kvProfile: "auto" | "none";
+  kvProfile: string;
   json: boolean;
 }
 
@@ -132,9 +132,12 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
   };
 }
 
-function kvProfile(value: string | undefined): "auto" | "none" {
-  if (value === undefined || value === "auto" || value === "none") return value ?? "auto";
-  throw new GenerateFlagError("--kv-profile", `expected auto or none, got ${value}`);
+function kvProfile(value: string | undefined): string {
+  if (value === undefined) return "auto";
+  if (value.trim() === "") {
+    throw new GenerateFlagError("--kv-profile", "expected auto, none or a path");
+  }
+  return value;
 }
 
 function tokenIds(text: string): number[] {

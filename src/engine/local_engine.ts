@@ -3,6 +3,7 @@
  * and what the engine Worker wraps. The text side (tokenizer, chat template) is the model's.
  * @module
  */
+import { type KvPolicy, resolveKvPolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { ModelSpec } from "../model/spec.ts";
 import type { Runner } from "../runner/types.ts";
@@ -46,6 +47,15 @@ export interface EngineParts extends ModelText {
   kvCacheMemory?: number;
 }
 
+/** Each phase's dtype and source under `config`'s dtype settings and the model's profile. */
+export function engineKvPolicy(config: EngineConfig, profile?: KvProfile | null): KvPolicy {
+  return resolveKvPolicy({
+    base: config.kvCacheDtype,
+    think: config.kvCacheDtypeThink,
+    answer: config.kvCacheDtypeAnswer,
+  }, profile);
+}
+
 /** Fills in the defaults of a partial config. */
 export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig {
   const defined = Object.entries(partial).filter(([, v]) => v !== undefined);
@@ -56,12 +66,15 @@ export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig 
 export class LocalEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
+  readonly kvPolicy: KvPolicy;
   /** The step loop (tests read its arena and scheduler). */
   readonly core: EngineCore;
 
   /** Assembles the engine from a model and its runner. */
   constructor(parts: EngineParts, config: EngineConfig) {
-    super(parts, config.kvCacheDtype);
+    const kvPolicy = engineKvPolicy(config, parts.profile);
+    super(parts, kvPolicy.prompt.dtype);
+    this.kvPolicy = kvPolicy;
     config = { ...config, kvCacheMemory: parts.kvCacheMemory ?? config.kvCacheMemory };
     this.modelId = parts.modelId;
     this.maxModelLen = parts.spec.maxPositionEmbeddings;

@@ -4,6 +4,7 @@
  * @module
  */
 import { UnknownKvDtypeError } from "../kv/dtype.ts";
+import type { KvPolicy } from "../kv/policy.ts";
 import { KvCapacityError } from "./capacity_error.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { ContextLengthError, QueueFullError } from "./errors.ts";
@@ -28,7 +29,13 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { type: "ready"; modelId: string; maxModelLen: number; snapshot: EngineSnapshot }
+  | {
+    type: "ready";
+    modelId: string;
+    maxModelLen: number;
+    kvPolicy: KvPolicy;
+    snapshot: EngineSnapshot;
+  }
   | { type: "initFailed"; error: WireError }
   | { type: "progress"; message: string }
   | { type: "output"; id: number; output: GenerateOutput }

@@ -3,6 +3,7 @@
  * schemas onto these).
  * @module
  */
+import type { KvPolicy } from "../kv/policy.ts";
 import type { Phase } from "../kv/types.ts";
 import type { SamplingParams } from "../runner/types.ts";
 
@@ -117,6 +118,8 @@ export interface EngineApi {
   readonly modelId: string;
   /** Longest prompt + completion the engine accepts, in tokens. */
   readonly maxModelLen: number;
+  /** Each phase's KV dtype and where it came from (default, profile, flag). */
+  readonly kvPolicy: KvPolicy;
   /** Token ids of a text (no special tokens added beyond what the text holds). */
   encode(text: string): number[];
   /** Text of token ids. */

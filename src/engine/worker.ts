@@ -40,6 +40,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           type: "ready",
           modelId: engine.modelId,
           maxModelLen: engine.maxModelLen,
+          kvPolicy: engine.kvPolicy,
           snapshot: snapshot(),
         });
       } catch (error) {

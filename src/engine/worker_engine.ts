@@ -4,8 +4,8 @@
  * blockMap() return the latest snapshot the Worker pushed (it pushes while busy and on ask).
  * @module
  */
+import type { KvPolicy } from "../kv/policy.ts";
 import { importBackend, type TextSide } from "./backend.ts";
-import type { EngineConfig } from "./create_core.ts";
 import { OutputStream } from "./output_stream.ts";
 import { TextEngine } from "./text_engine.ts";
 import {
@@ -31,6 +31,7 @@ const WORKER_TEARDOWN_MS = 300;
 export class WorkerEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
+  readonly kvPolicy: KvPolicy;
   readonly #worker: Worker;
   readonly #streams = new Map<number, OutputStream>();
   #snapshot: EngineSnapshot;
@@ -40,10 +41,10 @@ export class WorkerEngine extends TextEngine implements EngineApi {
   private constructor(
     worker: Worker,
     text: TextSide,
-    config: EngineConfig,
     ready: Extract<FromWorker, { type: "ready" }>,
   ) {
-    super(text, config.kvCacheDtype);
+    super(text, ready.kvPolicy.prompt.dtype);
+    this.kvPolicy = ready.kvPolicy;
     this.#worker = worker;
     this.modelId = ready.modelId;
     this.maxModelLen = ready.maxModelLen;
@@ -79,7 +80,7 @@ export class WorkerEngine extends TextEngine implements EngineApi {
       worker.terminate();
       throw error;
     });
-    return new WorkerEngine(worker, text, init.config, ready);
+    return new WorkerEngine(worker, text, ready);
   }
 
   /** Streams a request's outputs from the Worker; aborting `signal` cancels it there. */

@@ -19,7 +19,7 @@ export const USAGE: string = `Usage: deno task serve [options]
   --kv-cache-dtype-think D     KV dtype of the think phase
   --kv-cache-dtype-answer D    KV dtype of the answer phase
   --kv-cache-memory BYTES      KV byte budget, e.g. 512MiB or 2GB
-  --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
+  --kv-profile auto|none|PATH  the model's phasekv.profile.json (auto), none, or a profile file
   --block-size N               tokens per KV block (default 16)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
@@ -77,7 +77,7 @@ const serveFlagsSchema = z.object({
   kvCacheDtypeThink: kvDtypeName.optional(),
   kvCacheDtypeAnswer: kvDtypeName.optional(),
   kvCacheMemory: byteSize.optional(),
-  kvProfile: z.enum(["auto", "none"]).default("auto"),
+  kvProfile: z.string().min(1).default("auto"),
   blockSize: z.coerce.number().int().min(1).default(16),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),

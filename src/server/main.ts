@@ -6,6 +6,7 @@
  * @module
  */
 import type { EngineApi } from "../engine/types.ts";
+import { describeKvPolicy } from "../kv/policy.ts";
 import { createApp } from "./app.ts";
 import { startEngine } from "./engine_factory.ts";
 import { modelDir, parseServeArgs, type ServeFlags, USAGE } from "./flags.ts";
@@ -66,7 +67,10 @@ async function main(args: string[]): Promise<number> {
     await server.shutdown();
     return 1;
   }
-  if (!stopping) console.log(`phasekv: model ${dir} loaded`);
+  if (!stopping) {
+    console.log(`phasekv: model ${dir} loaded`);
+    console.log(`phasekv: KV dtypes: ${describeKvPolicy((await engine).kvPolicy)}`);
+  }
   await server.finished;
   await stopping;
   for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);

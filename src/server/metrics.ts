@@ -5,6 +5,8 @@
  * @module
  */
 import type { EngineStats, GenerateOutput } from "../engine/types.ts";
+import type { KvPolicy } from "../kv/policy.ts";
+import { PHASES } from "../kv/types.ts";
 import { Histogram } from "./histogram.ts";
 import { family } from "./prometheus.ts";
 
@@ -75,9 +77,10 @@ export class ServerMetrics {
   }
 
   /** The Prometheus text of the server's metrics and, once loaded, the engine's. */
-  render(stats: EngineStats | null): string {
+  render(stats: EngineStats | null, policy?: KvPolicy): string {
     const lines: string[] = [];
     if (stats) lines.push(...engineLines(stats));
+    if (policy) lines.push(...policyLines(policy));
     lines.push(
       ...family(
         "phasekv_request_success_total",
@@ -133,6 +136,15 @@ export class RequestTimer {
     this.#done = true;
     this.#onFinish((performance.now() - this.#start) / 1000, reason);
   }
+}
+
+function policyLines(policy: KvPolicy): string[] {
+  return family(
+    "phasekv_kv_cache_dtype_info",
+    "gauge",
+    "Each phase's KV dtype and where it came from (default, profile, flag); always 1.",
+    PHASES.map((phase) => ({ labels: { phase, ...policy[phase] }, value: 1 })),
+  );
 }
 
 function engineLines(stats: EngineStats): string[] {

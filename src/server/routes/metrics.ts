@@ -9,8 +9,8 @@ export const metricsRoute: Route = {
   method: "GET",
   path: "/metrics",
   handle(c, deps) {
-    const stats = deps.engine.engine?.stats() ?? null;
-    return c.text(deps.metrics.render(stats), 200, {
+    const engine = deps.engine.engine;
+    return c.text(deps.metrics.render(engine?.stats() ?? null, engine?.kvPolicy), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
   },
