@@ -9,9 +9,8 @@ import { decodeKvBlock } from "../kv/block_decode.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import type { BlockEntry, Phase } from "../kv/types.ts";
 import { GREEDY, type SealOp } from "../runner/types.ts";
-import type { QuantizedCache } from "./quantize_cache.ts";
 import { blockOffset, readPoolBlocks, type ServedModel } from "./served_model.ts";
-import { type KvBlock, type KvTrace, splitBlocks } from "./trace.ts";
+import { type KvBlock, type KvTrace, type QuantizedCache, splitBlocks } from "./trace.ts";
 
 /** One generated sequence: the prompt's and the generated token ids, and each token's phase. */
 export interface TokenSequence {
