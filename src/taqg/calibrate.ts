@@ -31,7 +31,7 @@ import {
   type Trace,
 } from "./sensitivity.ts";
 import { blocksOf, type ByteDims, bytesPerToken, longTrace } from "./served_bytes.ts";
-import { encodePrompt } from "./sequences.ts";
+import { encodePrompt } from "./prompts.ts";
 import { type EncodedProblem, scoreProblems } from "./task_accuracy.ts";
 import { type TestResult, validateOnTest } from "./validate.ts";
 import { dtypeMix, randomBlocks, randomBytesPerToken } from "./random_control.ts";

@@ -7,7 +7,7 @@
 import type { Tokenizer } from "../model/tokenizer.ts";
 import type { BatchRunner, BlockInfo } from "./batch_runner.ts";
 import { isCorrect } from "./heldout.ts";
-import type { EncodedPrompt } from "./sequences.ts";
+import type { EncodedPrompt } from "./prompts.ts";
 
 /** A problem ready to run: its encoded prompt and the answer expected. */
 export interface EncodedProblem extends EncodedPrompt {
