@@ -4,25 +4,63 @@
  * the KV bits per element the engine measured (scale bytes included) and the think share of the
  * generated tokens.
  *
- *   deno task bench:accuracy [--model DIR] [--n N] [--configs LIST] [--json]
+ *   deno task bench:accuracy [--model DIR] [--problems FILE] [--n N] [--configs LIST]
+ *                            [--recent-tokens LIST] [--json]
  *
  * LIST is a comma list of configuration names (bench/accuracy_configs.ts): a dtype (`int4`,
  * every phase), `phase=dtype` pairs joined by `+` (`think=int4+answer=int8`, other phases f16),
- * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent).
+ * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent). Every
+ * quantized configuration runs once per recent window in `--recent-tokens`; f16 runs once (a
+ * window changes nothing there) and every other row is paired with it on the same problems.
  * Prints a markdown table on stdout and progress on stderr; with --json the last stdout line is
- * one JSON array of rows {config, prompt, think, answer, bits_per_element, accuracy, n, correct,
- * think_fraction, seconds} (a skipped row has nulls and a `note`).
+ * one JSON array of rows {config, recent_tokens, prompt, think, answer, bits_per_element,
+ * bytes_per_token, accuracy, n, correct, think_fraction, seconds, paired, outcomes} (a skipped
+ * row has nulls and a `note`).
  * @module
  */
-import { parseArgs } from "node:util";
+import { flag, FlagError, parseFlags, usageText } from "../src/config/flag_parser.ts";
+import { integer, MODEL_FLAGS, text, toggle } from "../src/config/flags.ts";
+import { DEFAULT_RECENT_TOKENS } from "../src/kv/block_table.ts";
 import { loadProfile } from "../src/kv/profile.ts";
 import { resolvePhasePolicy } from "../src/kv/policy.ts";
 import type { Phase } from "../src/kv/types.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
-import { CALIBRATED, DEFAULT_CONFIGS, type KvConfig, parseConfigList } from "./accuracy_configs.ts";
+import {
+  BASE_DTYPE,
+  CALIBRATED,
+  DEFAULT_CONFIGS,
+  type KvConfig,
+  parseConfigList,
+} from "./accuracy_configs.ts";
 import { encodePrompts, type RunSettings, solveAll, startEngine } from "./accuracy_run.ts";
 import { type HeldoutProblem, parseHeldout, summarize } from "./accuracy_score.ts";
+import { pairedDifference } from "../src/taqg/paired.ts";
 import { formatTable, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
+
+const FLAGS = {
+  ...MODEL_FLAGS,
+  problems: flag(text.optional(), "problems in heldout.jsonl's format", {
+    value: "FILE",
+    defaultText: "DIR/heldout.jsonl",
+  }),
+  n: flag(integer(1).default(500), "the first N problems", { value: "N" }),
+  configs: flag(
+    text.default(DEFAULT_CONFIGS.join(",")),
+    "comma list: f16, int4, think=int4+answer=int3, calibrated, ...",
+    { value: "LIST" },
+  ),
+  "recent-tokens": flag(
+    text.default(String(DEFAULT_RECENT_TOKENS)),
+    "comma list of recent windows in tokens",
+    { value: "LIST" },
+  ),
+  json: flag(toggle, "print the rows as one JSON array on the last stdout line"),
+};
+const HELP = usageText(
+  "deno task bench:accuracy [options]",
+  FLAGS,
+  "Exact-match accuracy of a model's answers under each KV configuration, through the engine.",
+);
 
 const DEFAULT_MODEL = new URL("../models/phasekv-tiny-reasoner", import.meta.url).pathname;
 const SETTINGS: Omit<RunSettings, "maxTokens"> = {
@@ -53,6 +91,7 @@ async function runConfig(
 ): Promise<Row> {
   console.error(`${config.name}: loading the engine`);
   const engine = await startEngine(model, config, settings);
+  const label = `${config.name} R=${settings.recentTokens ?? "default"}`;
   try {
     const prompts = encodePrompts(engine, problems);
     const t0 = performance.now();
@@ -61,22 +100,26 @@ async function runConfig(
       problems,
       prompts,
       settings,
-      progress(config.name, problems.length),
+      progress(label, problems.length),
     );
     const seconds = (performance.now() - t0) / 1000;
     const s = summarize(results);
     console.error(
-      `${config.name}: accuracy ${(100 * s.accuracy).toFixed(1)}% in ${seconds.toFixed(1)} s`,
+      `${label}: accuracy ${(100 * s.accuracy).toFixed(1)}% in ${seconds.toFixed(1)} s`,
     );
     return {
       config: config.name,
+      recent_tokens: settings.recentTokens ?? null,
       dtypes,
       bits_per_element: s.bitsPerElement,
+      bytes_per_token: s.bytesPerToken,
       accuracy: s.accuracy,
       n: s.n,
       correct: s.correct,
       think_fraction: s.thinkFraction,
       seconds,
+      paired: null,
+      outcomes: s.outcomes.map((c) => c ? "1" : "0").join(""),
     };
   } finally {
     await engine.close();
@@ -93,12 +136,12 @@ async function weightsStamp(model: string, stamp?: number): Promise<number | und
   return now;
 }
 
-/** The first `n` held-out problems and the settings sized for their longest reference trace. */
-async function loadProblems(model: string, n: number) {
-  const all = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
+/** The first `n` problems of `file` and the settings sized for their longest reference trace. */
+async function loadProblems(model: string, file: string, n: number) {
+  const all = parseHeldout(await Deno.readTextFile(file));
   const problems = all.slice(0, n);
   if (problems.length < n) {
-    console.error(`${model}/heldout.jsonl holds only ${all.length} problems`);
+    console.error(`${file} holds only ${all.length} problems`);
   }
   const tokenizer = await loadTokenizer(model);
   const longest = Math.max(
@@ -110,20 +153,24 @@ async function loadProblems(model: string, n: number) {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      model: { type: "string", default: DEFAULT_MODEL },
-      n: { type: "string", default: "500" },
-      configs: { type: "string", default: DEFAULT_CONFIGS.join(",") },
-      json: { type: "boolean", default: false },
-    },
-  });
-  const model = values.model!;
-  const n = Number(values.n);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n expects a positive integer`);
-  const configs = parseConfigList(values.configs!);
-  const { problems, settings } = await loadProblems(model, n);
+  let values;
+  try {
+    values = parseFlags(FLAGS, Deno.args);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    console.error(`bench:accuracy: ${e.message}\n\n${HELP}`);
+    Deno.exitCode = 2;
+    return;
+  }
+  if (!values) return console.log(HELP);
+  const model = values.model ?? DEFAULT_MODEL;
+  const n = values.n;
+  const windows = parseWindows(values.recentTokens);
+  const configs = parseConfigList(values.configs);
+  // every row is paired with f16 on the same problems
+  if (!configs.some((c) => c.name === "f16")) configs.unshift(parseConfigList("f16")[0]);
+  const file = values.problems ?? `${model}/heldout.jsonl`;
+  const { problems, settings } = await loadProblems(model, file, n);
   console.error(`${problems.length} problems, max_tokens ${settings.maxTokens}`);
   const profile = await loadProfile(model);
   const stamp = await weightsStamp(model);
@@ -135,14 +182,38 @@ async function main(): Promise<void> {
     }
     // what the engine resolves the profile to, shown in the row
     const dtypes = config.dtypes ?? resolvePhasePolicy({}, profile);
-    rows.push(await runConfig(model, config, dtypes, problems, settings));
-    await weightsStamp(model, stamp);
+    // a window changes nothing where every phase is f16
+    const all16 = Object.values(dtypes).every((d) => d === BASE_DTYPE);
+    for (const recentTokens of all16 ? windows.slice(0, 1) : windows) {
+      const run = { ...settings, recentTokens };
+      rows.push(await runConfig(model, config, dtypes, problems, run));
+      await weightsStamp(model, stamp);
+    }
   }
-  console.log(`model: ${model}, max_tokens ${settings.maxTokens}, greedy\n`);
+  const f16 = rows.find((r) => r.config === "f16" && r.accuracy !== null);
+  for (const r of rows) {
+    if (r === f16 || !f16 || r.accuracy === null) continue;
+    r.paired = pairedDifference(
+      [...r.outcomes].map((c) => c === "1"),
+      [...f16.outcomes].map((c) => c === "1"),
+    );
+  }
+  console.log(
+    `model: ${model}, problems: ${file} (first ${problems.length}), max_tokens ${settings.maxTokens}, greedy\n`,
+  );
   console.log(formatTable(rows));
   if (values.json) {
     console.log(JSON.stringify(jsonRows(rows)));
   }
+}
+
+/** Parses a comma list of recent windows (non-negative token counts). */
+function parseWindows(list: string): number[] {
+  const windows = list.split(",").filter((s) => s.trim() !== "").map(Number);
+  if (windows.length === 0 || windows.some((w) => !Number.isInteger(w) || w < 0)) {
+    throw new RangeError(`--recent-tokens expects a comma list of non-negative integers: ${list}`);
+  }
+  return windows;
 }
 
 if (import.meta.main) await main();

@@ -16,6 +16,8 @@ export interface RunSettings {
   kvCacheMemory: number;
   /** Generated-token cap of every request. */
   maxTokens: number;
+  /** Full-precision recent window; undefined: the engine's default. */
+  recentTokens?: number;
 }
 
 /** Starts the engine of one configuration; `calibrated` keeps the model's profile, others drop it. */
@@ -30,6 +32,7 @@ export function startEngine(
     kvCacheMemory: settings.kvCacheMemory,
     maxNumSeqs: settings.maxNumSeqs,
     maxNumBatchedTokens: settings.maxNumBatchedTokens,
+    kvRecentTokens: settings.recentTokens,
     // the pool below never queues more than this many requests at once
     maxWaiting: 2 * settings.maxNumSeqs,
     // a profile beside the model would override the engine's dtypes: only `calibrated` wants it

@@ -7,6 +7,7 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { EngineConfig } from "../engine/create_core.ts";
+import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { KV_DTYPE_AUTO, kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
 import { flag, type FlagValues } from "./flag_parser.ts";
 
@@ -116,6 +117,11 @@ export const ENGINE_FLAGS = {
     defaultText: "256MiB",
   }),
   "block-size": flag(integer(1).default(16), "tokens per KV block", { value: "N" }),
+  "kv-recent-tokens": flag(
+    integer(0).optional(),
+    "newest tokens kept f16: a block is sealed once N newer tokens stand behind it",
+    { value: "N", defaultText: `the profile's, else ${DEFAULT_RECENT_TOKENS}` },
+  ),
   "think-fraction": flag(
     number(0, 1).default(0.75),
     "share of max_tokens counted as think without think markers",
@@ -155,6 +161,7 @@ export function engineSettings(
     kvProfile: values.kvProfile,
     kvCacheMemory: values.kvCacheMemory,
     blockSize: values.blockSize,
+    kvRecentTokens: values.kvRecentTokens,
     thinkFraction: values.thinkFraction,
     maxNumSeqs: values.maxNumSeqs,
     maxNumBatchedTokens: values.maxNumBatchedTokens,

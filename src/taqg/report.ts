@@ -5,6 +5,7 @@
 import type { KvProfile } from "../kv/profile.ts";
 import { PHASES } from "../kv/types.ts";
 import type { CalibrationResult } from "./calibrate.ts";
+import { formatPoints } from "./paired.ts";
 import { frontier, type ParetoPanel } from "./pareto.ts";
 import { describePolicy, type PhasePolicy } from "./search.ts";
 
@@ -195,15 +196,15 @@ export function renderReport(r: CalibrationResult, command: string, plotFile: st
         `${pct(row.bytesPerToken / t.rows[0].bytesPerToken, 0)} | ${pct(row.accuracy)} |`
       ),
       "",
-      "Paired on the same problems (a − b, in points; 95% interval; problems only a / only b solves; exact McNemar p):",
+      "Paired on the same problems: a − b in accuracy points with its 95% interval, the problems " +
+        "only b solves (lost by a) and only a solves (gained by a), and the exact McNemar p-value:",
       "",
-      "| a | b | a − b | 95% interval | only a | only b | McNemar p |",
-      "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+      "| a | b | a − b [95% interval] | lost | gained | McNemar p |",
+      "| --- | --- | --- | ---: | ---: | ---: |",
       ...t.pairs.map(({ a, b, difference: d }) =>
-        `| ${a} | ${b} | ${(100 * d.diff).toFixed(1)} | [${(100 * d.lo).toFixed(1)}, ${
-          (100 * d.hi).toFixed(1)
-        }] | ` +
-        `${d.onlyA} | ${d.onlyB} | ${d.p.toPrecision(2)} |`
+        `| ${a} | ${b} | ${formatPoints(d)} | ${d.lost} | ${d.gained} | ${
+          d.mcnemarP.toPrecision(2)
+        } |`
       ),
       "",
     );
