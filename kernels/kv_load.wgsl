@@ -21,3 +21,9 @@ fn kv_v(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
   }
   return kv_v_quant(word_off, dtype, kvh, t, d);
 }
+
+// Elements d and d + 1 (d even) of an f16 block's K (v_section false) or V, from one word.
+fn kv_f16_pair(word_off: u32, v_section: bool, kvh: u32, t: u32, d: u32) -> vec2<f32> {
+  let base = select(word_off, word_off + NUM_KV_HEADS * BLOCK_SIZE * HEAD_DIM / 2u, v_section);
+  return unpack2x16float(kv_pool[base + ((kvh * BLOCK_SIZE + t) * HEAD_DIM + d) / 2u]);
+}

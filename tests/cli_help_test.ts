@@ -9,6 +9,7 @@ const TASKS = [
   "bench:decode",
   "bench:throughput",
   "bench:accuracy",
+  "bench:kv",
 ];
 
 Deno.test("deno task <name> --help prints usage and every flag's help, and exits 0", async () => {

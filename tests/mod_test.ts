@@ -47,7 +47,15 @@ Deno.test("mod.ts: createApp takes the promise of an engine and answers 503 unti
 
 Deno.test("mod.ts: the KV dtype registry resolves aliases and names unknown dtypes", () => {
   assertEquals(kvDtype("FP8_E4M3").name, "fp8");
-  assertEquals(KV_DTYPES.map((d) => d.name), ["f16", "fp8", "int8", "int4", "int3", "int2"]);
+  assertEquals(KV_DTYPES.map((d) => d.name).slice(0, 6), [
+    "f16",
+    "fp8",
+    "int8",
+    "int4",
+    "int3",
+    "int2",
+  ]);
+  assertEquals(kvDtype("rot4").name, "int4");
   const err = assertThrows(() => kvDtype("int5"), UnknownKvDtypeError);
   assertEquals(err.dtype, "int5");
   assertInstanceOf(err, RangeError);

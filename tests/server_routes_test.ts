@@ -46,12 +46,14 @@ Deno.test("GET /health answers 503 while the engine loads, then 200", async () =
   assertEquals((await app.request("/health")).status, 200);
 });
 
-Deno.test("GET /health answers 503 with the cause after the engine failed to load", async () => {
-  const app = createApp(Promise.reject(new Error("no GPU adapter")));
+Deno.test("GET /health answers 503 after a failed load, without the cause's file paths", async () => {
+  const app = createApp(Promise.reject(new Error("no model at /home/op/secret/models/x")));
   await new Promise((r) => setTimeout(r, 0));
   const res = await app.request("/health");
   assertEquals(res.status, 503);
-  assertStringIncludes((await errorOf(res)).message, "no GPU adapter");
+  const error = await errorOf(res);
+  assertEquals(error.code, "model_load_failed");
+  assert(!error.message.includes("/home/op"), error.message);
 });
 
 Deno.test("GET /v1/models lists the served model; /v1/models/{id} finds it or 404s", async () => {
@@ -398,21 +400,6 @@ Deno.test("API keys guard /v1/* and leave /health and /metrics open", async () =
   }
   assertEquals((await app.request("/health")).status, 200);
   assertEquals((await app.request("/metrics")).status, 200);
-});
-
-Deno.test("maxWaiting refuses new requests with 503 while the engine's queue is that long", async () => {
-  const fake = new FakeEngine({ maxRunning: 1, delayMs: 5 });
-  const app = createApp(fake, { maxWaiting: 1 });
-  const running = await post(app, CHAT, { messages: USER, stream: true });
-  const waiting = await post(app, "/v1/completions", { prompt: "a", stream: true });
-  assertEquals(fake.stats().numWaiting, 1);
-  const refused = await post(app, CHAT, { messages: USER });
-  assertEquals(refused.status, 503);
-  assertEquals(refused.headers.get("retry-after"), "1");
-  assertEquals((await errorOf(refused)).code, "queue_full");
-  await Promise.all([running.text(), waiting.text()]);
-  assertEquals((await post(app, CHAT, { messages: USER })).status, 200);
-  assertEquals(fake.active, 0);
 });
 
 const REFUSALS: [string, () => Error, number, string | null][] = [

@@ -83,7 +83,7 @@ Deno.test("BatchRunner: batched greedy = alone; teacher forcing reproduces it; s
       }));
       // held bytes: what the table held at the end, as served_bytes counts it
       traces.forEach((t, i) => {
-        const bytes = heldBytes(t.phases.slice(0, -1), () => "f16", 0, {
+        const bytes = heldBytes(t.phases, () => "f16", 0, {
           layout: runner.layout,
           numLayers: ckpt.spec.numLayers,
         });

@@ -33,8 +33,9 @@ export const GENERATE_FLAGS = {
   "prompt-ids": flag(tokenIds.optional(), "prompt token ids, comma-separated", { value: "IDS" }),
   chat: flag(toggle, "render --prompt as a user message with the chat template"),
   ...SAMPLING_FLAGS,
-  // one sequence: the batch and queue limits have nothing to do
-  ...omitFlags(ENGINE_FLAGS, ["max-num-seqs", "max-waiting", "max-num-batched-tokens"]),
+  // one sequence: the batch and queue limits have nothing to do (the step size still chunks
+  // the prompt)
+  ...omitFlags(ENGINE_FLAGS, ["max-num-seqs", "max-waiting"]),
   json: flag(toggle, "print one JSON object (ids, text, KV usage) as the last line"),
 };
 

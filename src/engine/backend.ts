@@ -7,8 +7,10 @@
 import type { EngineConfig } from "./create_core.ts";
 import type { EngineParts, ModelText } from "./local_engine.ts";
 
-/** The CPU-only part of a model the main thread needs. */
-export type TextSide = Pick<ModelText, "tokenizer" | "renderChat">;
+/** The CPU-only part of a model the main thread needs (markers: to name them in the API). */
+export type TextSide =
+  & Pick<ModelText, "tokenizer" | "renderChat">
+  & Partial<Pick<ModelText, "markers">>;
 
 /** The exports of a backend module. */
 export interface BackendModule {

@@ -63,6 +63,8 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
 /** A model as the core sees it, with its context length and optional calibration profile. */
 export interface CoreModelInfo extends CoreModel {
   maxModelLen: number;
+  /** Size of the vocabulary: prompt ids at or above it are refused at submit. */
+  vocabSize: number;
   profile?: KvProfile | null;
 }
 
@@ -83,6 +85,7 @@ export function createEngineCore(
     arena,
     blockSize: runner.blockSize,
     maxModelLen: model.maxModelLen,
+    vocabSize: model.vocabSize,
     dtypes: {
       base: config.kvCacheDtype,
       think: config.kvCacheDtypeThink,

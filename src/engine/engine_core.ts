@@ -105,6 +105,7 @@ export class EngineCore {
    */
   add(request: GenerateRequest): { id: string; stream: OutputStream } {
     const seq = this.#factory.create(request);
+    if (this.#requests.has(seq.id)) throw new RangeError(`Request id ${seq.id} is already running`);
     this.scheduler.add(seq);
     const stream = new OutputStream(() => this.abort(seq.id));
     const processor = new OutputProcessor({
@@ -134,7 +135,7 @@ export class EngineCore {
 
   /** Each running request's blocks. */
   blockMap(): BlockMapEntry[] {
-    return blockMap(this.scheduler.running);
+    return blockMap(this.scheduler.running, this.arena);
   }
 
   /** Resolves once no request is left and no step is in flight. */

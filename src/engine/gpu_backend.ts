@@ -4,14 +4,11 @@
  * @module
  */
 import { openGpu } from "../gpu/device.ts";
-import { kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
 import { loadProfileSetting } from "../kv/profile.ts";
-import { KvSealer } from "../kv/sealer.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { ChatTemplateError } from "../model/errors.ts";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
-import type { KvDtypeInfo } from "../runner/kv_layout.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
 import type { Runner } from "../runner/types.ts";
 import type { TextSide } from "./backend.ts";
@@ -34,7 +31,12 @@ async function textSideOf(model: string, tokenizer: Tokenizer): Promise<TextSide
     // a base model without a template still serves plain completions
     if (!(error instanceof ChatTemplateError)) throw error;
   }
-  return { tokenizer, renderChat };
+  const markers = findThinkMarkers(tokenizer);
+  return {
+    tokenizer,
+    renderChat,
+    markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
+  };
 }
 
 /** Loads the model in `model` onto the GPU. */
@@ -62,14 +64,6 @@ export async function loadEngineParts(
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
-    kvDtypes: registryTable,
-    kvDecodeKernel: "kv_decode",
-  });
-  const { numKvHeads, headDim } = ckpt.spec;
-  modelRunner.sealer = await KvSealer.create(gpu.device, {
-    numKvHeads,
-    blockSize: modelRunner.blockSize,
-    headDim,
   });
   const runner: Runner = {
     blockSize: modelRunner.blockSize,
@@ -88,18 +82,22 @@ export async function loadEngineParts(
     profile,
     runner,
     kvCacheMemory: kvPoolBytes * numLayers,
+    about: {
+      architecture: ckpt.spec.arch,
+      numParameters: [...ckpt.tensors.values()].reduce((n, t) => n + elements(t.shape), 0),
+      weightBytes: [...ckpt.tensors.values()].reduce((n, t) => n + t.bytes.byteLength, 0),
+      adapter: adapterName(gpu.info),
+    },
   };
 }
 
-/** The KV dtype registry as the runner looks dtypes up. */
-export function registryTable(name: string): KvDtypeInfo | undefined {
-  try {
-    const dtype = kvDtype(name);
-    return { id: dtype.id, blockBytes: (g) => dtype.blockBytes(g) };
-  } catch (error) {
-    if (error instanceof UnknownKvDtypeError) return undefined;
-    throw error;
-  }
+function elements(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+function adapterName(info: GPUAdapterInfo): string {
+  const name = info.description || info.device || info.vendor || "unknown adapter";
+  return info.architecture ? `${name} (${info.architecture})` : name;
 }
 
 function percent(done: number, total: number): string {

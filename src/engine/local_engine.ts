@@ -9,10 +9,12 @@ import type { ModelSpec } from "../model/spec.ts";
 import type { Runner } from "../runner/types.ts";
 import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
 import type { EngineCore } from "./engine_core.ts";
+import { buildSummary, type EngineSummary, type ModelAbout } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
 import type {
   BlockMapEntry,
   ChatMessage,
+  EncodeTextOptions,
   EngineApi,
   EngineStats,
   GenerateOutput,
@@ -21,7 +23,7 @@ import type {
 
 /** Text ↔ ids, as the engine needs it. */
 export interface EngineTokenizer {
-  encode(text: string): number[];
+  encode(text: string, options?: EncodeTextOptions): number[];
   decode(ids: readonly number[]): string;
 }
 
@@ -30,7 +32,7 @@ export interface ModelText {
   modelId: string;
   spec: Pick<
     ModelSpec,
-    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings"
+    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings" | "vocabSize"
   >;
   tokenizer: EngineTokenizer;
   /** Think marker ids (null where the tokenizer has none). */
@@ -45,6 +47,8 @@ export interface EngineParts extends ModelText {
   runner: Runner;
   /** The KV budget the runner's pools hold, when it is less than the config asked. */
   kvCacheMemory?: number;
+  /** The model's size and the adapter, for the startup summary. */
+  about?: ModelAbout;
 }
 
 /** Each phase's dtype and source under `config`'s dtype settings and the model's profile. */
@@ -69,6 +73,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
   readonly kvPolicy: KvPolicy;
   /** The step loop (tests read its arena and scheduler). */
   readonly core: EngineCore;
+  readonly #summary: EngineSummary;
 
   /** Assembles the engine from a model and its runner. */
   constructor(parts: EngineParts, config: EngineConfig) {
@@ -85,6 +90,22 @@ export class LocalEngine extends TextEngine implements EngineApi {
       maxModelLen: this.maxModelLen,
       profile: parts.profile,
     }, config);
+    this.#summary = buildSummary({
+      modelId: parts.modelId,
+      about: parts.about ?? null,
+      maxModelLen: this.maxModelLen,
+      blockSize: parts.runner.blockSize,
+      maxNumSeqs: config.maxNumSeqs,
+      kvBudgetBytes: this.core.arena.budgetBytes,
+      numLayers: parts.spec.numLayers,
+      blockBytes: (dtype) => parts.runner.blockBytes(dtype),
+      policy: kvPolicy,
+    });
+  }
+
+  /** What the engine runs: model, adapter, KV budget and dtypes. */
+  describe(): EngineSummary {
+    return this.#summary;
   }
 
   /** Streams a request's outputs; aborting `signal` cancels it. */

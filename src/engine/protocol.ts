@@ -8,6 +8,7 @@ import type { KvPolicy } from "../kv/policy.ts";
 import { KvCapacityError } from "./capacity_error.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { ContextLengthError, QueueFullError } from "./errors.ts";
+import type { EngineSummary } from "./summary.ts";
 import type { BlockMapEntry, EngineStats, GenerateOutput, GenerateRequest } from "./types.ts";
 
 /** What the Worker is started with. */
@@ -35,6 +36,7 @@ export type FromWorker =
     maxModelLen: number;
     kvPolicy: KvPolicy;
     snapshot: EngineSnapshot;
+    summary: EngineSummary;
   }
   | { type: "initFailed"; error: WireError }
   | { type: "progress"; message: string }

@@ -4,14 +4,17 @@
  * @module
  */
 import type { KvPolicy } from "../kv/policy.ts";
-import type { Phase } from "../kv/types.ts";
+import type { Phase, PhaseKvUsage } from "../kv/types.ts";
 import type { SamplingParams } from "../runner/types.ts";
+import type { EngineSummary } from "./summary.ts";
 
 /** Why a sequence stopped. */
 export type FinishReason = "stop" | "length" | "abort" | "error";
 
 /** One generation request. */
 export interface GenerateRequest {
+  /** The id /v1/kv and the logs show (the server passes its response id); default `seq-N`. */
+  requestId?: string;
   /** Token ids of the prompt (chat template already applied). */
   promptIds: readonly number[];
   /** Most tokens to generate, think and answer together. */
@@ -50,17 +53,7 @@ export interface GenerateOutput {
   usage?: GenerateUsage;
 }
 
-/** KV memory one phase of a request used. */
-export interface PhaseKvUsage {
-  /** Tokens of the phase held in the KV cache. */
-  tokens: number;
-  /** Blocks they occupy. */
-  blocks: number;
-  /** Bytes of those blocks, all layers, scales included. */
-  bytes: number;
-  /** Blocks of each dtype. */
-  dtypes: Record<string, number>;
-}
+export type { PhaseKvUsage } from "../kv/types.ts";
 
 /** Counts reported when a request finishes. */
 export interface GenerateUsage {
@@ -108,8 +101,27 @@ export interface EngineStats {
 export interface BlockMapEntry {
   /** The engine's id of the request. */
   requestId: string;
-  /** The request's blocks in table order, with the phase, dtype and token count of each. */
-  blocks: { phase: string; dtype: string; tokens: number }[];
+  /**
+   * The request's blocks in table order, with the phase, dtype and token count of each, and
+   * (when the engine knows them) its bytes and the bytes it would take at f16, all layers.
+   */
+  blocks: { phase: string; dtype: string; tokens: number; bytes?: number; f16Bytes?: number }[];
+}
+
+/** How encode() reads a text. */
+export interface EncodeTextOptions {
+  /** Let the tokenizer's post-processor add the model's special tokens, e.g. BOS (default true). */
+  addSpecialTokens?: boolean;
+  /** Read control tokens written in the text (`</think>`) as those tokens (default true). */
+  parseSpecial?: boolean;
+}
+
+/** Text of a model's think markers. */
+export interface ThinkMarkerText {
+  /** Opens the think block (`<think>`). */
+  open: string;
+  /** Closes it (`</think>`). */
+  close: string;
 }
 
 /** What the server needs from an engine (the real one, or a fake in tests). */
@@ -120,8 +132,10 @@ export interface EngineApi {
   readonly maxModelLen: number;
   /** Each phase's KV dtype and where it came from (default, profile, flag). */
   readonly kvPolicy: KvPolicy;
-  /** Token ids of a text (no special tokens added beyond what the text holds). */
-  encode(text: string): number[];
+  /** The model's think markers as text, or null for a model without them. */
+  readonly thinkMarkers?: ThinkMarkerText | null;
+  /** Token ids of a text; `parseSpecial: false` spells control tokens in it as plain text. */
+  encode(text: string, options?: EncodeTextOptions): number[];
   /** Text of token ids. */
   decode(ids: readonly number[]): string;
   /** Renders the model's chat template; `kwargs` reach the template (e.g. enable_thinking). */
@@ -133,10 +147,17 @@ export interface EngineApi {
     request: GenerateRequest,
     options?: { signal?: AbortSignal },
   ): AsyncIterable<GenerateOutput>;
-  /** Live counters for /metrics and /v1/kv. */
+  /** Live counters for /metrics and /v1/kv (call refresh() first where it exists). */
   stats(): EngineStats;
+  /**
+   * Brings stats() and blockMap() up to date; an engine in a Worker answers them from snapshots,
+   * and this waits for a fresh one. Absent where they are always current.
+   */
+  refresh?(): Promise<void>;
   /** Each running request's blocks, for GET /v1/kv. */
   blockMap(): BlockMapEntry[];
+  /** What the engine runs (model, adapter, KV budget, phase dtypes), for the startup summary. */
+  describe?(): EngineSummary;
   /** Stops the engine and releases the GPU. */
   close(): Promise<void>;
 }

@@ -42,6 +42,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           maxModelLen: engine.maxModelLen,
           kvPolicy: engine.kvPolicy,
           snapshot: snapshot(),
+          summary: engine.describe(),
         });
       } catch (error) {
         post({ type: "initFailed", error: toWire(error) });
@@ -79,6 +80,8 @@ async function run(id: number, request: GenerateRequest): Promise<void> {
     if (requests.size === 0 && timer !== null) {
       clearInterval(timer);
       timer = null;
+      // blocks of the last request go back only once its steps in flight resolve
+      await engine!.core.whenIdle();
       post({ type: "snapshot", snapshot: snapshot() });
     }
   }

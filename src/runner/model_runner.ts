@@ -11,13 +11,16 @@ import { createCounts, writeCount } from "../gpu/dispatch.ts";
 import { withErrorScope } from "../gpu/errors.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
-import { F16_ONLY, type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
 import { ReadbackRing } from "./readback_ring.ts";
 import { ropeInvFreq } from "./rope_freq.ts";
-import type { KvSealer } from "./sealer.ts";
+import { kvDtype } from "../kv/dtype.ts";
+import type { KvLayout } from "../kv/layout.ts";
+import { canRotate, rotatesByDefault } from "../kv/rotation.ts";
+import { KvSealer } from "../kv/sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { SAMPLE_WORDS } from "./ops/sample.ts";
+import type { AttentionPlan } from "./ops/attention.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
 import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
@@ -33,10 +36,11 @@ export interface ModelRunnerOptions {
   maxRowsPerStep: number;
   /** Weight upload progress (tensors done of total). */
   onProgress?: ProgressFn;
-  /** KV dtypes the block tables may name (default: f16 only, until the KV registry is wired). */
-  kvDtypes?: KvDtypeTable;
-  /** WGSL library decoding quantized KV blocks (default "kv_decode_none": f16 only). */
-  kvDecodeKernel?: string;
+  /**
+   * Keep K and V rotated (src/kv/rotation.ts) in every block; default rotatesByDefault(head_dim).
+   * Block tables may name any registry dtype either way.
+   */
+  rotateKv?: boolean;
   /** Block-table entries per sequence (default: enough for max_position_embeddings). */
   maxBlocksPerSeq?: number;
   /** Fewest context tokens per attention split (tests lower it to reach split-K). */
@@ -49,9 +53,8 @@ export interface ModelRunnerOptions {
 export class ModelRunner implements Runner {
   /** Tokens per KV block. */
   readonly blockSize: number;
-  /** Encodes seals; set by the KV module (steps with seals and no sealer are rejected). */
-  sealer: KvSealer | null = null;
   readonly #gpu: Gpu;
+  readonly #sealer: KvSealer;
   readonly #spec: ModelSpec;
   readonly #weights: ModelWeights;
   readonly #forward: ForwardPass;
@@ -69,8 +72,10 @@ export class ModelRunner implements Runner {
     buffers: StepBuffers,
     limits: StepLimits,
     readbackDepth: number,
+    sealer: KvSealer,
   ) {
     this.#gpu = gpu;
+    this.#sealer = sealer;
     this.#spec = spec;
     this.#weights = weights;
     this.#forward = forward;
@@ -105,7 +110,11 @@ export class ModelRunner implements Runner {
         `kvPoolBytes ${opts.kvPoolBytes} exceeds the adapter's binding limit ${gpu.maxBindingBytes}`,
       );
     }
-    const kv: KvGeometry = { numKvHeads: spec.numKvHeads, blockSize, headDim: spec.headDim };
+    const kv: KvLayout = { numKvHeads: spec.numKvHeads, blockSize, headDim: spec.headDim };
+    const rotateKv = opts.rotateKv ?? rotatesByDefault(spec.headDim);
+    if (rotateKv && !canRotate(spec.headDim)) {
+      throw new RangeError(`KV rotation needs a power-of-two head_dim, got ${spec.headDim}`);
+    }
     const maxBlocksPerSeq = opts.maxBlocksPerSeq ??
       Math.ceil(spec.maxPositionEmbeddings / blockSize);
     const limits: StepLimits = {
@@ -115,7 +124,6 @@ export class ModelRunner implements Runner {
       vocabSize: spec.vocabSize,
       poolBytes: opts.kvPoolBytes,
       kv,
-      dtypes: opts.kvDtypes ?? F16_ONLY,
     };
     const device = gpu.device;
     const weights = await withErrorScope(
@@ -134,11 +142,26 @@ export class ModelRunner implements Runner {
       () =>
         ForwardPass.create(gpu, spec, weights, {
           blockSize,
-          kvDecode: opts.kvDecodeKernel ?? "kv_decode_none",
+          kvDecode: "kv_decode",
           minSplitTokens: opts.minSplitTokens,
+          rotateKv,
         }),
     );
-    return new ModelRunner(gpu, spec, weights, forward, buffers, limits, opts.readbackDepth ?? 4);
+    const sealer = await withErrorScope(
+      device,
+      "compiling the KV seal kernels",
+      () => KvSealer.create(device, kv),
+    );
+    return new ModelRunner(
+      gpu,
+      spec,
+      weights,
+      forward,
+      buffers,
+      limits,
+      opts.readbackDepth ?? 4,
+      sealer,
+    );
   }
 
   /** Each layer's KV pool (the KV module's seal kernels write into these). */
@@ -148,15 +171,17 @@ export class ModelRunner implements Runner {
 
   /** Bytes of one block of `dtype` in one layer's pool. */
   blockBytes(dtype: string): number {
-    return requireDtype(this.#limits.dtypes, dtype).blockBytes(this.#limits.kv);
+    return kvDtype(dtype).blockBytes(this.#limits.kv);
+  }
+
+  /** Whether the cache holds K and V rotated (src/kv/rotation.ts), f16 blocks included. */
+  get rotatesKv(): boolean {
+    return this.#forward.rotatesKv;
   }
 
   /** Encodes and submits one step; resolves with its sampled tokens (and logits when asked). */
   async step(input: StepInput): Promise<StepResult> {
     const seals = input.seals ?? [];
-    if (seals.length > 0 && !this.sealer) {
-      throw new Error("Step has seals but no KV sealer is attached to the runner");
-    }
     const packed = packStep(input, this.#limits);
     const { device } = this.#gpu;
     const b = this.#buffers;
@@ -173,19 +198,18 @@ export class ModelRunner implements Runner {
     for (const { slot, tokens } of packed.countResets) {
       q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
     }
-    const splits = this.#forward.attention.splitsFor(Math.max(1, n), packed.maxContext);
+    const attention = this.#forward.attention.prepare(n, packed.maxContext);
     writeCount(device, b.counts, COUNT_SLOTS.rows, n);
     writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
     writeCount(device, b.counts, COUNT_SLOTS.kHeads, n * this.#spec.numKvHeads);
     writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
-    writeCount(device, b.counts, COUNT_SLOTS.attention, n, splits);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
     // A validation error would otherwise poison the step silently; it rejects the step instead.
     device.pushErrorScope("validation");
     let copies: { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null };
     try {
-      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true, capture);
+      copies = this.#encode(n, ns, attention, seals, input.returnLogits === true, capture);
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -217,7 +241,7 @@ export class ModelRunner implements Runner {
   #encode(
     n: number,
     ns: number,
-    splits: number,
+    attention: AttentionPlan,
     seals: readonly SealOp[],
     returnLogits: boolean,
     capture: QkvCapture | null,
@@ -226,11 +250,11 @@ export class ModelRunner implements Runner {
     const b = this.#buffers;
     const encoder = device.createCommandEncoder({ label: "step" });
     const pass = encoder.beginComputePass({ label: "step" });
-    if (seals.length > 0) this.sealer!.encode(pass, b.pools, seals);
+    if (seals.length > 0) this.#sealer.encode(pass, b.pools, seals);
     const afterRope = capture
       ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
       : undefined;
-    if (n > 0) this.#forward.encode(pass, b, n, ns, splits, afterRope);
+    if (n > 0) this.#forward.encode(pass, b, n, ns, attention, afterRope);
     pass.end();
     const qkv = capture ? capture.stage(encoder) : null;
     const staging = this.#ring.acquire();
@@ -252,7 +276,8 @@ export class ModelRunner implements Runner {
   destroy(): void {
     this.#ring.destroy();
     this.#capture?.destroy();
-    this.#forward.attention.destroy();
+    this.#forward.destroy();
+    this.#sealer.destroy();
     destroyWeights(this.#weights);
     for (const buf of Object.values(this.#buffers)) {
       if (buf instanceof GPUBuffer) buf.destroy();

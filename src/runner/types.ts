@@ -3,7 +3,7 @@
  * (sequence, position, token) that share one command encoder.
  * @module
  */
-import type { BlockEntry } from "../kv/types.ts";
+import type { BlockEntry, SealOp } from "../kv/types.ts";
 
 /** Sampling parameters applied on the GPU. */
 export interface SamplingParams {
@@ -67,14 +67,7 @@ export interface StepRow {
   token: number | null;
 }
 
-/** A seal: quantize the f16 block at `src` into the block at `dst` of dtype `dtype` (all layers). */
-export interface SealOp {
-  src: number;
-  dst: number;
-  dtype: string;
-  /** Tokens written in the source block (a block closed at a phase change is partial). */
-  tokens?: number;
-}
+export type { SealOp } from "../kv/types.ts";
 
 /** Everything one step needs. */
 export interface StepInput {

@@ -11,7 +11,14 @@ import {
   parseFlags,
   usageText,
 } from "../config/flag_parser.ts";
-import { DEFAULT_MODEL_DIR, ENGINE_FLAGS, integer, MODEL_FLAGS, text } from "../config/flags.ts";
+import {
+  DEFAULT_MODEL_DIR,
+  ENGINE_FLAGS,
+  integer,
+  MODEL_FLAGS,
+  number,
+  text,
+} from "../config/flags.ts";
 
 export { BYTE_SIZE_HINT, DEFAULT_MODEL_DIR, parseByteSize } from "../config/flags.ts";
 
@@ -27,6 +34,39 @@ export const SERVER_FLAGS = {
     value: "NAME",
     defaultText: "the folder name",
   }),
+  "reasoning-field": flag(
+    z.enum(["both", "reasoning", "reasoning_content"]).default("both"),
+    "where chat responses put the reasoning: both, reasoning (vLLM) or reasoning_content",
+    { value: "F" },
+  ),
+  "allowed-origins": flag(
+    z.array(text).default([]),
+    "CORS: an origin browsers may call from, or *",
+    {
+      value: "O",
+      multiple: true,
+      defaultText: "none",
+    },
+  ),
+  "log-level": flag(
+    z.enum(["debug", "info", "warn", "error"]).default("info"),
+    "debug, info (a line per request), warn or error",
+    { value: "L" },
+  ),
+  "shutdown-timeout": flag(number(0).default(30), "seconds open requests get after SIGTERM", {
+    value: "S",
+  }),
+  "body-read-timeout": flag(
+    number(Number.MIN_VALUE).default(30),
+    "seconds a client gets to send its request body",
+    { value: "S" },
+  ),
+  "max-open-requests": flag(
+    integer(1).default(1024),
+    "requests served at once, streams included; more get 503",
+    { value: "N" },
+  ),
+  "no-ui": flag(z.boolean().optional(), "do not serve the playground page at /"),
 };
 
 /** Every flag of `deno task serve`, and the PHASEKV_* variables of `deno serve`. */

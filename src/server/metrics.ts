@@ -103,6 +103,7 @@ export class ServerMetrics {
 export class RequestTimer {
   readonly #start = performance.now();
   #last: number | null = null;
+  #first: number | null = null;
   #done = false;
   readonly #ttft: Histogram;
   readonly #itl: Histogram;
@@ -121,6 +122,7 @@ export class RequestTimer {
     if (n === 0) return;
     const now = performance.now();
     if (this.#last === null) {
+      this.#first = now;
       this.#ttft.observe((now - this.#start) / 1000);
     } else {
       // an output can carry several tokens (readback lag); each gets its share of the gap
@@ -128,6 +130,14 @@ export class RequestTimer {
       for (let i = 0; i < n; i++) this.#itl.observe(perToken);
     }
     this.#last = now;
+  }
+
+  /** Seconds to the first token (null before it) and since the request started. */
+  timings(): { ttftSeconds: number | null; seconds: number } {
+    return {
+      ttftSeconds: this.#first === null ? null : (this.#first - this.#start) / 1000,
+      seconds: (performance.now() - this.#start) / 1000,
+    };
   }
 
   /** Records the end of the request once; later calls are ignored. */

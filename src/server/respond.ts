@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
-import type { FinishReason } from "../engine/types.ts";
+import type { FinishReason, ThinkMarkerText } from "../engine/types.ts";
 import { toApiError } from "./error_map.ts";
 import type { Generation } from "./generation.ts";
 import { type PhaseText, splitPhaseText } from "./phase_text.ts";
@@ -34,6 +34,27 @@ export interface RespondOptions {
   stream: boolean;
   includeUsage: boolean;
   tally: UsageTally;
+  /** The model's think markers, kept out of the text. */
+  markers?: ThinkMarkerText | null;
+  /** Takes the request's log line once it ends. */
+  log?: (line: string) => void;
+  /** The response id the log line names. */
+  requestId?: string;
+}
+
+/** One log line for a finished request: id, outcome, tokens by phase, KV bytes and timings. */
+export function requestLine(
+  id: string,
+  outcome: string,
+  usage: UsageJson,
+  timings: { ttftSeconds: number | null; seconds: number },
+): string {
+  const think = usage.completion_tokens_details.reasoning_tokens;
+  const kvBytes = Object.values(usage.kv?.phases ?? {}).reduce((n, p) => n + p.bytes, 0);
+  const ttft = timings.ttftSeconds === null ? "-" : `${timings.ttftSeconds.toFixed(3)}s`;
+  return `${id} ${outcome} prompt=${usage.prompt_tokens} think=${think} ` +
+    `answer=${usage.completion_tokens - think} kv_bytes=${kvBytes} ttft=${ttft} ` +
+    `duration=${timings.seconds.toFixed(3)}s`;
 }
 
 /** Streams or collects `generation` in `format`. */
@@ -43,17 +64,41 @@ export function respond(
   format: ResponseFormat,
   options: RespondOptions,
 ): Response | Promise<Response> {
-  if (!options.stream) return collect(c, generation, format, options.tally);
+  const done = (outcome: string) =>
+    options.log?.(
+      requestLine(
+        options.requestId ?? "-",
+        outcome,
+        options.tally.toJson(),
+        generation.timer.timings(),
+      ),
+    );
+  if (!options.stream) {
+    return collect(c, generation, format, options).then(
+      (res) => {
+        done(`200 ${generation.finishReason ?? "abort"}`);
+        return res;
+      },
+      (err) => {
+        done(`${toApiError(err).status} error`);
+        throw err;
+      },
+    );
+  }
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => generation.cancel());
     const send = (chunk: JsonObject) => stream.writeSSE({ data: JSON.stringify(chunk) });
+    let outcome = "";
     try {
       await sendAll(stream, send, generation, format, options);
+      outcome = stream.aborted ? "abort" : (generation.finishReason ?? "abort");
     } catch (err) {
+      outcome = "error";
       // headers are gone: the error travels as a data event, which OpenAI clients raise
       if (!stream.aborted) await send({ ...toApiError(err).toBody() });
     }
     if (!stream.aborted) await stream.writeSSE({ data: "[DONE]" });
+    done(`200 ${outcome} stream`);
   });
 }
 
@@ -62,13 +107,13 @@ async function sendAll(
   send: (chunk: JsonObject) => Promise<void>,
   generation: Generation,
   format: ResponseFormat,
-  { includeUsage, tally }: RespondOptions,
+  { includeUsage, tally, markers }: RespondOptions,
 ): Promise<void> {
   for (const chunk of format.opening()) await send(chunk);
   let reason: FinishReason | undefined;
   for await (const output of generation.outputs()) {
     tally.add(output);
-    const chunk = format.delta(splitPhaseText(output));
+    const chunk = format.delta(splitPhaseText(output, markers));
     if (chunk !== null && !stream.aborted) await send(chunk);
     reason = output.finishReason;
   }
@@ -81,13 +126,13 @@ async function collect(
   c: Context,
   generation: Generation,
   format: ResponseFormat,
-  tally: UsageTally,
+  { tally, markers }: RespondOptions,
 ): Promise<Response> {
   const text: PhaseText = { reasoning: "", content: "" };
   let reason: FinishReason = "abort";
   for await (const output of generation.outputs()) {
     tally.add(output);
-    const piece = splitPhaseText(output);
+    const piece = splitPhaseText(output, markers);
     text.reasoning += piece.reasoning;
     text.content += piece.content;
     if (output.finishReason) reason = output.finishReason;

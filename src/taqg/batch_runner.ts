@@ -8,11 +8,9 @@
  * @module
  */
 import { type Gpu, openGpu } from "../gpu/device.ts";
-import { registryTable } from "../engine/gpu_backend.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import type { KvLayout } from "../kv/layout.ts";
 import { PhaseTracker } from "../kv/phase.ts";
-import { KvSealer } from "../kv/sealer.ts";
 import type { BlockEntry, Phase } from "../kv/types.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
@@ -126,10 +124,7 @@ export class BatchRunner {
       maxNumSeqs: opts.maxSeqs,
       maxRowsPerStep: Math.max(opts.maxSeqs, opts.maxPromptRows),
       maxBlocksPerSeq: maxBlocks,
-      kvDtypes: registryTable,
-      kvDecodeKernel: "kv_decode",
     });
-    runner.sealer = await KvSealer.create(gpu.device, layout);
     return new BatchRunner(gpu, opts.gpu === undefined, runner, ckpt.spec, {
       maxSeqs: opts.maxSeqs,
       maxBlocks,
@@ -239,13 +234,17 @@ export class BatchRunner {
         returnLogits: opts.logits,
       });
     }
-    return states.map((s) => {
-      // what the sequence holds at its end: every token but the last one generated
-      const held = s.seq.promptIds.length + s.result.ids.length - 1;
+    return states.map((s, seq) => {
+      // what the engine holds when the sequence finishes: every token, the last one appended
+      const held = s.seq.promptIds.length + s.result.ids.length;
+      place(s.blocks, s.result.phases.at(-1)!, held - 1, blockSize);
       let bytes = 0;
-      for (const b of s.blocks.filter((b) => b.start < held)) {
-        bytes += this.blockBytes(b.sealed ?? "f16");
-      }
+      s.blocks.forEach((b, index) => {
+        const leaves = index < s.blocks.length - 1 && held - b.end >= opts.recentTokens;
+        const dtype = b.sealed ??
+          (leaves && !b.final ? kvDtype(opts.dtypeOf({ seq, index, phase: b.phase })).name : "f16");
+        bytes += this.blockBytes(dtype);
+      });
       s.result.kvBytes = bytes * this.spec.numLayers;
       s.result.kvTokens = held;
       return s.result;

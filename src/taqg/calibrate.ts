@@ -136,8 +136,8 @@ export async function calibrateModel(opts: CalibrateOptions): Promise<Calibratio
       ids: f16.generated[i].ids,
       phases: [...p.ids.map(() => "prompt" as Phase), ...f16.generated[i].phases as Phase[]],
     }));
-    // what each sequence holds at its end: all but the last token generated
-    const held = traces.map((t) => t.phases.slice(0, -1));
+    // what each sequence holds when it finishes: every token, the last one included
+    const held = traces.map((t) => t.phases);
     const bytesOf = (d: PhasePolicy) => bytesPerToken(held, d, R, dims);
     const long = longTrace(4096);
     const forced = (dtypeOf: (trace: number, phase: Phase, index: number) => string) =>

@@ -305,6 +305,7 @@ export function fakeModel(): {
     headDim: number;
     eosTokenIds: number[];
     maxPositionEmbeddings: number;
+    vocabSize: number;
   };
   tokenizer: typeof FAKE_TOKENIZER;
   markers: { openId: number; closeId: number };
@@ -317,6 +318,7 @@ export function fakeModel(): {
       headDim: 32,
       eosTokenIds: [FAKE_EOS],
       maxPositionEmbeddings: 4096,
+      vocabSize: FAKE_VOCAB.length,
     },
     tokenizer: FAKE_TOKENIZER,
     markers: { openId: FAKE_OPEN, closeId: FAKE_CLOSE },

@@ -8,8 +8,9 @@ import type { Route } from "../route.ts";
 export const metricsRoute: Route = {
   method: "GET",
   path: "/metrics",
-  handle(c, deps) {
+  async handle(c, deps) {
     const engine = deps.engine.engine;
+    await engine?.refresh?.();
     return c.text(deps.metrics.render(engine?.stats() ?? null, engine?.kvPolicy), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
