@@ -74,6 +74,7 @@ export type {
   GenerateOutput,
   GenerateRequest,
   GenerateUsage,
+  OutputLogprob,
   PhaseKvUsage,
   ThinkMarkerText,
 } from "./src/engine/types.ts";

@@ -7,12 +7,14 @@
 // One invocation owns one head vector: HEAD_DIM log2(HEAD_DIM) / 2 butterflies, far from any
 // loop bound, and no workgroup memory or barriers.
 // bindings: 0 data array<f32> read_write, 1 signs array<f32> [HEAD_DIM], 2 count uniform (n = rows)
-// dispatch: (ceil(HEADS / WG), rows)
+// dispatch: grid(ceil(rows * HEADS / WG)) with grid(g) = (min(g, GRID_X), ceil(g / GRID_X));
+// invocation i owns head i % HEADS of row i / HEADS
 override WG: u32 = 64u;
 override HEAD_DIM: u32;
 override STRIDE: u32;
 override HEADS: u32;
 override INVERSE: bool = false;
+const GRID_X: u32 = 32768u;
 
 struct Count { n: u32 }
 
@@ -22,9 +24,10 @@ struct Count { n: u32 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let h = gid.x;
-  let r = gid.y;
-  if (h >= HEADS || r >= count.n) { return; }
+  let i = gid.x + gid.y * GRID_X * WG;
+  let h = i % HEADS;
+  let r = i / HEADS;
+  if (r >= count.n) { return; }
   let base = r * STRIDE + h * HEAD_DIM;
   if (!INVERSE) {
     for (var i = 0u; i < HEAD_DIM; i++) {

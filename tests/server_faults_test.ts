@@ -3,13 +3,13 @@
  * on a burst, failed streams counted as errors, stats that are current when scraped.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { createEngine } from "../src/engine/engine.ts";
+import { createEngineOn } from "../src/engine/engine.ts";
 import { createEngineWith } from "../src/engine/local_engine.ts";
 import { createApp } from "../src/server/app.ts";
+import { createLogger } from "../src/server/log.ts";
 import { FakeEngine } from "./helpers/fake_engine.ts";
-import { fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
-
-const FAKE_BACKEND = new URL("./helpers/fake_runner.ts", import.meta.url).href;
+import { metricValue } from "./helpers/prometheus.ts";
+import { FAKE_ENGINE_BACKEND, fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
 
 function post(
   app: { request: (p: string, i: RequestInit) => Response | Promise<Response> },
@@ -20,12 +20,6 @@ function post(
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-}
-
-/** The value of the sample `name{labels}` in Prometheus text, or undefined. */
-function sample(text: string, name: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(name + " "));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
 Deno.test("--max-waiting 0 takes a burst that fits the free slots and refuses one more", async () => {
@@ -80,25 +74,25 @@ Deno.test("a stream the engine fails counts as an error in /metrics, not as an a
   assertEquals(res.status, 200);
   await res.text();
   const metrics = await (await app.request("/metrics")).text();
-  assertEquals(sample(metrics, 'phasekv_request_success_total{finished_reason="error"}'), 1);
+  assertEquals(metricValue(metrics, "vllm:request_success_total", { finished_reason: "error" }), 1);
   assertEquals(
-    sample(metrics, 'phasekv_request_success_total{finished_reason="abort"}'),
+    metricValue(metrics, "vllm:request_success_total", { finished_reason: "abort" }),
     undefined,
   );
 });
 
 Deno.test("/metrics scraped right after a request on the Worker engine shows the engine idle", async () => {
-  const engine = await createEngine({ model: "fake", backend: FAKE_BACKEND, maxNumSeqs: 4 });
+  const engine = await createEngineOn({ model: "fake", maxNumSeqs: 4 }, FAKE_ENGINE_BACKEND);
   const app = createApp(engine);
   try {
     const res = await post(app, { prompt: [3, 4, 5, 6], max_tokens: 24, ignore_eos: true });
     assertEquals(res.status, 200);
     const { usage } = await res.json();
     const metrics = await (await app.request("/metrics")).text();
-    assertEquals(sample(metrics, "phasekv_num_requests_running"), 0);
-    assertEquals(sample(metrics, "phasekv_kv_cache_usage_perc"), 0);
+    assertEquals(metricValue(metrics, "vllm:num_requests_running"), 0);
+    assertEquals(metricValue(metrics, "vllm:kv_cache_usage_perc"), 0);
     const tokens = ["prompt", "think", "answer"].map((phase) =>
-      sample(metrics, `phasekv_tokens_total{phase="${phase}"}`) ?? 0
+      metricValue(metrics, "phasekv_tokens_total", { phase }) ?? 0
     );
     assertEquals(tokens[0], usage.prompt_tokens);
     assertEquals(tokens[1] + tokens[2], usage.completion_tokens);
@@ -227,4 +221,44 @@ Deno.test("/v1/kv names a running request by the id its response carries", async
   } finally {
     await engine.close();
   }
+});
+
+Deno.test("one log line per request names the response id, tokens by phase, KV bytes and timings", async () => {
+  const lines: string[] = [];
+  const logger = createLogger("info", (_level, line) => lines.push(line));
+  const app = createApp(new FakeEngine(), { logger });
+  const res = await postTo(app, CHAT, { messages: USER });
+  const body = await res.json();
+  const line = lines.find((l) => l.startsWith(body.id));
+  assert(line, lines.join("\n"));
+  const u = body.usage;
+  const kvBytes = Object.values(u.kv.phases as Record<string, { bytes: number }>)
+    .reduce((n, p) => n + p.bytes, 0);
+  assertStringIncludes(line, "200 stop");
+  assertStringIncludes(line, `prompt=${u.prompt_tokens}`);
+  assertStringIncludes(line, `think=${u.completion_tokens_details.reasoning_tokens}`);
+  assertStringIncludes(
+    line,
+    `answer=${u.completion_tokens - u.completion_tokens_details.reasoning_tokens}`,
+  );
+  assertStringIncludes(line, `kv_bytes=${kvBytes}`);
+  assert(/ttft=\d+\.\d{3}s duration=\d+\.\d{3}s$/.test(line), line);
+  // --log-level warn drops them
+  const quiet: string[] = [];
+  const warnApp = createApp(new FakeEngine(), {
+    logger: createLogger("warn", (_l, l) => quiet.push(l)),
+  });
+  await (await postTo(warnApp, CHAT, { messages: USER })).json();
+  assertEquals(quiet, []);
+});
+
+Deno.test("while draining, /health and new requests answer 503 draining; metrics stay open", async () => {
+  let draining = false;
+  const app = createApp(new FakeEngine(), { isDraining: () => draining });
+  assertEquals((await app.request("/health")).status, 200);
+  draining = true;
+  const health = await app.request("/health");
+  assertEquals([health.status, (await health.json()).error.code], [503, "draining"]);
+  assertEquals((await postTo(app, CHAT, { messages: USER })).status, 503);
+  assertEquals((await app.request("/metrics")).status, 200);
 });

@@ -12,6 +12,7 @@ import { startEngine } from "../src/server/engine_factory.ts";
 import { serveFlagsFromEnv } from "../src/server/flags.ts";
 import { lazyServeHandler } from "../src/server/serve.ts";
 import { makeTinyCheckpoint } from "./helpers/tiny_checkpoint.ts";
+import { metricValue } from "./helpers/prometheus.ts";
 import { openAiChunks, sseData } from "./helpers/sse.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -200,7 +201,10 @@ Deno.test({
       assertEquals(engine.stats().numRunning, 0);
       assertEquals(engine.blockMap(), []);
       const metrics = await (await app.request("/metrics")).text();
-      assertStringIncludes(metrics, 'phasekv_request_success_total{finished_reason="abort"} 1');
+      assertEquals(
+        metricValue(metrics, "vllm:request_success_total", { finished_reason: "abort" }),
+        1,
+      );
     }),
 });
 
@@ -218,16 +222,15 @@ Deno.test({
       const body: Json = await res.json();
       assertEquals(body.object, "chat.completion");
       const metrics = await (await app.request("/metrics")).text();
-      const counter = (phase: string) =>
-        Number(
-          new RegExp(`^phasekv_tokens_total\\{phase="${phase}"\\} (\\d+)$`, "m")
-            .exec(metrics)?.[1],
-        );
+      const counter = (phase: string) => metricValue(metrics, "phasekv_tokens_total", { phase })!;
       const { usage } = body;
       assertEquals(counter("prompt"), usage.prompt_tokens);
       assertEquals(counter("think"), usage.completion_tokens_details.reasoning_tokens);
       assertEquals(counter("think") + counter("answer"), usage.completion_tokens);
-      assertStringIncludes(metrics, 'phasekv_request_success_total{finished_reason="length"} 1');
+      assertEquals(
+        metricValue(metrics, "vllm:request_success_total", { finished_reason: "length" }),
+        1,
+      );
     }),
 });
 
@@ -410,8 +413,11 @@ Deno.test({
       assertEquals(kv.kv_bytes, expected);
       assertGreater(kv.kv_bytes.prompt.int8, 1000);
       const metrics = await (await app.request("/metrics")).text();
-      const line = /^phasekv_kv_cache_bytes\{phase="prompt",dtype="int8"\} (\d+)$/m.exec(metrics);
-      assertGreater(Number(line?.[1]), 1000);
+      const bytes = metricValue(metrics, "phasekv_kv_cache_bytes", {
+        phase: "prompt",
+        dtype: "int8",
+      });
+      assertEquals(bytes, kv.kv_bytes.prompt.int8);
       await reader.cancel();
     }),
 });
@@ -454,4 +460,81 @@ Deno.test({
     assertStringIncludes(out, "tokens at f16");
     assertStringIncludes(out, "maximum concurrency at max_model_len 512");
   },
+});
+
+Deno.test({
+  name: "logprobs: greedy tokens are the GPU's most likely, in chat and completions shapes",
+  ignore: !hasGpu,
+  fn: () =>
+    withTinyEngine(async (engine) => {
+      const outputs: GenerateOutput[] = [];
+      for await (
+        const out of engine.generate({
+          promptIds: engine.encode("What is 6*7?"),
+          maxTokens: 12,
+          ignoreEos: true,
+          logprobs: 3,
+        })
+      ) outputs.push(out);
+      let checked = 0;
+      for (const out of outputs) {
+        out.logprobs?.forEach((lp, i) => {
+          if (!lp) return;
+          checked++;
+          assertEquals(lp.token, out.tokenIds[i]);
+          assertEquals(lp.top.length, 3);
+          // greedy: the sampled token is the GPU's most likely one, with its logprob
+          assertEquals(lp.top[0].token, lp.token);
+          assert(Math.abs(lp.top[0].logprob - lp.logprob) < 1e-6);
+          assert(lp.logprob <= 0 && lp.top[1].logprob <= lp.top[0].logprob);
+        });
+      }
+      assertGreater(checked, 8);
+
+      const app = createApp(engine);
+      const chat = await app.request(
+        "/v1/chat/completions",
+        post({
+          messages: USER,
+          max_tokens: 20,
+          max_think_tokens: 6,
+          ignore_eos: true,
+          logprobs: true,
+          top_logprobs: 2,
+        }),
+      );
+      assertEquals(chat.status, 200);
+      const { choices }: Json = await chat.json();
+      const content: Json[] = choices[0].logprobs.content;
+      assertGreater(content.length, 0);
+      for (const t of content) {
+        assertEquals(t.top_logprobs.length, 2);
+        assertEquals(t.bytes, [...new TextEncoder().encode(t.token)]);
+      }
+      for (const t of content) {
+        assert(t.logprob <= 0 && t.top_logprobs[1].logprob <= t.top_logprobs[0].logprob);
+      }
+      assertGreater(choices[0].logprobs.reasoning.length, 0);
+
+      const text = await app.request(
+        "/v1/completions",
+        post({
+          prompt: "What is 6*7?",
+          max_tokens: 6,
+          ignore_eos: true,
+          logprobs: 1,
+          stream: true,
+        }),
+      );
+      const { chunks }: { chunks: Json[] } = openAiChunks(await text.text());
+      const lps = chunks.map((c) => c.choices[0]?.logprobs).filter(Boolean);
+      assertGreater(lps.length, 0);
+      const tokens = lps.flatMap((l: Json) => l.tokens);
+      const offsets = lps.flatMap((l: Json) => l.text_offset);
+      assertEquals(offsets[0], 0);
+      assertEquals(tokens.length, lps.flatMap((l: Json) => l.token_logprobs).length);
+      for (const top of lps.flatMap((l: Json) => l.top_logprobs)) {
+        assertEquals(Object.keys(top).length, 1);
+      }
+    }),
 });

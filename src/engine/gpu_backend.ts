@@ -11,9 +11,8 @@ import { ChatTemplateError } from "../model/errors.ts";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
 import type { Runner } from "../runner/types.ts";
-import type { TextSide } from "./backend.ts";
+import type { EngineParts, TextSide } from "./backend.ts";
 import type { EngineConfig } from "./create_core.ts";
-import type { EngineParts } from "./local_engine.ts";
 
 const ALIGN = 16;
 

@@ -5,51 +5,20 @@
  */
 import { type KvPolicy, resolveKvPolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
-import type { ModelSpec } from "../model/spec.ts";
-import type { Runner } from "../runner/types.ts";
+import type { EngineParts } from "./backend.ts";
 import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
 import type { EngineCore } from "./engine_core.ts";
-import { buildSummary, type EngineSummary, type ModelAbout } from "./summary.ts";
+import { buildSummary, type EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
+// the model's parts are declared beside the backend contract; kept importable from here
+export type { EngineParts, EngineTokenizer, ModelText } from "./backend.ts";
 import type {
   BlockMapEntry,
-  ChatMessage,
-  EncodeTextOptions,
   EngineApi,
   EngineStats,
   GenerateOutput,
   GenerateRequest,
 } from "./types.ts";
-
-/** Text ↔ ids, as the engine needs it. */
-export interface EngineTokenizer {
-  encode(text: string, options?: EncodeTextOptions): number[];
-  decode(ids: readonly number[]): string;
-}
-
-/** The CPU side of a served model: what both the main thread and the engine Worker load. */
-export interface ModelText {
-  modelId: string;
-  spec: Pick<
-    ModelSpec,
-    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings" | "vocabSize"
-  >;
-  tokenizer: EngineTokenizer;
-  /** Think marker ids (null where the tokenizer has none). */
-  markers: { openId: number | null; closeId: number | null };
-  /** Renders the chat template; absent for a model without one. */
-  renderChat?: (messages: readonly ChatMessage[], kwargs?: Record<string, unknown>) => string;
-  profile?: KvProfile | null;
-}
-
-/** A model with the runner that computes it. */
-export interface EngineParts extends ModelText {
-  runner: Runner;
-  /** The KV budget the runner's pools hold, when it is less than the config asked. */
-  kvCacheMemory?: number;
-  /** The model's size and the adapter, for the startup summary. */
-  about?: ModelAbout;
-}
 
 /** Each phase's dtype and source under `config`'s dtype settings and the model's profile. */
 export function engineKvPolicy(config: EngineConfig, profile?: KvProfile | null): KvPolicy {
@@ -94,12 +63,15 @@ export class LocalEngine extends TextEngine implements EngineApi {
       modelId: parts.modelId,
       about: parts.about ?? null,
       maxModelLen: this.maxModelLen,
+      vocabSize: parts.spec.vocabSize,
       blockSize: parts.runner.blockSize,
       maxNumSeqs: config.maxNumSeqs,
       kvBudgetBytes: this.core.arena.budgetBytes,
       numLayers: parts.spec.numLayers,
       blockBytes: (dtype) => parts.runner.blockBytes(dtype),
-      policy: kvPolicy,
+      policy: this.kvPolicy,
+      profile: parts.profile ?? null,
+      kvRecentTokens: config.kvRecentTokens,
     });
   }
 

@@ -15,8 +15,6 @@ import type { BlockMapEntry, EngineStats, GenerateOutput, GenerateRequest } from
 export interface WorkerInit {
   model: string;
   config: EngineConfig;
-  /** URL of the backend module (default: the WebGPU one). */
-  backend: string;
 }
 
 /** Main thread → Worker. */

@@ -76,6 +76,10 @@ export class SequenceFactory {
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
       throw new RangeError(`maxTokens must be a positive integer, got ${request.maxTokens}`);
     }
+    const lp = request.logprobs;
+    if (lp !== undefined && !(Number.isInteger(lp) && lp >= 0 && lp <= 20)) {
+      throw new RangeError(`logprobs must be an integer from 0 to 20, got ${lp}`);
+    }
     for (const name of ["presencePenalty", "frequencyPenalty"] as const) {
       const v = request[name];
       if (v !== undefined && !Number.isFinite(v)) {

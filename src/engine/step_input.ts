@@ -29,5 +29,7 @@ export function buildStepInput(chunks: readonly ScheduledChunk[]): StepInput {
       rows.push({ seq: i, position: p, token: seq.tokenAt(p) });
     }
   });
-  return { seqs, rows, seals: chunks.flatMap((c) => c.seals) };
+  // the GPU computes logprobs for the whole step when any sampling sequence asks
+  const returnLogprobs = chunks.some((c) => c.sample && c.seq.request.logprobs !== undefined);
+  return { seqs, rows, seals: chunks.flatMap((c) => c.seals), returnLogprobs };
 }

@@ -5,6 +5,8 @@
  * @module
  */
 import { dtypesOf, type KvPolicy } from "../kv/policy.ts";
+import type { KvProfile } from "../kv/profile.ts";
+import { recentTokens } from "./create_core.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
 
 /** The model and the device, as the backend loaded them. */
@@ -23,7 +25,7 @@ export interface ModelAbout {
 export interface PhaseSummary {
   /** Canonical dtype name of the phase's sealed blocks. */
   dtype: string;
-  /** `default`, `profile` or `flag` (src/kv/policy.ts). */
+  /** `profile`, a flag (`--kv-cache-dtype-think`), or `default`. */
   source: string;
   /** Tokens the whole budget holds when every block is sealed at this dtype. */
   tokensFit: number;
@@ -37,6 +39,8 @@ export interface EngineSummary {
   about: ModelAbout | null;
   /** Longest prompt + completion, in tokens. */
   maxModelLen: number;
+  /** Token ids run 0..vocabSize-1. */
+  vocabSize: number;
   /** Tokens per KV block. */
   blockSize: number;
   /** Most sequences running at once. */
@@ -47,7 +51,14 @@ export interface EngineSummary {
   phases: Record<Phase, PhaseSummary>;
   /** Tokens the budget holds at f16, for comparison. */
   f16TokensFit: number;
-  /** Sequences of maxModelLen tokens that fit at once, every block at its costliest phase dtype. */
+  /** The full-precision recent window in tokens, and where it came from. */
+  recentTokens: number;
+  /** `--kv-recent-tokens`, `profile` or `default`. */
+  recentSource: string;
+  /**
+   * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
+   * f16 and every other block at its costliest phase dtype.
+   */
   maxConcurrency: number;
 }
 
@@ -56,6 +67,7 @@ export interface SummaryInput {
   modelId: string;
   about: ModelAbout | null;
   maxModelLen: number;
+  vocabSize: number;
   blockSize: number;
   maxNumSeqs: number;
   kvBudgetBytes: number;
@@ -64,6 +76,10 @@ export interface SummaryInput {
   blockBytes: (dtype: string) => number;
   /** Each phase's dtype and its source (src/kv/policy.ts). */
   policy: KvPolicy;
+  /** The profile beside the model (its window, when it records one). */
+  profile: KvProfile | null;
+  /** The window the user set (`--kv-recent-tokens`), if any. */
+  kvRecentTokens?: number;
 }
 
 /** The summary of an engine built from `input`. */
@@ -79,15 +95,26 @@ export function buildSummary(input: SummaryInput): EngineSummary {
   }
   const costliest = Math.max(...PHASES.map((p) => blockAll(resolved[p])));
   const blocksPerSeq = Math.ceil(input.maxModelLen / input.blockSize);
+  const recent = recentTokens(input, input.profile);
+  // the window's blocks and the open one stay f16
+  const f16Blocks = Math.min(blocksPerSeq, Math.ceil(recent / input.blockSize) + 1);
+  const perSeq = f16Blocks * blockAll("f16") + (blocksPerSeq - f16Blocks) * costliest;
   return {
     modelId: input.modelId,
     about: input.about,
     maxModelLen: input.maxModelLen,
+    vocabSize: input.vocabSize,
     blockSize: input.blockSize,
     maxNumSeqs: input.maxNumSeqs,
     kvBudgetBytes: input.kvBudgetBytes,
     phases,
     f16TokensFit: fit("f16"),
-    maxConcurrency: Math.floor(input.kvBudgetBytes / (blocksPerSeq * costliest)),
+    recentTokens: recent,
+    recentSource: input.kvRecentTokens !== undefined
+      ? "--kv-recent-tokens"
+      : input.profile?.recent_tokens !== undefined
+      ? "profile"
+      : "default",
+    maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),
   };
 }

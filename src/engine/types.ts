@@ -37,6 +37,21 @@ export interface GenerateRequest {
   kvCacheDtypeAnswer?: string;
   /** After this many think tokens the engine emits the close marker itself. */
   maxThinkTokens?: number;
+  /**
+   * Report each generated token's logprob and this many most likely alternatives (0..20),
+   * computed on the GPU next to sampling; absent reports none.
+   */
+  logprobs?: number;
+}
+
+/** A generated token's log-probability and the most likely tokens at its position. */
+export interface OutputLogprob {
+  /** The token id. */
+  token: number;
+  /** Natural log of its probability under the logits the sampler read (before temperature). */
+  logprob: number;
+  /** The most likely tokens, most likely first (as many as the request asked). */
+  top: { token: number; logprob: number }[];
 }
 
 /** A piece of streamed output. */
@@ -47,6 +62,8 @@ export interface GenerateOutput {
   text: string;
   /** The phase of these tokens. */
   phase: Phase;
+  /** With the request's `logprobs`: one entry per token id, null for a token the engine forced. */
+  logprobs?: (OutputLogprob | null)[];
   /** Set on the last output. */
   finishReason?: FinishReason;
   /** Set on the last output. */

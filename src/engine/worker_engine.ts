@@ -6,7 +6,8 @@
  * @module
  */
 import type { KvPolicy } from "../kv/policy.ts";
-import { importBackend, type TextSide } from "./backend.ts";
+import type { BackendModule, TextSide } from "./backend.ts";
+import type { EngineConfig } from "./create_core.ts";
 import { OutputStream } from "./output_stream.ts";
 import type { EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
@@ -25,7 +26,8 @@ import type {
   GenerateRequest,
 } from "./types.ts";
 
-const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
+/** The Worker entry that serves the engine on the WebGPU backend. */
+export const GPU_WORKER_URL: string = new URL("./worker.ts", import.meta.url).href;
 /** How long refresh() waits for the Worker's snapshot before it settles for the last one. */
 const REFRESH_TIMEOUT_MS = 1000;
 /** How long close() waits after ending the Worker for its thread to release the GPU. */
@@ -64,13 +66,18 @@ export class WorkerEngine extends TextEngine implements EngineApi {
     };
   }
 
-  /** Starts the Worker and waits until it has loaded the model. */
+  /**
+   * Starts the Worker at `workerUrl` (one that calls serveEngineWorker with its backend) and waits
+   * until it has loaded the model; `backend` loads the text side on this thread.
+   */
   static async start(
     init: WorkerInit,
+    backend: Pick<BackendModule, "loadTextSide">,
+    workerUrl: string | URL = GPU_WORKER_URL,
     onProgress?: (message: string) => void,
   ): Promise<WorkerEngine> {
-    const text = await (await importBackend(init.backend)).loadTextSide(init.model);
-    const worker = new Worker(WORKER_URL, { type: "module" });
+    const text = await backend.loadTextSide(init.model);
+    const worker = new Worker(workerUrl, { type: "module" });
     const ready = await new Promise<Extract<FromWorker, { type: "ready" }>>((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;

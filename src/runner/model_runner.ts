@@ -7,7 +7,7 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { createBuffer, createStorage } from "../gpu/buffers.ts";
-import { createCounts, writeCount } from "../gpu/dispatch.ts";
+import { countSlot, createCounts, writeCount } from "../gpu/dispatch.ts";
 import { withErrorScope } from "../gpu/errors.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
@@ -22,6 +22,7 @@ import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { SAMPLE_WORDS } from "./ops/sample.ts";
 import type { AttentionPlan } from "./ops/attention.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
+import { LogprobsReadout } from "./ops/logprobs.ts";
 import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
 import { destroyWeights, type ModelWeights, type ProgressFn, uploadWeights } from "./weights.ts";
@@ -63,6 +64,7 @@ export class ModelRunner implements Runner {
   readonly #ring: ReadbackRing;
   /** Made on the first step that asks for a capture (calibration only). */
   #capture: QkvCapture | null = null;
+  #logprobs: LogprobsReadout | null = null;
 
   private constructor(
     gpu: Gpu,
@@ -205,11 +207,26 @@ export class ModelRunner implements Runner {
     writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
+    const logprobs = input.returnLogprobs === true && ns > 0
+      ? this.#logprobs ??= await LogprobsReadout.create(
+        this.#gpu,
+        this.#spec.vocabSize,
+        this.#limits.maxSeqs,
+      )
+      : null;
     // A validation error would otherwise poison the step silently; it rejects the step instead.
     device.pushErrorScope("validation");
-    let copies: { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null };
+    let copies: Copies;
     try {
-      copies = this.#encode(n, ns, attention, seals, input.returnLogits === true, capture);
+      copies = this.#encode(
+        n,
+        ns,
+        attention,
+        seals,
+        input.returnLogits === true,
+        capture,
+        logprobs,
+      );
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -219,11 +236,12 @@ export class ModelRunner implements Runner {
     });
     const tokens = new Int32Array(await this.#ring.read(copies.staging, ns * 4, scope));
     const qkv = copies.qkv && capture ? await capture.read(copies.qkv) : undefined;
-    if (!copies.logits) return { tokens, qkv };
+    const lp = copies.logprobs && logprobs ? await logprobs.read(copies.logprobs, ns) : undefined;
+    if (!copies.logits) return { tokens, qkv, logprobs: lp };
     await copies.logits.mapAsync(GPUMapMode.READ);
     const logits = new Float32Array(copies.logits.getMappedRange().slice(0));
     copies.logits.destroy();
-    return { tokens, logits, qkv };
+    return { tokens, logits, qkv, logprobs: lp };
   }
 
   async #prepareCapture(numRows: number): Promise<QkvCapture> {
@@ -245,7 +263,8 @@ export class ModelRunner implements Runner {
     seals: readonly SealOp[],
     returnLogits: boolean,
     capture: QkvCapture | null,
-  ): { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null } {
+    logprobs: LogprobsReadout | null,
+  ): Copies {
     const { device } = this.#gpu;
     const b = this.#buffers;
     const encoder = device.createCommandEncoder({ label: "step" });
@@ -255,7 +274,11 @@ export class ModelRunner implements Runner {
       ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
       : undefined;
     if (n > 0) this.#forward.encode(pass, b, n, ns, attention, afterRope);
+    // next to the sampler: the same logits, the tokens it just wrote
+    const count = countSlot(b.counts, COUNT_SLOTS.samples);
+    if (logprobs) logprobs.encode(pass, { logits: b.logits, outTokens: b.outTokens, count }, ns);
     pass.end();
+    const logprobsCopy = logprobs ? logprobs.stage(encoder, ns) : null;
     const qkv = capture ? capture.stage(encoder) : null;
     const staging = this.#ring.acquire();
     encoder.copyBufferToBuffer(b.outTokens, 0, staging, 0, Math.max(4, ns * 4));
@@ -269,7 +292,7 @@ export class ModelRunner implements Runner {
       encoder.copyBufferToBuffer(b.logits, 0, logits, 0, bytes);
     }
     device.queue.submit([encoder.finish()]);
-    return { staging, logits, qkv };
+    return { staging, logits, qkv, logprobs: logprobsCopy };
   }
 
   /** Releases the weights, pools and step buffers. */
@@ -278,6 +301,7 @@ export class ModelRunner implements Runner {
     this.#capture?.destroy();
     this.#forward.destroy();
     this.#sealer.destroy();
+    this.#logprobs?.destroy();
     destroyWeights(this.#weights);
     for (const buf of Object.values(this.#buffers)) {
       if (buf instanceof GPUBuffer) buf.destroy();
@@ -317,4 +341,12 @@ function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuf
       (_, l) => f32(`kv_pool.${l}`, limits.poolBytes / 4),
     ),
   };
+}
+
+/** Staging copies one step reads back. */
+interface Copies {
+  staging: GPUBuffer;
+  logits: GPUBuffer | null;
+  qkv: GPUBuffer | null;
+  logprobs: GPUBuffer | null;
 }

@@ -24,6 +24,7 @@ import { kvRoute } from "./routes/kv.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { getModelRoute, listModelsRoute } from "./routes/models.ts";
 import { playgroundRoute } from "./routes/playground.ts";
+import { detokenizeRoute, tokenizeRoute } from "./routes/tokenize.ts";
 
 /** Options of createApp. */
 export interface AppOptions {
@@ -45,6 +46,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Serve the playground page at `GET /` (default true). */
   ui?: boolean;
+  /** True once the server is shutting down: /health and new requests then answer 503. */
+  isDraining?: () => boolean;
 }
 
 const ROUTES: readonly Route[] = [
@@ -56,6 +59,8 @@ const ROUTES: readonly Route[] = [
   completionsRoute,
   kvRoute,
   playgroundRoute,
+  tokenizeRoute,
+  detokenizeRoute,
 ];
 
 /**
@@ -78,6 +83,7 @@ export function createApp(
     reasoningField: options.reasoningField ?? "both",
     log: options.logger ?? createLogger("warn"),
   };
+  const isDraining = options.isDraining ?? (() => false);
   const app = new Hono();
   app.onError((err, c) => sendError(c, err, deps.log));
   app.notFound((c) =>
@@ -89,7 +95,20 @@ export function createApp(
   );
   // before the key check: a browser's preflight carries no key
   if (options.allowedOrigins?.length) app.use("*", corsFor(options.allowedOrigins));
-  if (options.apiKeys?.length) app.use("/v1/*", bearerAuth(options.apiKeys));
+  if (options.apiKeys?.length) {
+    for (const path of ["/v1/*", "/tokenize", "/detokenize"]) {
+      app.use(path, bearerAuth(options.apiKeys));
+    }
+  }
+  // a router stops sending once /health says so; a request still arriving is turned away
+  app.use("*", async (c, next) => {
+    if (c.req.method !== "GET" || c.req.path === "/health") {
+      if (isDraining()) {
+        throw new ApiError(503, "The server is shutting down", { code: "draining" });
+      }
+    }
+    await next();
+  });
   app.use("/v1/*", openRequestCap(options.maxOpenRequests ?? 1024));
   app.use("*", bodyDeadline(options.bodyReadTimeoutMs ?? 30_000));
   app.use(

@@ -5,6 +5,7 @@
  * @module
  */
 import type { FinishReason } from "../engine/types.ts";
+import { chatLogprobs } from "./logprobs_format.ts";
 import type { PhaseText } from "./phase_text.ts";
 import type { JsonObject, ResponseFormat } from "./respond.ts";
 import type { ResponseIdentity } from "./response_identity.ts";
@@ -59,7 +60,9 @@ export class ChatFormat implements ResponseFormat {
     const delta: ChatDelta = {};
     if (this.#includeReasoning && text.reasoning) this.#setReasoning(delta, text.reasoning);
     if (text.content) delta.content = text.content;
-    return Object.keys(delta).length ? this.#chunk(delta, null) : null;
+    const logprobs = this.#logprobs(text);
+    if (!Object.keys(delta).length && !logprobs) return null;
+    return this.#chunk(delta, null, logprobs);
   }
 
   /** The chunk with an empty delta and the finish reason. */
@@ -78,7 +81,7 @@ export class ChatFormat implements ResponseFormat {
     if (this.#includeReasoning) this.#setReasoning(message, text.reasoning);
     return {
       ...this.#head("chat.completion"),
-      choices: [{ index: 0, message, logprobs: null, finish_reason: reason }],
+      choices: [{ index: 0, message, logprobs: this.#logprobs(text), finish_reason: reason }],
       usage,
     };
   }
@@ -88,11 +91,18 @@ export class ChatFormat implements ResponseFormat {
     if (this.#field !== "reasoning") delta.reasoning_content = text;
   }
 
-  #chunk(delta: ChatDelta, reason: FinishReason | null): JsonObject {
+  #chunk(delta: ChatDelta, reason: FinishReason | null, logprobs: JsonObject | null = null) {
     return {
       ...this.#head("chat.completion.chunk"),
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: reason }],
+      choices: [{ index: 0, delta, logprobs, finish_reason: reason }],
     };
+  }
+
+  #logprobs(text: PhaseText): JsonObject | null {
+    if (!text.logprobs) return null;
+    const json = chatLogprobs(text.logprobs, this.#includeReasoning);
+    const empty = Object.values(json).every((list) => (list as unknown[]).length === 0);
+    return empty ? null : json;
   }
 
   #head(object: string): JsonObject {

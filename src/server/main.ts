@@ -37,7 +37,8 @@ export async function serveMain(args: string[]): Promise<number> {
   const engine = startEngine(flags, { onProgress: (message) => log.debug(message) });
   // a failed load is reported below; this keeps the rejection from counting as unhandled
   const settled: Promise<EngineApi | null> = engine.catch(() => null);
-  const app = createApp(engine, appOptionsFromFlags(flags, log));
+  let stopping = false;
+  const app = createApp(engine, { ...appOptionsFromFlags(flags, log), isDraining: () => stopping });
   const server = Deno.serve({
     hostname: flags.host,
     port: flags.port,
@@ -47,7 +48,6 @@ export async function serveMain(args: string[]): Promise<number> {
 
   const deadlineMs = flags.shutdownTimeout * 1000;
   const stopped = Promise.withResolvers<boolean>();
-  let stopping = false;
   const stop = (signal: Deno.Signal) => {
     // a second signal means the user will not wait for open streams to end
     if (stopping) Deno.exit(130);

@@ -1,14 +1,16 @@
 /**
  * The server's metrics: latencies it measures itself while streaming (time to first token,
  * inter-token latency, end to end) and the engine's live counters, rendered for /metrics.
- * Names follow vLLM's `vllm:*` with a `phasekv_` prefix.
+ * The series routers and dashboards read carry vLLM's own names (`vllm:num_requests_waiting`,
+ * `vllm:kv_cache_usage_perc`, …) and its `model_name` label, so a phasekv replica drops in behind
+ * an existing router; phasekv's per-phase series (`phasekv_*`) stand beside them.
  * @module
  */
 import type { EngineStats, GenerateOutput } from "../engine/types.ts";
 import type { KvPolicy } from "../kv/policy.ts";
 import { PHASES } from "../kv/types.ts";
 import { Histogram } from "./histogram.ts";
-import { family } from "./prometheus.ts";
+import { family, type Labels } from "./prometheus.ts";
 
 // vLLM's edges, with finer ones at the bottom of the ITL scale for small models
 const TTFT_EDGES = [
@@ -77,23 +79,32 @@ export class ServerMetrics {
   }
 
   /** The Prometheus text of the server's metrics and, once loaded, the engine's. */
-  render(stats: EngineStats | null, policy?: KvPolicy): string {
+  render(stats: EngineStats | null, modelName: string, policy?: KvPolicy): string {
+    const model = { model_name: modelName };
     const lines: string[] = [];
-    if (stats) lines.push(...engineLines(stats));
-    if (policy) lines.push(...policyLines(policy));
+    if (stats) lines.push(...engineLines(stats, model));
+    if (policy) lines.push(...policyLines(policy, model));
     lines.push(
       ...family(
-        "phasekv_request_success_total",
+        "vllm:request_success_total",
         "counter",
         "Requests finished, by finish reason.",
         [...this.#finished].map(([reason, value]) => ({
-          labels: { finished_reason: reason },
+          labels: { ...model, finished_reason: reason },
           value,
         })),
       ),
-      ...this.#ttft.render("phasekv_time_to_first_token_seconds", "Time to first token."),
-      ...this.#itl.render("phasekv_inter_token_latency_seconds", "Time between output tokens."),
-      ...this.#e2e.render("phasekv_e2e_request_latency_seconds", "Request latency, end to end."),
+      ...this.#ttft.render("vllm:time_to_first_token_seconds", "Time to first token.", model),
+      ...this.#itl.render(
+        "vllm:inter_token_latency_seconds",
+        "Time between output tokens.",
+        model,
+      ),
+      ...this.#e2e.render(
+        "vllm:e2e_request_latency_seconds",
+        "Request latency, end to end.",
+        model,
+      ),
     );
     return lines.join("\n") + "\n";
   }
@@ -148,35 +159,45 @@ export class RequestTimer {
   }
 }
 
-function policyLines(policy: KvPolicy): string[] {
+function policyLines(policy: KvPolicy, model: Labels): string[] {
   return family(
     "phasekv_kv_cache_dtype_info",
     "gauge",
     "Each phase's KV dtype and where it came from (default, profile, flag); always 1.",
-    PHASES.map((phase) => ({ labels: { phase, ...policy[phase] }, value: 1 })),
+    PHASES.map((phase) => ({ labels: { ...model, phase, ...policy[phase] }, value: 1 })),
   );
 }
 
-function engineLines(stats: EngineStats): string[] {
+function engineLines(stats: EngineStats, model: Labels): string[] {
   const kvBytes = Object.entries(stats.kvBytes).flatMap(([phase, byDtype]) =>
-    Object.entries(byDtype).map(([dtype, value]) => ({ labels: { phase, dtype }, value }))
+    Object.entries(byDtype).map(([dtype, value]) => ({ labels: { ...model, phase, dtype }, value }))
   );
   const tokens = Object.entries(stats.tokensByPhase).map(([phase, value]) => ({
-    labels: { phase },
+    labels: { ...model, phase },
     value,
   }));
+  const generated = (stats.tokensByPhase.think ?? 0) + (stats.tokensByPhase.answer ?? 0);
   return [
-    ...family("phasekv_num_requests_running", "gauge", "Requests in the running batch.", [
-      { value: stats.numRunning },
+    ...family("vllm:num_requests_running", "gauge", "Requests in the running batch.", [
+      { labels: model, value: stats.numRunning },
     ]),
-    ...family("phasekv_num_requests_waiting", "gauge", "Requests waiting to be scheduled.", [
-      { value: stats.numWaiting },
+    ...family("vllm:num_requests_waiting", "gauge", "Requests waiting to be scheduled.", [
+      { labels: model, value: stats.numWaiting },
     ]),
-    ...family("phasekv_kv_cache_usage_perc", "gauge", "Fraction of the KV byte budget in use.", [
-      { value: stats.kvUsage },
+    ...family("vllm:kv_cache_usage_perc", "gauge", "Fraction of the KV byte budget in use (0-1).", [
+      { labels: model, value: stats.kvUsage },
+    ]),
+    ...family("vllm:prompt_tokens_total", "counter", "Prompt tokens prefilled.", [
+      { labels: model, value: stats.tokensByPhase.prompt ?? 0 },
+    ]),
+    ...family("vllm:generation_tokens_total", "counter", "Tokens generated, think and answer.", [
+      { labels: model, value: generated },
+    ]),
+    ...family("vllm:num_preemptions_total", "counter", "Sequences preempted.", [
+      { labels: model, value: stats.numPreemptions },
     ]),
     ...family("phasekv_kv_cache_budget_bytes", "gauge", "KV cache byte budget.", [
-      { value: stats.kvBudgetBytes },
+      { labels: model, value: stats.kvBudgetBytes },
     ]),
     ...family(
       "phasekv_kv_cache_bytes",
@@ -190,8 +211,5 @@ function engineLines(stats: EngineStats): string[] {
       "Tokens prefilled or generated, by phase.",
       tokens,
     ),
-    ...family("phasekv_num_preemptions_total", "counter", "Sequences preempted.", [
-      { value: stats.numPreemptions },
-    ]),
   ];
 }

@@ -5,11 +5,14 @@
  * @module
  */
 import type { GenerateOutput, ThinkMarkerText } from "../engine/types.ts";
+import type { TokenEntry } from "./logprobs_format.ts";
 
 /** The text of one output, by where it goes in the response. */
 export interface PhaseText {
   reasoning: string;
   content: string;
+  /** The tokens' logprobs, when the request asked for them. */
+  logprobs?: TokenEntry[];
 }
 
 /**

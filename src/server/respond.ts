@@ -6,7 +6,8 @@
  */
 import type { Context } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
-import type { FinishReason, ThinkMarkerText } from "../engine/types.ts";
+import type { FinishReason, GenerateOutput, ThinkMarkerText } from "../engine/types.ts";
+import { entriesOf } from "./logprobs_format.ts";
 import { toApiError } from "./error_map.ts";
 import type { Generation } from "./generation.ts";
 import { type PhaseText, splitPhaseText } from "./phase_text.ts";
@@ -40,6 +41,16 @@ export interface RespondOptions {
   log?: (line: string) => void;
   /** The response id the log line names. */
   requestId?: string;
+  /** A token's text; set when the request asked for logprobs. */
+  tokenText?: (id: number) => string;
+}
+
+function pieceOf(output: GenerateOutput, options: RespondOptions): PhaseText {
+  const piece = splitPhaseText(output, options.markers);
+  if (options.tokenText) {
+    piece.logprobs = entriesOf(output, options.tokenText, options.markers ?? null);
+  }
+  return piece;
 }
 
 /** One log line for a finished request: id, outcome, tokens by phase, KV bytes and timings. */
@@ -107,13 +118,14 @@ async function sendAll(
   send: (chunk: JsonObject) => Promise<void>,
   generation: Generation,
   format: ResponseFormat,
-  { includeUsage, tally, markers }: RespondOptions,
+  options: RespondOptions,
 ): Promise<void> {
+  const { includeUsage, tally } = options;
   for (const chunk of format.opening()) await send(chunk);
   let reason: FinishReason | undefined;
   for await (const output of generation.outputs()) {
     tally.add(output);
-    const chunk = format.delta(splitPhaseText(output, markers));
+    const chunk = format.delta(pieceOf(output, options));
     if (chunk !== null && !stream.aborted) await send(chunk);
     reason = output.finishReason;
   }
@@ -126,15 +138,21 @@ async function collect(
   c: Context,
   generation: Generation,
   format: ResponseFormat,
-  { tally, markers }: RespondOptions,
+  options: RespondOptions,
 ): Promise<Response> {
-  const text: PhaseText = { reasoning: "", content: "" };
+  const { tally } = options;
+  const text: PhaseText = {
+    reasoning: "",
+    content: "",
+    logprobs: options.tokenText ? [] : undefined,
+  };
   let reason: FinishReason = "abort";
   for await (const output of generation.outputs()) {
     tally.add(output);
-    const piece = splitPhaseText(output, markers);
+    const piece = pieceOf(output, options);
     text.reasoning += piece.reasoning;
     text.content += piece.content;
+    text.logprobs?.push(...piece.logprobs ?? []);
     if (output.finishReason) reason = output.finishReason;
   }
   return c.json(format.whole(text, reason, tally.toJson()));

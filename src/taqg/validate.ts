@@ -50,8 +50,13 @@ export async function validateOnTest(
   opts: ValidateOptions,
 ): Promise<TestResult> {
   const all = (d: string): PhasePolicy => ({ prompt: d, think: d, answer: d });
+  const same = (a: PhasePolicy | null, b: PhasePolicy | null) =>
+    a !== null && b !== null && a.prompt === b.prompt && a.think === b.think &&
+    a.answer === b.answer;
   const chosenBytes = opts.bytesOf(opts.chosen);
-  const uniforms = opts.ladder.map((d) => ({ d, bytes: opts.bytesOf(all(d)) }));
+  // the chosen policy itself, when uniform, brackets nothing
+  const uniforms = opts.ladder.filter((d) => !same(all(d), opts.chosen))
+    .map((d) => ({ d, bytes: opts.bytesOf(all(d)) }));
   const below = uniforms.filter((u) => u.bytes <= chosenBytes).sort((a, b) => b.bytes - a.bytes)[0];
   const above = uniforms.filter((u) => u.bytes > chosenBytes).sort((a, b) => a.bytes - b.bytes)[0];
   const configs: Omit<TestRow, "accuracy" | "bytesPerToken" | "outcomes">[] = [
@@ -64,9 +69,6 @@ export async function validateOnTest(
     })),
     { name: "random control", kind: "random control", dtypes: null },
   ];
-  const same = (a: PhasePolicy | null, b: PhasePolicy | null) =>
-    a !== null && b !== null && a.prompt === b.prompt && a.think === b.think &&
-    a.answer === b.answer;
   const unique = configs.filter((c, i) =>
     !configs.slice(0, i).some((o) => same(o.dtypes, c.dtypes))
   );

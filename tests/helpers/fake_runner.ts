@@ -347,3 +347,12 @@ export function loadTextSide(): Promise<{
     renderChat: (messages) => messages.map((m) => m.content).join("\n"),
   });
 }
+
+/** The fake runner as createEngine's `backend`, with its Worker entry. */
+export const FAKE_ENGINE_BACKEND: {
+  backend: { loadEngineParts: typeof loadEngineParts; loadTextSide: typeof loadTextSide };
+  workerUrl: string;
+} = {
+  backend: { loadEngineParts, loadTextSide },
+  workerUrl: new URL("./fake_worker.ts", import.meta.url).href,
+};

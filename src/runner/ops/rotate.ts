@@ -6,7 +6,7 @@
  */
 import type { Gpu } from "../../gpu/device.ts";
 import { createStorage } from "../../gpu/buffers.ts";
-import { dispatch } from "../../gpu/dispatch.ts";
+import { dispatchLinear } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 import { rotationSigns } from "../../kv/rotation.ts";
 
@@ -49,13 +49,10 @@ export class RotateOp {
   /** Encodes the rotation of `numRows` rows of `data` (`count` holds the row count). */
   encode(pass: GPUComputePassEncoder, data: GPUBuffer, count: Binding, numRows: number): void {
     const group = this.#gpu.kernels.bindGroup(this.#pipeline, [data, this.#signs, count]);
-    dispatch(
-      pass,
-      this.#pipeline,
-      group,
-      Math.ceil(this.#heads / this.#gpu.profile.elementwise),
-      numRows,
-    );
+    // one invocation per head vector of every row: a decode step's few rows still fill lanes
+    pass.setPipeline(this.#pipeline);
+    pass.setBindGroup(0, group);
+    dispatchLinear(pass, Math.ceil((numRows * this.#heads) / this.#gpu.profile.elementwise));
   }
 
   /** Releases the signs buffer. */

@@ -29,7 +29,13 @@ export const chatCompletionsRoute: Route = {
     checkModel(body.model, model);
     const identity = newIdentity("chatcmpl", model);
     const promptIds = renderChat(engine, body.messages, body.chat_template_kwargs ?? undefined);
-    const request = toGenerateRequest(engine, body, promptIds, "messages", identity.id);
+    if (body.top_logprobs != null && !body.logprobs) {
+      throw invalidRequest("top_logprobs needs logprobs: true", "top_logprobs");
+    }
+    const request = {
+      ...toGenerateRequest(engine, body, promptIds, "messages", identity.id),
+      logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
+    };
     const generation = await Generation.start(engine, request, c.req.raw.signal, timer);
     const format = new ChatFormat(identity, {
       includeReasoning: body.include_reasoning ?? true,
@@ -41,6 +47,7 @@ export const chatCompletionsRoute: Route = {
       tally: new UsageTally(request.promptIds.length),
       markers: engine.thinkMarkers ?? null,
       log: (line) => deps.log.info(line),
+      tokenText: body.logprobs ? (id: number) => engine.decode([id]) : undefined,
       requestId: identity.id,
     });
   },

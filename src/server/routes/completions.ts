@@ -26,7 +26,10 @@ export const completionsRoute: Route = {
     checkModel(body.model, model);
     const identity = newIdentity("cmpl", model);
     const ids = promptIds(engine, body.prompt);
-    const request = toGenerateRequest(engine, body, ids, "prompt", identity.id);
+    const request = {
+      ...toGenerateRequest(engine, body, ids, "prompt", identity.id),
+      logprobs: body.logprobs ?? undefined,
+    };
     const generation = await Generation.start(engine, request, c.req.raw.signal, timer);
     const format = new CompletionFormat(identity, body.include_reasoning ?? true);
     return respond(c, generation, format, {
@@ -35,6 +38,7 @@ export const completionsRoute: Route = {
       tally: new UsageTally(request.promptIds.length),
       markers: engine.thinkMarkers ?? null,
       log: (line) => deps.log.info(line),
+      tokenText: body.logprobs != null ? (id: number) => engine.decode([id]) : undefined,
       requestId: identity.id,
     });
   },

@@ -11,7 +11,10 @@ export const metricsRoute: Route = {
   async handle(c, deps) {
     const engine = deps.engine.engine;
     await engine?.refresh?.();
-    return c.text(deps.metrics.render(engine?.stats() ?? null, engine?.kvPolicy), 200, {
+    const stats = engine?.stats() ?? null;
+    // before the load the engine's id is unknown: the served name, or the engine-to-be's
+    const modelName = deps.servedModelName ?? engine?.modelId ?? "";
+    return c.text(deps.metrics.render(stats, modelName, engine?.kvPolicy), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
   },

@@ -6,10 +6,6 @@
  */
 import { z } from "zod";
 
-// fields asking for features phasekv lacks: refusing beats answering without them
-const unsupported = (field: string) =>
-  z.literal([false, 0], { error: `${field} is not supported by phasekv` }).nullish();
-
 /**
  * A feature phasekv does not implement (tools, structured output, logit bias): refused with a
  * 400 naming the field, unless the value asks for nothing (`tools: []`, `tool_choice: "none"`,
@@ -48,7 +44,6 @@ export const samplingSchema = z.object({
   kv_cache_dtype_answer: z.string().max(32).nullish(),
   max_think_tokens: z.int().min(0).nullish(),
   include_reasoning: z.boolean().nullish(),
-  logprobs: unsupported("logprobs"),
   best_of: z.literal(1, { error: "Only best_of=1 is supported" }).nullish(),
   tools: refused("tools", isEmptyArray),
   tool_choice: refused("tool_choice", (v) => v === "none"),

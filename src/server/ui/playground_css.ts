@@ -110,7 +110,7 @@ fieldset legend { font-size: 12px; color: var(--muted); padding: 0; margin-botto
 .usage-bar { height: 6px; background: var(--line); border-radius: 3px; overflow: hidden; margin-top: 4px; }
 .usage-bar > div { height: 100%; background: var(--accent); width: 0; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 14px; font-size: 12px; color: var(--muted); margin: 6px 0 12px; }
-.legend .item { display: inline-flex; align-items: center; gap: 5px; }
+.legend .item { display: inline-flex; align-items: center; gap: 5px; flex-wrap: wrap; }
 .legend .sw { width: 14px; height: 14px; border-radius: 3px; display: inline-block; }
 .legend .scale { display: inline-flex; gap: 2px; }
 .legend .scale .sw { width: auto; height: 16px; padding: 0 5px; font-size: 10px; line-height: 16px; }

@@ -332,8 +332,9 @@ export const PLAYGROUND_JS: string = String.raw`
       boxes.appendChild(sw);
     });
     scale.appendChild(boxes);
-    scale.appendChild(document.createTextNode("darker holds more bits; fill: tokens in the block"));
+    scale.appendChild(document.createTextNode("darker holds more bits"));
     legend.appendChild(scale);
+    legend.appendChild(el("span", "item", "fill: tokens in the block · width: its bytes"));
     [["open", "open (f16, taking tokens)"], ["shared", "shared prefix"], ["demoted", "demoted"]].forEach(function (m) {
       var item = el("span", "item");
       var sw = el("span", "sw kv-cell " + m[0]);
@@ -440,9 +441,12 @@ export const PLAYGROUND_JS: string = String.raw`
       var flags = [b.open && "open", b.shared && "shared", b.demoted && "demoted"].filter(Boolean);
       cell.title = "#" + i + " " + b.phase + " · " + b.dtype + " · " + b.tokens + " tokens" +
         (typeof b.bytes === "number" ? " · " + fmtBytes(b.bytes) : "") + (flags.length ? " · " + flags.join(", ") : "");
-      if (width >= 22) {
-        var lbl = el("span", "lbl", b.dtype);
-        lbl.style.color = labelInk(b.dtype);
+      // the name where it fits, else its bits ("4" for int4); the legend and tooltip say the rest
+      var name = width >= 26 ? b.dtype : width >= 12 ? b.dtype.replace(/^[a-z]+/, "") : "";
+      if (name) {
+        var lbl = el("span", "lbl", name);
+        // on a mostly empty block the label stands on the panel, not on the colour
+        lbl.style.color = fill < 0.6 ? "var(--muted)" : labelInk(b.dtype);
         cell.appendChild(lbl);
       }
       strip.appendChild(cell);
