@@ -115,7 +115,7 @@ export function flagsFromEnv<T extends FlagTable>(
     if (text === undefined || text === "") continue;
     if (f.multiple) values[name] = text.split(",").map((s) => s.trim()).filter(Boolean);
     else if (f.value === undefined) {
-      values[name] = !["0", "false", "no"].includes(text.toLowerCase());
+      values[name] = switchValue(text, envName(name));
     } else values[name] = text;
   }
   return validate(table, values, envName);
@@ -179,4 +179,12 @@ function validate<T extends FlagTable>(
     if (parsed.data !== undefined) out[camelCase(name)] = parsed.data;
   }
   return out as FlagValues<T>;
+}
+
+/** A switch's variable: 1, true or yes turn it on; 0, false or no off; anything else is refused. */
+function switchValue(text: string, variable: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (["1", "true", "yes"].includes(t)) return true;
+  if (["0", "false", "no"].includes(t)) return false;
+  throw new FlagError(variable, `expected 1, true, 0 or false, got "${text}"`);
 }

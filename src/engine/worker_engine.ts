@@ -7,7 +7,6 @@
  */
 import type { KvPolicy } from "../kv/policy.ts";
 import type { BackendModule, TextSide } from "./backend.ts";
-import type { EngineConfig } from "./create_core.ts";
 import { OutputStream } from "./output_stream.ts";
 import type { EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";

@@ -71,9 +71,9 @@ export function paretoPanels(r: CalibrationResult): ParetoPanel[] {
 export function frontierSentence(panels: readonly ParetoPanel[], model: string): string {
   const p = panels.at(-1)!;
   const front = frontier(p.points, p.higherIsBetter);
+  // a uniform policy is not phase-aware, whatever it is called on the plot
   const aware = front.filter((q) =>
-    ["one phase", "phase split", "chosen"].includes(q.kind) &&
-    !q.name.startsWith("uniform")
+    ["one phase", "phase split", "chosen"].includes(q.kind) && !q.name.includes("uniform")
   );
   const what = p.higherIsBetter ? "test accuracy" : "flip rate";
   return aware.length > 0
@@ -187,7 +187,7 @@ export function renderReport(r: CalibrationResult, command: string, plotFile: st
       `## Validation on the test part (n=${t.n}, never used to choose)`,
       "",
       r.calibrationAccuracy !== null
-        ? `f16 solved ${pct(r.calibrationAccuracy)} of the calibration part. `
+        ? `f16 solved ${pct(r.calibrationAccuracy)} of the calibration part.\n`
         : "",
       "| configuration | bytes/token | of f16 | accuracy |",
       "| --- | ---: | ---: | ---: |",
