@@ -6,7 +6,7 @@
  */
 import { dtypesOf, type KvPolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
-import { recentTokens } from "./create_core.ts";
+import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
 
 /** The model and the device, as the backend loaded them. */
@@ -95,7 +95,8 @@ export function buildSummary(input: SummaryInput): EngineSummary {
   }
   const costliest = Math.max(...PHASES.map((p) => blockAll(resolved[p])));
   const blocksPerSeq = Math.ceil(input.maxModelLen / input.blockSize);
-  const recent = recentTokens(input, input.profile);
+  // as create_core.ts's recentTokens(), which this module cannot import without a cycle
+  const recent = input.kvRecentTokens ?? input.profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
   // the window's blocks and the open one stay f16
   const f16Blocks = Math.min(blocksPerSeq, Math.ceil(recent / input.blockSize) + 1);
   const perSeq = f16Blocks * blockAll("f16") + (blocksPerSeq - f16Blocks) * costliest;
