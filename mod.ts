@@ -85,6 +85,7 @@ export type { AppOptions } from "./src/server/app.ts";
 export type { ReasoningField } from "./src/server/chat_format.ts";
 export type { Logger, LogLevel } from "./src/server/log.ts";
 export { type BlockEntry, type Phase, PHASES } from "./src/kv/types.ts";
+export type { DtypeSource, KvPolicy, PhaseSetting } from "./src/kv/policy.ts";
 export type { SamplingParams } from "./src/runner/types.ts";
 export {
   KV_DTYPES,

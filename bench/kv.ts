@@ -13,7 +13,8 @@
  * `--only size,distortion` runs some producers.
  * @module
  */
-import { parseArgs } from "node:util";
+import { flag, FlagError, parseFlags, usageText } from "../src/config/flag_parser.ts";
+import { integer, text, toggle } from "../src/config/flags.ts";
 import { type AttentionRow, attentionTable, benchKvAttention } from "./kv_attention.ts";
 import { captureTraces } from "./kv_capture.ts";
 import { type DistortionRow, distortionRows } from "./kv_distortion.ts";
@@ -137,16 +138,27 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
 }
 
 if (import.meta.main) {
-  const { values: args } = parseArgs({
-    options: {
-      json: { type: "boolean", default: false },
-      out: { type: "string" },
-      "block-size": { type: "string", default: "16" },
-      samples: { type: "string", default: "8" },
-      "max-tokens": { type: "string", default: "96" },
-      only: { type: "string" },
-    },
-  });
+  const FLAGS = {
+    json: flag(toggle, "print the rows as JSON on stdout"),
+    out: flag(text.optional(), "folder for kv.md and kv.json", { value: "DIR" }),
+    "block-size": flag(integer(1).default(16), "tokens per KV block", { value: "N" }),
+    samples: flag(integer(1).default(8), "captured traces per model", { value: "N" }),
+    "max-tokens": flag(integer(1).default(96), "tokens generated per trace", { value: "N" }),
+    only: flag(text.optional(), "comma list of row producers to run", { value: "LIST" }),
+  };
+  const usage = usageText("deno task bench:kv [options]", FLAGS, "KV dtypes: size and distortion.");
+  let args;
+  try {
+    args = parseFlags(FLAGS, Deno.args);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    console.error(`bench:kv: ${e.message}\n\n${usage}`);
+    Deno.exit(2);
+  }
+  if (!args) {
+    console.log(usage);
+    Deno.exit(0);
+  }
   const names = args.only?.split(",").map((s) => s.trim()) ?? Object.keys(KV_ROW_PRODUCERS);
   const unknown = names.filter((n) => !(n in KV_ROW_PRODUCERS));
   if (unknown.length > 0) {
@@ -158,9 +170,9 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const ctx: KvBenchContext = {
-    blockSize: Number(args["block-size"]),
-    samples: Number(args.samples),
-    maxTokens: Number(args["max-tokens"]),
+    blockSize: args.blockSize,
+    samples: args.samples,
+    maxTokens: args.maxTokens,
     log: (line) => console.error(`bench:kv: ${line}`),
   };
   for (const [k, v] of Object.entries(ctx)) {

@@ -14,10 +14,10 @@ import { loadCheckpoint } from "../src/model/checkpoint.ts";
 import { ChatTemplateError } from "../src/model/errors.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
 import { GREEDY } from "../src/runner/types.ts";
-import { captureSequence } from "../src/taqg/capture.ts";
+import { captureSequence, generateSequence } from "../src/taqg/capture.ts";
 import { calibrationPrompts } from "../src/taqg/prompts.ts";
 import { openServedModel } from "../src/taqg/served_model.ts";
-import { encodePrompt, generateSequence } from "../src/taqg/sequences.ts";
+import { encodePrompt } from "../src/taqg/prompts.ts";
 import type { KvTrace } from "../src/taqg/trace.ts";
 
 /** Options of `captureTraces`. */

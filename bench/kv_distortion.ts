@@ -10,8 +10,7 @@ import { bitsPerElement, KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
 import type { KvLayout } from "../src/kv/layout.ts";
 import { canRotate, rotatesByDefault, rotationSigns } from "../src/kv/rotation.ts";
 import { attentionDistortion } from "../src/taqg/distortion.ts";
-import type { QuantizedCache } from "../src/taqg/quantize_cache.ts";
-import { type KvBlock, type KvTrace, splitBlocks } from "../src/taqg/trace.ts";
+import { type KvBlock, type KvTrace, type QuantizedCache, splitBlocks } from "../src/taqg/trace.ts";
 import { decodeBlock, encodeBlock } from "../tests/reference/kv_codec.ts";
 import { rotateRows } from "../tests/reference/hadamard.ts";
 

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { buildSummary, type SummaryInput } from "../src/engine/summary.ts";
+import { resolveKvPolicy } from "../src/kv/policy.ts";
 
 // blocks of 16 tokens, one layer: f16 1024 bytes, int4 256 bytes
 const INPUT: SummaryInput = {
@@ -12,7 +13,7 @@ const INPUT: SummaryInput = {
   kvBudgetBytes: 64 * 1024,
   numLayers: 1,
   blockBytes: (dtype) => dtype === "f16" ? 1024 : 256,
-  dtypes: { base: "int4" },
+  policy: resolveKvPolicy({ base: "int4" }),
   profile: null,
 };
 
@@ -33,4 +34,13 @@ Deno.test("buildSummary counts the recent window's f16 blocks in the concurrency
   });
   assertEquals([fromProfile.recentTokens, fromProfile.recentSource], [16, "profile"]);
   assertEquals(buildSummary(INPUT).recentSource, "default");
+});
+
+Deno.test("buildSummary reports each phase's source from the policy: a flag beats the profile", () => {
+  const profile = { version: 1 as const, phases: { think: "int3" } };
+  const s = buildSummary({ ...INPUT, profile, policy: resolveKvPolicy({ base: "int4" }, profile) });
+  assertEquals(s.phases.think.dtype, "int4");
+  assertEquals(s.phases.think.source, "flag");
+  const p = buildSummary({ ...INPUT, profile, policy: resolveKvPolicy({}, profile) });
+  assertEquals([p.phases.think.source, p.phases.prompt.source], ["profile", "default"]);
 });

@@ -90,7 +90,7 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   assertThrows(
     () => parseServeArgs(["--kv-cache-dtype-think", "int5"]),
     TypeError,
-    "Invalid --kv-cache-dtype-think: Unknown KV cache dtype",
+    "--kv-cache-dtype-think: Unknown KV cache dtype",
   );
   assertEquals(parseServeArgs(["--kv-cache-dtype", "Q4"])!.kvCacheDtype, "Q4");
   assertThrows(() => parseServeArgs(["--bogus"]));

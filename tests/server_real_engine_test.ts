@@ -456,7 +456,7 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
     assertEquals(status.signal, null, "SIGTERM ended deno serve; it was not killed");
     assertStringIncludes(out, "architecture llama");
-    assertStringIncludes(out, "think  int4  (from --kv-cache-dtype-think)");
+    assertStringIncludes(out, "think  int4  (from flag)");
     assertStringIncludes(out, "tokens at f16");
     assertStringIncludes(out, "maximum concurrency at max_model_len 512");
   },

@@ -64,6 +64,8 @@ Deno.test("GET /v1/models lists the served model; /v1/models/{id} finds it or 40
   assertEquals(list.data.map((m: { id: string }) => m.id), ["tiny"]);
   assertEquals(list.data[0].root, "fake-reasoner");
   assertEquals(list.data[0].max_model_len, 4096);
+  assertEquals(list.data[0].kv_cache_dtypes.think, { dtype: "int4", source: "profile" });
+  assertEquals(list.data[0].kv_cache_dtypes.answer, { dtype: "int8", source: "flag" });
   assertEquals((await app.request("/v1/models/tiny")).status, 200);
   const missing = await app.request("/v1/models/other");
   assertEquals(missing.status, 404);
@@ -109,6 +111,19 @@ Deno.test("GET /metrics exposes engine gauges and the server's latency histogram
   // 16 tokens: one first token and 15 gaps
   assertEquals(metricValue(text, "vllm:inter_token_latency_seconds"), 15);
   assertEquals(metricValue(text, "vllm:request_success_total", { finished_reason: "stop" }), 1);
+  assertEquals(
+    families.get("phasekv_kv_cache_dtype_info")?.type,
+    "GAUGE",
+    "phasekv_kv_cache_dtype_info",
+  );
+  assertEquals(
+    metricValue(text, "phasekv_kv_cache_dtype_info", {
+      phase: "think",
+      dtype: "int4",
+      source: "profile",
+    }),
+    1,
+  );
 });
 
 Deno.test("GET /metrics answers while the engine loads, without engine gauges", async () => {

@@ -15,17 +15,20 @@ import { SequenceFactory } from "./sequence_factory.ts";
 export interface EngineConfig {
   /** KV cache budget in bytes, all layers. */
   kvCacheMemory: number;
-  /** Base KV dtype (prompt blocks, and `auto`). */
-  kvCacheDtype: string;
+  /**
+   * Base KV dtype: every phase the per-phase settings leave unset. Unset (or `auto`) leaves each
+   * phase to the profile, then f16.
+   */
+  kvCacheDtype?: string;
   /** KV dtype of the think phase (default: the base). */
   kvCacheDtypeThink?: string;
   /** KV dtype of the answer phase (default: the base). */
   kvCacheDtypeAnswer?: string;
   /**
-   * "auto" (default): a phasekv.profile.json beside the model overrides the dtypes above, as
-   * DESIGN.md orders the sources; "none" ignores it, so the flags alone decide.
+   * "auto" (default): the model's phasekv.profile.json, if any, sets the phases the dtypes above
+   * leave unset; "none" ignores it; any other value is the path of a profile file.
    */
-  kvProfile?: "auto" | "none";
+  kvProfile?: string;
   /** Share of max_tokens counted as think for models without markers. */
   thinkFraction?: number;
   /**
@@ -47,10 +50,9 @@ export interface EngineConfig {
   pipelineDepth: number;
 }
 
-/** Defaults: 256 MiB of f16 KV, 16-token blocks, 16 sequences, two steps in flight. */
+/** Defaults: 256 MiB of KV, 16-token blocks, 16 sequences, two steps in flight. */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   kvCacheMemory: 256 * 1024 * 1024,
-  kvCacheDtype: "f16",
   blockSize: 16,
   maxNumSeqs: 16,
   maxNumBatchedTokens: 512,

@@ -4,7 +4,7 @@
  * @module
  */
 import { openGpu } from "../gpu/device.ts";
-import { loadProfile } from "../kv/profile.ts";
+import { loadProfileSetting } from "../kv/profile.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { ChatTemplateError } from "../model/errors.ts";
@@ -44,6 +44,8 @@ export async function loadEngineParts(
   config: EngineConfig,
   onProgress: (message: string) => void,
 ): Promise<EngineParts> {
+  // a bad --kv-profile PATH fails before any weights are read
+  const profile = await loadProfileSetting(model, config.kvProfile);
   const tokenizer = await loadTokenizer(model);
   const text = await textSideOf(model, tokenizer);
   const ckpt = await loadCheckpoint(model, {
@@ -76,7 +78,7 @@ export async function loadEngineParts(
     spec: ckpt.spec,
     ...text,
     markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
-    profile: config.kvProfile === "none" ? null : await loadProfile(model),
+    profile,
     runner,
     kvCacheMemory: kvPoolBytes * numLayers,
     about: {

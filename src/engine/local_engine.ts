@@ -3,6 +3,8 @@
  * and what the engine Worker wraps. The text side (tokenizer, chat template) is the model's.
  * @module
  */
+import { type KvPolicy, resolveKvPolicy } from "../kv/policy.ts";
+import type { KvProfile } from "../kv/profile.ts";
 import type { EngineParts } from "./backend.ts";
 import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
 import type { EngineCore } from "./engine_core.ts";
@@ -18,6 +20,15 @@ import type {
   GenerateRequest,
 } from "./types.ts";
 
+/** Each phase's dtype and source under `config`'s dtype settings and the model's profile. */
+export function engineKvPolicy(config: EngineConfig, profile?: KvProfile | null): KvPolicy {
+  return resolveKvPolicy({
+    base: config.kvCacheDtype,
+    think: config.kvCacheDtypeThink,
+    answer: config.kvCacheDtypeAnswer,
+  }, profile);
+}
+
 /** Fills in the defaults of a partial config. */
 export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig {
   const defined = Object.entries(partial).filter(([, v]) => v !== undefined);
@@ -28,13 +39,16 @@ export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig 
 export class LocalEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
+  readonly kvPolicy: KvPolicy;
   /** The step loop (tests read its arena and scheduler). */
   readonly core: EngineCore;
   readonly #summary: EngineSummary;
 
   /** Assembles the engine from a model and its runner. */
   constructor(parts: EngineParts, config: EngineConfig) {
-    super(parts, config.kvCacheDtype);
+    const kvPolicy = engineKvPolicy(config, parts.profile);
+    super(parts, kvPolicy.prompt.dtype);
+    this.kvPolicy = kvPolicy;
     config = { ...config, kvCacheMemory: parts.kvCacheMemory ?? config.kvCacheMemory };
     this.modelId = parts.modelId;
     this.maxModelLen = parts.spec.maxPositionEmbeddings;
@@ -55,11 +69,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
       kvBudgetBytes: this.core.arena.budgetBytes,
       numLayers: parts.spec.numLayers,
       blockBytes: (dtype) => parts.runner.blockBytes(dtype),
-      dtypes: {
-        base: config.kvCacheDtype,
-        think: config.kvCacheDtypeThink,
-        answer: config.kvCacheDtypeAnswer,
-      },
+      policy: this.kvPolicy,
       profile: parts.profile ?? null,
       kvRecentTokens: config.kvRecentTokens,
     });

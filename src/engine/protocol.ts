@@ -4,6 +4,7 @@
  * @module
  */
 import { UnknownKvDtypeError } from "../kv/dtype.ts";
+import type { KvPolicy } from "../kv/policy.ts";
 import { KvCapacityError } from "./capacity_error.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { ContextLengthError, QueueFullError } from "./errors.ts";
@@ -31,6 +32,7 @@ export type FromWorker =
     type: "ready";
     modelId: string;
     maxModelLen: number;
+    kvPolicy: KvPolicy;
     snapshot: EngineSnapshot;
     summary: EngineSummary;
   }

@@ -4,10 +4,9 @@
  * how many sequences of the full context fit at once.
  * @module
  */
-import { KV_DTYPE_AUTO } from "../kv/dtype.ts";
-import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
+import { dtypesOf, type KvPolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
-import { recentTokens } from "./create_core.ts";
+import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
 import type { EngineSummary, ModelAbout, PhaseSummary } from "./types.ts";
 
@@ -26,7 +25,9 @@ export interface SummaryInput {
   numLayers: number;
   /** Bytes of one block of a dtype, one layer. */
   blockBytes: (dtype: string) => number;
-  dtypes: EnginePhaseDtypes;
+  /** Each phase's dtype and its source (src/kv/policy.ts). */
+  policy: KvPolicy;
+  /** The profile beside the model (its window, when it records one). */
   profile: KvProfile | null;
   /** The window the user set (`--kv-recent-tokens`), if any. */
   kvRecentTokens?: number;
@@ -34,18 +35,19 @@ export interface SummaryInput {
 
 /** The summary of an engine built from `input`. */
 export function buildSummary(input: SummaryInput): EngineSummary {
-  const resolved = resolvePhasePolicy(input.dtypes, input.profile);
+  const resolved = dtypesOf(input.policy);
   const blockAll = (dtype: string) => input.blockBytes(dtype) * input.numLayers;
   const fit = (dtype: string) =>
     Math.floor(input.kvBudgetBytes / blockAll(dtype)) * input.blockSize;
   const phases = {} as Record<Phase, PhaseSummary>;
   for (const phase of PHASES) {
     const dtype = resolved[phase];
-    phases[phase] = { dtype, source: sourceOf(phase, input), tokensFit: fit(dtype) };
+    phases[phase] = { dtype, source: input.policy[phase].source, tokensFit: fit(dtype) };
   }
   const costliest = Math.max(...PHASES.map((p) => blockAll(resolved[p])));
   const blocksPerSeq = Math.ceil(input.maxModelLen / input.blockSize);
-  const recent = recentTokens(input, input.profile);
+  // as create_core.ts's recentTokens(), which this module cannot import without a cycle
+  const recent = input.kvRecentTokens ?? input.profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
   // the window's blocks and the open one stay f16
   const f16Blocks = Math.min(blocksPerSeq, Math.ceil(recent / input.blockSize) + 1);
   const perSeq = f16Blocks * blockAll("f16") + (blocksPerSeq - f16Blocks) * costliest;
@@ -67,12 +69,4 @@ export function buildSummary(input: SummaryInput): EngineSummary {
       : "default",
     maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),
   };
-}
-
-// the order resolvePhasePolicy reads its sources in
-function sourceOf(phase: Phase, input: SummaryInput): string {
-  if (input.profile?.phases[phase] !== undefined) return "profile";
-  if (input.dtypes[phase] !== undefined) return `--kv-cache-dtype-${phase}`;
-  if (input.dtypes.base.trim().toLowerCase() !== KV_DTYPE_AUTO) return "--kv-cache-dtype";
-  return "default";
 }

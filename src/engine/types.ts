@@ -3,6 +3,7 @@
  * schemas onto these).
  * @module
  */
+import type { KvPolicy } from "../kv/policy.ts";
 import type { Phase, PhaseKvUsage } from "../kv/types.ts";
 import type { SamplingParams } from "../runner/types.ts";
 
@@ -145,6 +146,8 @@ export interface EngineApi {
   readonly modelId: string;
   /** Longest prompt + completion the engine accepts, in tokens. */
   readonly maxModelLen: number;
+  /** Each phase's KV dtype and where it came from (default, profile, flag). */
+  readonly kvPolicy: KvPolicy;
   /** The model's think markers as text, or null for a model without them. */
   readonly thinkMarkers?: ThinkMarkerText | null;
   /** Token ids of a text; `parseSpecial: false` spells control tokens in it as plain text. */

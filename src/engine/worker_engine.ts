@@ -5,8 +5,8 @@
  * when refresh() asks).
  * @module
  */
+import type { KvPolicy } from "../kv/policy.ts";
 import type { BackendModule, TextSide } from "./backend.ts";
-import type { EngineConfig } from "./create_core.ts";
 import { OutputStream } from "./output_stream.ts";
 import type { EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
@@ -36,6 +36,7 @@ const WORKER_TEARDOWN_MS = 300;
 export class WorkerEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
+  readonly kvPolicy: KvPolicy;
   readonly #worker: Worker;
   readonly #streams = new Map<number, OutputStream>();
   #snapshot: EngineSnapshot;
@@ -47,10 +48,10 @@ export class WorkerEngine extends TextEngine implements EngineApi {
   private constructor(
     worker: Worker,
     text: TextSide,
-    config: EngineConfig,
     ready: Extract<FromWorker, { type: "ready" }>,
   ) {
-    super(text, config.kvCacheDtype);
+    super(text, ready.kvPolicy.prompt.dtype);
+    this.kvPolicy = ready.kvPolicy;
     this.#worker = worker;
     this.modelId = ready.modelId;
     this.maxModelLen = ready.maxModelLen;
@@ -92,7 +93,7 @@ export class WorkerEngine extends TextEngine implements EngineApi {
       worker.terminate();
       throw error;
     });
-    return new WorkerEngine(worker, text, init.config, ready);
+    return new WorkerEngine(worker, text, ready);
   }
 
   /** Streams a request's outputs from the Worker; aborting `signal` cancels it there. */

@@ -59,6 +59,7 @@ export function serveEngineWorker(backend: BackendModule): void {
             type: "ready",
             modelId: engine.modelId,
             maxModelLen: engine.maxModelLen,
+            kvPolicy: engine.kvPolicy,
             snapshot: snapshot(),
             summary: engine.describe(),
           });

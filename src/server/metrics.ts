@@ -7,6 +7,8 @@
  * @module
  */
 import type { EngineStats, GenerateOutput } from "../engine/types.ts";
+import type { KvPolicy } from "../kv/policy.ts";
+import { PHASES } from "../kv/types.ts";
 import { Histogram } from "./histogram.ts";
 import { family, type Labels } from "./prometheus.ts";
 
@@ -77,10 +79,11 @@ export class ServerMetrics {
   }
 
   /** The Prometheus text of the server's metrics and, once loaded, the engine's. */
-  render(stats: EngineStats | null, modelName: string): string {
+  render(stats: EngineStats | null, modelName: string, policy?: KvPolicy): string {
     const model = { model_name: modelName };
     const lines: string[] = [];
     if (stats) lines.push(...engineLines(stats, model));
+    if (policy) lines.push(...policyLines(policy, model));
     lines.push(
       ...family(
         "vllm:request_success_total",
@@ -154,6 +157,15 @@ export class RequestTimer {
     this.#done = true;
     this.#onFinish((performance.now() - this.#start) / 1000, reason);
   }
+}
+
+function policyLines(policy: KvPolicy, model: Labels): string[] {
+  return family(
+    "phasekv_kv_cache_dtype_info",
+    "gauge",
+    "Each phase's KV dtype and where it came from (default, profile, flag); always 1.",
+    PHASES.map((phase) => ({ labels: { ...model, phase, ...policy[phase] }, value: 1 })),
+  );
 }
 
 function engineLines(stats: EngineStats, model: Labels): string[] {

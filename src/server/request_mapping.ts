@@ -100,7 +100,8 @@ function samplingOf(body: SamplingFields): Partial<SamplingParams> {
 }
 
 function kvDtype(engine: EngineApi, name: string | null | undefined, param: string) {
-  if (name == null) return undefined;
+  // `auto` leaves the phase to the server's own policy
+  if (name == null || name.trim().toLowerCase() === "auto") return undefined;
   try {
     return engine.resolveKvDtype(name);
   } catch (err) {

@@ -14,7 +14,7 @@ export const metricsRoute: Route = {
     const stats = engine?.stats() ?? null;
     // before the load the engine's id is unknown: the served name, or the engine-to-be's
     const modelName = deps.servedModelName ?? engine?.modelId ?? "";
-    return c.text(deps.metrics.render(stats, modelName), 200, {
+    return c.text(deps.metrics.render(stats, modelName, engine?.kvPolicy), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
   },

@@ -1,14 +1,5 @@
-import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
-import {
-  bytesPerToken,
-  effectiveBits,
-  lowerDtype,
-  taqgBitGap,
-  taqgSplit,
-} from "../src/taqg/allocation.ts";
-
-const NOMINAL: Record<string, number> = { f16: 16, int8: 8, int4: 4, int3: 3, int2: 2 };
-const nominal = (d: string) => NOMINAL[d];
+import { assertEquals, assertThrows } from "@std/assert";
+import { lowerDtype, taqgBitGap, taqgSplit } from "../src/taqg/taqg_bound.ts";
 
 Deno.test("taqgBitGap() gives 1 for any positive Δρ, however small", () => {
   for (const d of [0.001, 0.01, 0.1, 0.3]) assertEquals(taqgBitGap(0.463 + d, 0.463), 1);
@@ -52,35 +43,4 @@ Deno.test("lowerDtype() steps down the ladder by the gap", () => {
   assertEquals(lowerDtype("int2", 1), "int2");
   assertEquals(lowerDtype("int4", Infinity), "int2");
   assertThrows(() => lowerDtype("fp8", 1), RangeError);
-});
-
-Deno.test("effectiveBits() weights each phase's K and V bits by its tokens", () => {
-  const allocation = {
-    phases: {
-      prompt: { key: "int8", value: "int8" },
-      think: { key: "int4", value: "int2" },
-      answer: { key: "int2", value: "int2" },
-    },
-  };
-  // (10·16 + 30·6 + 60·4) / 200 = 580 / 200
-  assertAlmostEquals(
-    effectiveBits(allocation, { prompt: 10, think: 30, answer: 60 }, 2, nominal),
-    2.9,
-    1e-12,
-  );
-  const layered = {
-    ...allocation,
-    perLayer: [allocation.phases, { ...allocation.phases, answer: { key: "int4", value: "int4" } }],
-  };
-  // layer 1 adds 60 · 4 bits over 200 elements: mean over two layers rises by 0.6
-  assertAlmostEquals(
-    effectiveBits(layered, { prompt: 10, think: 30, answer: 60 }, 2, nominal),
-    3.5,
-    1e-12,
-  );
-});
-
-Deno.test("bytesPerToken() counts K and V of every layer and KV head", () => {
-  assertEquals(bytesPerToken(4, { numLayers: 2, numKvHeads: 2, headDim: 64 }), 256);
-  assertEquals(bytesPerToken(16, { numLayers: 28, numKvHeads: 2, headDim: 128 }), 28672);
 });

@@ -5,9 +5,9 @@
  * tests and as a self-check of the calibration pipeline without a model.
  * @module
  */
-import { type Phase, PHASES } from "../kv/types.ts";
-import { createRng, type Rng } from "./rng.ts";
-import type { KvTrace } from "./trace.ts";
+import { type Phase, PHASES } from "../../src/kv/types.ts";
+import { createRng, type Rng } from "../../src/taqg/rng.ts";
+import type { KvTrace } from "../../src/taqg/trace.ts";
 
 /** Shape and redundancy of a synthetic trace. */
 export interface SyntheticOptions {
