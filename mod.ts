@@ -2,7 +2,8 @@
  * phasekv: an edge serving runtime for reasoning models (DeepSeek-R1 distills, QwQ, Qwen3) on
  * WebGPU. Its paged KV cache stores each phase of a sequence (prompt, think, answer) at its own
  * precision, and its Hono app serves the model over an OpenAI-compatible streaming API with
- * the reasoning in `reasoning_content` and the KV memory of each phase in `usage.kv`.
+ * the reasoning in `reasoning` and `reasoning_content` and the KV memory of each phase in
+ * `usage.kv`.
  *
  * - {@linkcode createEngine} loads a model folder (Hugging Face layout) and starts its
  *   continuous-batching engine, in a Worker by default.
@@ -66,18 +67,25 @@ export type { EngineConfig } from "./src/engine/create_core.ts";
 export type {
   BlockMapEntry,
   ChatMessage,
+  EncodeTextOptions,
   EngineApi,
   EngineStats,
   FinishReason,
   GenerateOutput,
   GenerateRequest,
   GenerateUsage,
+  OutputLogprob,
   PhaseKvUsage,
+  ThinkMarkerText,
 } from "./src/engine/types.ts";
+export type { EngineSummary, ModelAbout, PhaseSummary } from "./src/engine/summary.ts";
 export { ContextLengthError, QueueFullError } from "./src/engine/errors.ts";
 export { KvCapacityError } from "./src/engine/capacity_error.ts";
 export type { AppOptions } from "./src/server/app.ts";
+export type { ReasoningField } from "./src/server/chat_format.ts";
+export type { Logger, LogLevel } from "./src/server/log.ts";
 export { type BlockEntry, type Phase, PHASES } from "./src/kv/types.ts";
+export type { DtypeSource, KvPolicy, PhaseSetting } from "./src/kv/policy.ts";
 export type { SamplingParams } from "./src/runner/types.ts";
 export {
   KV_DTYPES,

@@ -18,7 +18,8 @@
  * row has nulls and a `note`).
  * @module
  */
-import { parseArgs } from "node:util";
+import { flag, FlagError, parseFlags, usageText } from "../src/config/flag_parser.ts";
+import { integer, MODEL_FLAGS, text, toggle } from "../src/config/flags.ts";
 import { DEFAULT_RECENT_TOKENS } from "../src/kv/block_table.ts";
 import { loadProfile } from "../src/kv/profile.ts";
 import { resolvePhasePolicy } from "../src/kv/policy.ts";
@@ -33,20 +34,38 @@ import {
 } from "./accuracy_configs.ts";
 import { encodePrompts, type RunSettings, solveAll, startEngine } from "./accuracy_run.ts";
 import { type HeldoutProblem, parseHeldout, summarize } from "./accuracy_score.ts";
-import { pairedDifference } from "./accuracy_paired.ts";
-import { formatTable, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
+import { pairedDifference } from "../src/taqg/paired.ts";
+import { formatTable, type JsonRow, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
 
-const HELP = `deno task bench:accuracy [options]
-
-Exact-match accuracy of a model's answers under each KV configuration, through the engine.
-
-  --model DIR            model folder (default: models/phasekv-tiny-reasoner)
-  --problems FILE        problems in heldout.jsonl's format (default: DIR/heldout.jsonl)
-  --n N                  the first N problems (default 500)
-  --configs LIST         comma list: f16, int4, think=int4+answer=int3, calibrated, ...
-  --recent-tokens LIST   comma list of recent windows in tokens (default: ${DEFAULT_RECENT_TOKENS})
-  --json                 print the rows as one JSON array on the last stdout line
-  -h, --help             show this help`;
+const FLAGS = {
+  ...MODEL_FLAGS,
+  problems: flag(text.optional(), "problems in heldout.jsonl's format", {
+    value: "FILE",
+    defaultText: "DIR/heldout.jsonl",
+  }),
+  n: flag(integer(1).default(500), "the first N problems", { value: "N" }),
+  configs: flag(
+    text.default(DEFAULT_CONFIGS.join(",")),
+    "comma list: f16, int4, think=int4+answer=int3, calibrated, ...",
+    { value: "LIST" },
+  ),
+  "recent-tokens": flag(
+    text.default(String(DEFAULT_RECENT_TOKENS)),
+    "comma list of recent windows in tokens",
+    { value: "LIST" },
+  ),
+  baseline: flag(
+    text.optional(),
+    "pair with the f16 row of an earlier --json run (same problems and n) instead of running f16 again",
+    { value: "FILE" },
+  ),
+  json: flag(toggle, "print the rows as one JSON array on the last stdout line"),
+};
+const HELP = usageText(
+  "deno task bench:accuracy [options]",
+  FLAGS,
+  "Exact-match accuracy of a model's answers under each KV configuration, through the engine.",
+);
 
 const DEFAULT_MODEL = new URL("../models/phasekv-tiny-reasoner", import.meta.url).pathname;
 const SETTINGS: Omit<RunSettings, "maxTokens"> = {
@@ -139,31 +158,27 @@ async function loadProblems(model: string, file: string, n: number) {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      model: { type: "string", default: DEFAULT_MODEL },
-      problems: { type: "string" },
-      n: { type: "string", default: "500" },
-      configs: { type: "string", default: DEFAULT_CONFIGS.join(",") },
-      "recent-tokens": { type: "string", default: String(DEFAULT_RECENT_TOKENS) },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
+  let values;
+  try {
+    values = parseFlags(FLAGS, Deno.args);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    console.error(`bench:accuracy: ${e.message}\n\n${HELP}`);
+    Deno.exitCode = 2;
     return;
   }
-  const model = values.model!;
-  const n = Number(values.n);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n expects a positive integer`);
-  const windows = parseWindows(values["recent-tokens"]!);
-  const configs = parseConfigList(values.configs!);
-  // every row is paired with f16 on the same problems
-  if (!configs.some((c) => c.name === "f16")) configs.unshift(parseConfigList("f16")[0]);
+  if (!values) return console.log(HELP);
+  const model = values.model ?? DEFAULT_MODEL;
+  const n = values.n;
+  const windows = parseWindows(values.recentTokens);
+  const configs = parseConfigList(values.configs);
   const file = values.problems ?? `${model}/heldout.jsonl`;
   const { problems, settings } = await loadProblems(model, file, n);
+  // every row is paired with f16 on the same problems: from an earlier run, or run first
+  const baseline = values.baseline ? await readBaseline(values.baseline, problems.length) : null;
+  if (!baseline && !configs.some((c) => c.name === "f16")) {
+    configs.unshift(parseConfigList("f16")[0]);
+  }
   console.error(`${problems.length} problems, max_tokens ${settings.maxTokens}`);
   const profile = await loadProfile(model);
   const stamp = await weightsStamp(model);
@@ -174,7 +189,7 @@ async function main(): Promise<void> {
       continue;
     }
     // what the engine resolves the profile to, shown in the row
-    const dtypes = config.dtypes ?? resolvePhasePolicy({ base: BASE_DTYPE }, profile);
+    const dtypes = config.dtypes ?? resolvePhasePolicy({}, profile);
     // a window changes nothing where every phase is f16
     const all16 = Object.values(dtypes).every((d) => d === BASE_DTYPE);
     for (const recentTokens of all16 ? windows.slice(0, 1) : windows) {
@@ -183,6 +198,7 @@ async function main(): Promise<void> {
       await weightsStamp(model, stamp);
     }
   }
+  if (baseline) rows.unshift(baseline);
   const f16 = rows.find((r) => r.config === "f16" && r.accuracy !== null);
   for (const r of rows) {
     if (r === f16 || !f16 || r.accuracy === null) continue;
@@ -198,6 +214,23 @@ async function main(): Promise<void> {
   if (values.json) {
     console.log(JSON.stringify(jsonRows(rows)));
   }
+}
+
+/**
+ * The f16 row of an earlier `--json` run on the same first `n` problems (a file holding its JSON
+ * array, or the whole output whose last line is the array), so a new row pairs with it.
+ */
+async function readBaseline(path: string, n: number): Promise<Row> {
+  const lines = (await Deno.readTextFile(path)).trim().split("\n");
+  const rows = JSON.parse(lines[lines.length - 1]) as JsonRow[];
+  const f16 = rows.find((r) => r.config === "f16" && r.outcomes?.length === n);
+  if (!f16) throw new RangeError(`--baseline ${path} has no f16 row on ${n} problems`);
+  const { prompt, think, answer, ...rest } = f16;
+  return {
+    ...rest,
+    dtypes: { prompt: prompt!, think: think!, answer: answer! },
+    note: `f16 row read from ${path}`,
+  };
 }
 
 /** Parses a comma list of recent windows (non-negative token counts). */

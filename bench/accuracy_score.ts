@@ -4,16 +4,10 @@
  * match, and per-configuration totals with the KV bits per element weighted by cached tokens.
  * @module
  */
-import type { ChatMessage, GenerateOutput, GenerateUsage } from "../src/engine/types.ts";
+import type { GenerateOutput, GenerateUsage } from "../src/engine/types.ts";
+import { answerText, isCorrect } from "../src/taqg/heldout.ts";
 
-/** One held-out problem (the fields of heldout.jsonl the bench reads). */
-export interface HeldoutProblem {
-  messages: ChatMessage[];
-  /** The expected answer text. */
-  answer: string;
-  /** The reference completion (think trace, close marker, answer); sizes max_tokens. */
-  completion: string;
-}
+export { answerText, type HeldoutProblem, isCorrect, parseHeldout } from "../src/taqg/heldout.ts";
 
 /** What one request contributes to its configuration's totals. */
 export interface RequestResult {
@@ -41,33 +35,6 @@ export interface ConfigSummary {
   outcomes: boolean[];
   /** Think tokens over all generated tokens. */
   thinkFraction: number;
-}
-
-/** Parses heldout.jsonl text; throws RangeError naming the first bad line. */
-export function parseHeldout(text: string): HeldoutProblem[] {
-  const problems: HeldoutProblem[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    const row = JSON.parse(line) as Partial<HeldoutProblem>;
-    if (
-      !Array.isArray(row.messages) || typeof row.answer !== "string" ||
-      typeof row.completion !== "string"
-    ) {
-      throw new RangeError(`heldout line ${i + 1}: needs messages, answer and completion`);
-    }
-    problems.push({ messages: row.messages, answer: row.answer, completion: row.completion });
-  });
-  return problems;
-}
-
-/** The text a request produced after the think block: its answer-phase outputs, joined. */
-export function answerText(outputs: readonly Pick<GenerateOutput, "text" | "phase">[]): string {
-  return outputs.filter((o) => o.phase === "answer").map((o) => o.text).join("");
-}
-
-/** Exact match after trimming both sides. */
-export function isCorrect(got: string, expected: string): boolean {
-  return got.trim() === expected.trim();
 }
 
 /** A request's result from its outputs (the last carries the usage) and the expected answer. */

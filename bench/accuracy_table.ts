@@ -3,7 +3,7 @@
  * @module
  */
 import type { Phase } from "../src/kv/types.ts";
-import { formatPoints, type PairedDifference } from "./accuracy_paired.ts";
+import { formatPoints, type PairedDifference } from "../src/taqg/paired.ts";
 
 /** One configuration's result (snake_case: the JSON keeps these names). */
 export interface Row {

@@ -8,7 +8,8 @@
  * Prints a table on stdout, progress on stderr, and writes bench/results/decode.json.
  * @module
  */
-import { parseArgs } from "node:util";
+import { flag, parseFlags, usageText } from "../src/config/flag_parser.ts";
+import { integer, toggle } from "../src/config/flags.ts";
 import { type Gpu, openGpu } from "../src/gpu/device.ts";
 import { createBuffer } from "../src/gpu/buffers.ts";
 import { countSlot, createCounts, dispatchLinear, writeCount } from "../src/gpu/dispatch.ts";
@@ -208,15 +209,18 @@ async function benchBandwidth(gpu: Gpu) {
   return { matmulGBs, copyGBs, ratio: matmulGBs / copyGBs };
 }
 
+const FLAGS = {
+  tokens: flag(integer(1).default(6), "decode steps timed on the 1.5B-shaped model", {
+    value: "N",
+  }),
+  json: flag(toggle, "print the result as JSON on stdout"),
+};
+const ABOUT = "Decode speed on a tiny model and 1.5B shapes, and matmul bandwidth against a copy.";
+
 async function main() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "boolean", default: false },
-      tokens: { type: "string", default: "6" },
-    },
-  });
-  const tokens = Number(values.tokens);
+  const values = parseFlags(FLAGS, Deno.args);
+  if (!values) return console.log(usageText("deno task bench:decode [options]", FLAGS, ABOUT));
+  const tokens = values.tokens;
   const gpu = await openGpu();
   const adapter = `${gpu.info.description || gpu.info.vendor} (${gpu.profile.name} kernels)`;
   console.error(`adapter: ${adapter}`);

@@ -13,7 +13,8 @@
  * (default bench/results/throughput.json).
  * @module
  */
-import { parseArgs } from "node:util";
+import { flag, parseFlags, usageText } from "../src/config/flag_parser.ts";
+import { text, toggle } from "../src/config/flags.ts";
 import { createEngine } from "../src/engine/engine.ts";
 import { DEFAULT_ENGINE_CONFIG } from "../src/engine/create_core.ts";
 import type { EngineApi } from "../src/engine/types.ts";
@@ -164,19 +165,24 @@ function printTables(results: CaseResult[], cases: ModelCase[]): void {
   }
 }
 
+const FLAGS = {
+  json: flag(text.default("bench/results/throughput.json"), "where the JSON result goes", {
+    value: "FILE",
+  }),
+  "tiny-tokens": flag(text.default("24"), "tokens per sequence on the tiny model", { value: "N" }),
+  "big-tokens": flag(text.default("3"), "tokens per sequence on the 1.5B shapes", { value: "N" }),
+  // each 1.5B-shaped row costs seconds here (compute-bound): 16 sequences take minutes
+  "big-concurrency": flag(text.default("1,4"), "concurrency list on the 1.5B shapes", {
+    value: "LIST",
+  }),
+  "skip-big": flag(toggle, "leave out the 1.5B-shaped model"),
+  reps: flag(text.default("2"), "repetitions of each row", { value: "N" }),
+};
+const ABOUT = "Aggregate decode tokens/s as concurrency grows, TTFT/ITL, pipelined vs synchronous.";
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "string", default: "bench/results/throughput.json" },
-      "tiny-tokens": { type: "string", default: "24" },
-      "big-tokens": { type: "string", default: "3" },
-      // each 1.5B-shaped row costs seconds here (compute-bound): 16 sequences take minutes
-      "big-concurrency": { type: "string", default: "1,4" },
-      "skip-big": { type: "boolean", default: false },
-      reps: { type: "string", default: "2" },
-    },
-  });
+  const values = parseFlags(FLAGS, Deno.args);
+  if (!values) return console.log(usageText("deno task bench:throughput [options]", FLAGS, ABOUT));
   const tiny = await tinyModel();
   const defaultDepth = DEFAULT_ENGINE_CONFIG.pipelineDepth;
   const cases: ModelCase[] = [{
@@ -184,12 +190,12 @@ async function main(): Promise<void> {
     dir: tiny.dir,
     vocab: tiny.vocab,
     promptLength: 8,
-    tokens: Number(values["tiny-tokens"]),
+    tokens: Number(values.tinyTokens),
     concurrency: [1, 4, 16, 64],
     depths: [defaultDepth, 1],
   }];
   let bigDir: string | null = null;
-  if (!values["skip-big"]) {
+  if (!values.skipBig) {
     log("writing the R1-Distill-Qwen-1.5B-shaped checkpoint (2 layers, f16, random)");
     bigDir = await makeTinyCheckpoint(R1_SHAPES);
     cases.push({
@@ -197,8 +203,8 @@ async function main(): Promise<void> {
       dir: bigDir,
       vocab: R1_SHAPES.vocabSize!,
       promptLength: 2,
-      tokens: Number(values["big-tokens"]),
-      concurrency: values["big-concurrency"].split(",").map(Number),
+      tokens: Number(values.bigTokens),
+      concurrency: values.bigConcurrency.split(",").map(Number),
       depths: [defaultDepth],
     });
   }

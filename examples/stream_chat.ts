@@ -3,7 +3,9 @@
  * the model's reasoning, then its answer, then the KV memory each phase used.
  *
  *   deno task serve --kv-cache-dtype-think int4 &
- *   deno run -A examples/stream_chat.ts "What is 17 * 23?"
+ *   deno run -A examples/stream_chat.ts "What is 347+1286?"
+ *
+ * (The default model adds and subtracts 2–4 digit numbers; its context is 512 tokens.)
  *
  * Environment: PHASEKV_URL (default http://127.0.0.1:8000/v1), PHASEKV_API_KEY.
  * @module
@@ -17,8 +19,8 @@ const client = new OpenAI({
 
 const stream = await client.chat.completions.create({
   model: (await client.models.list()).data[0].id,
-  messages: [{ role: "user", content: Deno.args[0] ?? "What is 17 * 23?" }],
-  max_completion_tokens: 1024,
+  messages: [{ role: "user", content: Deno.args[0] ?? "What is 347+1286?" }],
+  max_completion_tokens: 256,
   stream: true,
   stream_options: { include_usage: true },
 });
@@ -28,8 +30,9 @@ const write = (text: string) => Deno.stdout.writeSync(out.encode(text));
 let section = "";
 for await (const chunk of stream) {
   const delta = chunk.choices[0]?.delta;
-  // reasoning_content is the reasoning-model extension vLLM, SGLang and llama.cpp also send
-  const reasoning = (delta as { reasoning_content?: string } | undefined)?.reasoning_content;
+  // reasoning-model extensions: `reasoning` (today's vLLM), `reasoning_content` (llama.cpp, SGLang)
+  const extra = delta as { reasoning?: string; reasoning_content?: string } | undefined;
+  const reasoning = extra?.reasoning ?? extra?.reasoning_content;
   if (reasoning) {
     if (section !== "reasoning") write("\x1b[2m[reasoning]\n");
     section = "reasoning";

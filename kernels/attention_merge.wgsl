@@ -1,4 +1,5 @@
-// Merges the split-K partial states of paged_attention.wgsl (flash-decoding reduce):
+// Merges the per-split states of paged_attention.wgsl (flash-decoding reduce); with one split it
+// only normalises:
 //   M = max_s m_s, L = sum_s l_s e^(m_s - M), out[r][h][d] = sum_s acc_s[d] e^(m_s - M) / L
 // bindings: 0 partial array<f32> [rows][NUM_HEADS][S][HEAD_DIM + 2] (acc, m, l),
 //           1 out array<f32> [rows][NUM_HEADS * HEAD_DIM], 2 params uniform (rows, S)

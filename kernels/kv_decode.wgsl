@@ -10,24 +10,27 @@
 // Channels per value group (V_GROUP in src/kv/layout.ts).
 const KV_V_GROUP: u32 = 32u;
 
+// A dtype id is its family code * 16 + its bits (KV_FAMILY_CODES in src/kv/dtype.ts).
+const KV_FAMILY_FP8: u32 = 1u;
+const KV_FAMILY_INT: u32 = 2u;
+const KV_FAMILY_VEC: u32 = 3u;
+
 fn kv_k_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
-  switch dtype {
-    case 1u: { return kv_fp8_k(word_off, kvh, t, d); }
-    case 2u: { return kv_int_k(word_off, 8u, kvh, t, d); }
-    case 3u: { return kv_int_k(word_off, 4u, kvh, t, d); }
-    case 4u: { return kv_int_k(word_off, 3u, kvh, t, d); }
-    case 5u: { return kv_int_k(word_off, 2u, kvh, t, d); }
+  let bits = dtype & 15u;
+  switch dtype >> 4u {
+    case KV_FAMILY_FP8: { return kv_fp8_k(word_off, kvh, t, d); }
+    case KV_FAMILY_INT: { return kv_int_k(word_off, bits, kvh, t, d); }
+    case KV_FAMILY_VEC: { return kv_vec_k(word_off, bits, kvh, t, d); }
     default: { return 0.0; }
   }
 }
 
 fn kv_v_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
-  switch dtype {
-    case 1u: { return kv_fp8_v(word_off, kvh, t, d); }
-    case 2u: { return kv_int_v(word_off, 8u, kvh, t, d); }
-    case 3u: { return kv_int_v(word_off, 4u, kvh, t, d); }
-    case 4u: { return kv_int_v(word_off, 3u, kvh, t, d); }
-    case 5u: { return kv_int_v(word_off, 2u, kvh, t, d); }
+  let bits = dtype & 15u;
+  switch dtype >> 4u {
+    case KV_FAMILY_FP8: { return kv_fp8_v(word_off, kvh, t, d); }
+    case KV_FAMILY_INT: { return kv_int_v(word_off, bits, kvh, t, d); }
+    case KV_FAMILY_VEC: { return kv_vec_v(word_off, bits, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -99,6 +102,27 @@ fn kv_int_k(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
 fn kv_int_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
   let q = kv_read_bits(word_off + kv_int_code_words(bits), kv_at(kvh, t, d), bits);
   return kv_dequant(kv_pool[word_off + kv_int_v_params(bits) + kv_int_v_param_index(kvh, t, d)], q);
+}
+
+// vec b: K codes, V codes (bitstreams in [h][t][d] order), K params, V params; one
+// (f16 scale, f16 min) word per head vector
+
+fn kv_vec_k_params(bits: u32) -> u32 {
+  return 2u * kv_int_code_words(bits);
+}
+
+fn kv_vec_v_params(bits: u32) -> u32 {
+  return kv_vec_k_params(bits) + NUM_KV_HEADS * BLOCK_SIZE;
+}
+
+fn kv_vec_k(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off, kv_at(kvh, t, d), bits);
+  return kv_dequant(kv_pool[word_off + kv_vec_k_params(bits) + kvh * BLOCK_SIZE + t], q);
+}
+
+fn kv_vec_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off + kv_int_code_words(bits), kv_at(kvh, t, d), bits);
+  return kv_dequant(kv_pool[word_off + kv_vec_v_params(bits) + kvh * BLOCK_SIZE + t], q);
 }
 
 // fp8 (OCP e4m3): K bytes, V bytes, then per head one word of (K scale, V scale)

@@ -14,11 +14,13 @@ override HEAD_DIM: u32;
 override WORKGROUP_SIZE: u32 = 64u;
 
 const KIND_FP8: u32 = 1u;
+const KIND_VEC: u32 = 3u;
 
 struct Seal {
   src_word: u32,
   dst_word: u32,
-  // 1 = fp8 (e4m3), 2 = asymmetric int of `bits` bits
+  // family code (KV_FAMILY_CODES): 1 = fp8 (e4m3), 2 = asymmetric int of `bits` bits grouped
+  // KIVI-style, 3 = asymmetric int of `bits` bits, one group per head vector
   kind: u32,
   bits: u32,
   // tokens written in the source block; later slots hold stale memory and are ignored
@@ -103,6 +105,8 @@ fn int_param(lo: f32, hi: f32) -> u32 {
 fn seal_params(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (seal.kind == KIND_FP8) {
     fp8_params(gid.x);
+  } else if (seal.kind == KIND_VEC) {
+    vec_params(gid.x);
   } else {
     int_params(gid.x);
   }
@@ -160,6 +164,28 @@ fn int_params(g: u32) {
   kv_pool[dst + kv_int_v_params(seal.bits) + v] = select(0u, int_param(lo, hi), t < seal.tokens);
 }
 
+// vec: group g < H*B is K vector (h, t) = (g / B, g % B), then the V vectors
+fn vec_params(g: u32) {
+  let vectors = NUM_KV_HEADS * BLOCK_SIZE;
+  if (g >= 2u * vectors) {
+    return;
+  }
+  let is_v = g >= vectors;
+  let hv = g % vectors;
+  let h = hv / BLOCK_SIZE;
+  let t = hv % BLOCK_SIZE;
+  let base = select(0u, kv_elems(), is_v);
+  var lo = 3.4e38;
+  var hi = -3.4e38;
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    let x = src_value(base + kv_at(h, t, d));
+    lo = min(lo, x);
+    hi = max(hi, x);
+  }
+  kv_pool[seal.dst_word + kv_vec_k_params(seal.bits) + g] =
+    select(0u, int_param(lo, hi), t < seal.tokens);
+}
+
 // pass 2: one invocation per output code word (K words, then V words)
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -210,7 +236,13 @@ fn int_codes(g: u32) {
     var t: u32;
     var d: u32;
     var param: u32;
-    if (is_v) {
+    if (seal.kind == KIND_VEC) {
+      d = idx % HEAD_DIM;
+      t = (idx / HEAD_DIM) % BLOCK_SIZE;
+      h = idx / (HEAD_DIM * BLOCK_SIZE);
+      let params = select(kv_vec_k_params(bits), kv_vec_v_params(bits), is_v);
+      param = kv_pool[seal.dst_word + params + h * BLOCK_SIZE + t];
+    } else if (is_v) {
       d = idx % HEAD_DIM;
       t = (idx / HEAD_DIM) % BLOCK_SIZE;
       h = idx / (HEAD_DIM * BLOCK_SIZE);

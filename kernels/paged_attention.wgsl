@@ -1,100 +1,186 @@
-// Paged causal attention with online softmax and split-K (flash-decoding), for the rows of a
-// step. Loaded after kv_decode.wgsl and kv_load.wgsl (K/V elements come from kv_k / kv_v).
-//   row r (sequence rows[r].seq, position p) attends to its sequence's tokens 0..p through the
-//   sequence's block table; q head h reads kv head h / (NUM_HEADS / NUM_KV_HEADS); scale SCALE.
-//   Split s of S covers tokens [s * C, (s + 1) * C), C = ceil((p + 1) / S). A block may hold
-//   fewer than BLOCK_SIZE tokens (one closed at a phase change), so cache positions are mapped
-//   to blocks through the running sum of each entry's token count. With S == 1 the output is written directly; otherwise (acc, m, l) go to `partial`
-//   and attention_merge.wgsl combines them.
+// Paged causal attention for the rows of a step, flash-decoding style. Loaded after
+// kv_decode.wgsl, kv_load.wgsl and the generated kv_lanes_quant (src/runner/ops/attention.ts):
+// quantized K/V elements come from kv_k_quant / kv_v_quant, f16 ones two at a time from
+// kv_f16_pair.
+//   Row r (sequence rows[r].seq, position p) attends to its sequence's tokens 0..p through the
+//   sequence's block table; q heads kvh * GROUP .. + GROUP share KV head kvh; scale SCALE.
+//   One workgroup per (row, KV head, split) covers every q head of the GQA group, so each K/V
+//   element of a block is decoded once, by the lane that owns its channel: lane i holds
+//   channels [i * DPL, (i + 1) * DPL) of q and of the output accumulators of every group head.
+//   Per block: lanes write partial dot products to workgroup memory, reduce them to scores
+//   (barrier), update the online softmax and accumulate V (barrier).
+//   Split s of window w covers tokens [(w * S + s) * T, + T) (S = splits, T = split_tokens), so
+//   that no invocation loops over more than T tokens (lavapipe stops every loop of an
+//   invocation after 65535 iterations in total). The runner dispatches windows 0, 1, ... in
+//   order; each carries the state (acc, m, l) of its slot in `state` to the next, window 0
+//   initialising every slot, and attention_merge.wgsl combines the S slots of a head.
+//   Entry e's word 3 is the cache position of its first token, so the first block of a split is
+//   found by binary search (blocks closed at a phase change hold fewer than BLOCK_SIZE tokens).
 // bindings: 0 qkv array<f32> [rows][QKV_STRIDE] (q heads first)
 //           1 rows array<u32> [rows][ROW_WORDS] (word 1 position, word 2 seq index)
 //           2 seqs array<u32> [seqs][SEQ_WORDS] (word 0 first table entry, word 1 entries)
-//           3 table array<u32> [entries][TABLE_WORDS] (block word offset, dtype id, tokens)
+//           3 table array<u32> [entries][TABLE_WORDS] (block word offset, dtype id, tokens, start)
 //           4 kv_pool array<u32>
-//           5 out array<f32> [rows][NUM_HEADS * HEAD_DIM]
-//           6 partial array<f32> [rows][NUM_HEADS][S][HEAD_DIM + 2]
-//           7 params uniform (rows, S)
-// dispatch: (ceil(NUM_HEADS * S / WG), rows); one thread per (row, head, split), no barriers.
-override WG: u32 = 8u;
+//           5 state array<f32> [rows][NUM_HEADS][S][HEAD_DIM + 2] (acc unnormalised, m, l)
+//           6 params uniform (rows, S, T, window)
+// dispatch: (NUM_KV_HEADS * S, rows) workgroups of LANES threads, once per window.
+override LANES: u32 = 8u;
 override NUM_HEADS: u32;
 override NUM_KV_HEADS: u32;
 override BLOCK_SIZE: u32;
 override HEAD_DIM: u32;
 override QKV_STRIDE: u32;
 override SCALE: f32;
+override GROUP: u32 = NUM_HEADS / NUM_KV_HEADS;
+// Channels per lane; even, so f16 channels come in whole words.
+override DPL: u32 = HEAD_DIM / LANES;
 const ROW_WORDS: u32 = 8u;
 const SEQ_WORDS: u32 = 4u;
 const TABLE_WORDS: u32 = 4u;
-const MAX_HEAD_DIM: u32 = 256u;
+// Private-array capacities (the host checks GROUP * DPL and DPL against them).
+const MAX_LANE_VALUES: u32 = 128u;
+const MAX_DPL: u32 = 32u;
+const MAX_GROUP: u32 = 16u;
 // Finite stand-in for -inf: exp(NEG_BIG - x) is 0 without inf - inf = NaN.
 const NEG_BIG: f32 = -1e30;
 
-struct Params { rows: u32, splits: u32 }
+struct Params { rows: u32, splits: u32, split_tokens: u32, window: u32 }
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> rows: array<u32>;
 @group(0) @binding(2) var<storage, read> seqs: array<u32>;
 @group(0) @binding(3) var<storage, read> table: array<u32>;
 @group(0) @binding(4) var<storage, read> kv_pool: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read_write> state: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let r = gid.y;
+// [GROUP][BLOCK_SIZE][LANES] partial dot products, then [GROUP][BLOCK_SIZE] scores.
+var<workgroup> partial_dots: array<f32, GROUP * BLOCK_SIZE * LANES>;
+var<workgroup> scores: array<f32, GROUP * BLOCK_SIZE>;
+
+var<private> q: array<f32, MAX_LANE_VALUES>;
+var<private> acc: array<f32, MAX_LANE_VALUES>;
+var<private> m: array<f32, MAX_GROUP>;
+var<private> l: array<f32, MAX_GROUP>;
+// This lane's DPL channels of one token's K or V.
+var<private> kv: array<f32, MAX_DPL>;
+
+// Loads channels d0 .. d0 + DPL of token t's K (is_v false) or V into `kv`. Quantized blocks go
+// through kv_lanes_quant, which the host generates from the dtype registry: one branch per
+// dtype calling kv_k_quant / kv_v_quant with that dtype's id as a constant, so the dtype switch
+// runs once per token rather than once per element and each branch's decode is specialised.
+fn load_lane(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32) {
+  if (dtype == 0u) {
+    for (var i = 0u; i < DPL; i += 2u) {
+      let pair = kv_f16_pair(word, is_v, kvh, t, d0 + i);
+      kv[i] = pair.x;
+      kv[i + 1u] = pair.y;
+    }
+  } else {
+    kv_lanes_quant(word, dtype, is_v, kvh, t, d0);
+  }
+}
+
+fn state_at(r: u32, h: u32, split: u32) -> u32 {
+  return ((r * NUM_HEADS + h) * params.splits + split) * (HEAD_DIM + 2u);
+}
+
+@compute @workgroup_size(LANES)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lane: u32,
+) {
+  let r = wid.y;
   let splits = params.splits;
-  if (gid.x >= NUM_HEADS * splits || r >= params.rows) { return; }
-  let h = gid.x / splits;
-  let split = gid.x % splits;
-  let kvh = h / (NUM_HEADS / NUM_KV_HEADS);
+  let split = wid.x % splits;
+  let kvh = wid.x / splits;
   let ctx = rows[r * ROW_WORDS + 1u] + 1u;
   let seq = rows[r * ROW_WORDS + 2u];
-  let first_entry = seqs[seq * SEQ_WORDS];
+  let first = seqs[seq * SEQ_WORDS];
   let num_entries = seqs[seq * SEQ_WORDS + 1u];
-  let chunk = (ctx + splits - 1u) / splits;
-  let start = split * chunk;
-  let end = min(ctx, start + chunk);
+  let start = (params.window * splits + split) * params.split_tokens;
+  let end = min(ctx, start + params.split_tokens);
+  let resume = params.window > 0u;
+  // later windows leave the state of an empty split as it is
+  if (resume && start >= end) { return; }
+  let d0 = lane * DPL;
 
-  var q: array<f32, MAX_HEAD_DIM>;
-  var acc: array<f32, MAX_HEAD_DIM>;
-  let q_base = r * QKV_STRIDE + h * HEAD_DIM;
-  for (var d = 0u; d < HEAD_DIM; d++) {
-    q[d] = qkv[q_base + d] * SCALE;
-    acc[d] = 0.0;
+  for (var g = 0u; g < GROUP; g++) {
+    let h = kvh * GROUP + g;
+    let qb = r * QKV_STRIDE + h * HEAD_DIM + d0;
+    let sb = state_at(r, h, split);
+    for (var i = 0u; i < DPL; i++) {
+      q[g * DPL + i] = qkv[qb + i] * SCALE;
+      acc[g * DPL + i] = select(0.0, state[sb + d0 + i], resume);
+    }
+    m[g] = select(NEG_BIG, state[sb + HEAD_DIM], resume);
+    l[g] = select(0.0, state[sb + HEAD_DIM + 1u], resume);
   }
-  var m = NEG_BIG;
-  var l = 0.0;
-  var block_start = 0u;
-  for (var e = 0u; e < num_entries && block_start < end; e++) {
-    let entry = (first_entry + e) * TABLE_WORDS;
+
+  // last entry whose first token is at or before `start`
+  var lo = 0u;
+  var hi = max(num_entries, 1u);
+  while (hi - lo > 1u) {
+    let mid = (lo + hi) / 2u;
+    if (table[(first + mid) * TABLE_WORDS + 3u] <= start) { lo = mid; } else { hi = mid; }
+  }
+  for (var e = lo; e < num_entries && start < end; e++) {
+    let entry = (first + e) * TABLE_WORDS;
+    let block_start = table[entry + 3u];
+    if (block_start >= end) { break; }
     let word = table[entry];
     let dtype = table[entry + 1u];
-    let n = table[entry + 2u];
-    let lo = max(start, block_start);
-    let hi = min(end, block_start + n);
-    for (var j = lo; j < hi; j++) {
-      let t = j - block_start;
-      var s = 0.0;
-      for (var d = 0u; d < HEAD_DIM; d++) { s += q[d] * kv_k(word, dtype, kvh, t, d); }
-      let m_new = max(m, s);
-      let alpha = exp(m - m_new);
-      let p = exp(s - m_new);
-      l = l * alpha + p;
-      for (var d = 0u; d < HEAD_DIM; d++) {
-        acc[d] = acc[d] * alpha + p * kv_v(word, dtype, kvh, t, d);
+    let t_lo = max(start, block_start) - block_start;
+    let t_hi = min(end, block_start + table[entry + 2u]) - block_start;
+    if (t_hi <= t_lo) { continue; }
+    let nt = t_hi - t_lo;
+
+    // this lane's share of q · k for every (group head, token)
+    for (var t = t_lo; t < t_hi; t++) {
+      load_lane(word, dtype, false, kvh, t, d0);
+      for (var g = 0u; g < GROUP; g++) {
+        var s = 0.0;
+        for (var i = 0u; i < DPL; i++) { s += q[g * DPL + i] * kv[i]; }
+        partial_dots[(g * BLOCK_SIZE + t - t_lo) * LANES + lane] = s;
       }
-      m = m_new;
     }
-    block_start += n;
+    workgroupBarrier();
+    for (var p = lane; p < GROUP * nt; p += LANES) {
+      let at = ((p / nt) * BLOCK_SIZE + p % nt);
+      var s = 0.0;
+      for (var i = 0u; i < LANES; i++) { s += partial_dots[at * LANES + i]; }
+      scores[at] = s;
+    }
+    workgroupBarrier();
+
+    // online softmax over the block's tokens, then V
+    for (var g = 0u; g < GROUP; g++) {
+      var m_new = m[g];
+      for (var t = 0u; t < nt; t++) { m_new = max(m_new, scores[g * BLOCK_SIZE + t]); }
+      let alpha = exp(m[g] - m_new);
+      l[g] *= alpha;
+      for (var i = 0u; i < DPL; i++) { acc[g * DPL + i] *= alpha; }
+      m[g] = m_new;
+    }
+    for (var t = t_lo; t < t_hi; t++) {
+      load_lane(word, dtype, true, kvh, t, d0);
+      for (var g = 0u; g < GROUP; g++) {
+        let p = exp(scores[g * BLOCK_SIZE + t - t_lo] - m[g]);
+        l[g] += p;
+        for (var i = 0u; i < DPL; i++) { acc[g * DPL + i] += p * kv[i]; }
+      }
+    }
+    // No third barrier: the next block writes partial_dots (read only before the second
+    // barrier) and then scores only after its own first barrier, which every lane reaches
+    // after finishing this block.
   }
-  if (splits == 1u) {
-    let o = (r * NUM_HEADS + h) * HEAD_DIM;
-    for (var d = 0u; d < HEAD_DIM; d++) { out[o + d] = acc[d] / l; }
-    return;
+
+  for (var g = 0u; g < GROUP; g++) {
+    let sb = state_at(r, kvh * GROUP + g, split);
+    for (var i = 0u; i < DPL; i++) { state[sb + d0 + i] = acc[g * DPL + i]; }
+    if (lane == 0u) {
+      state[sb + HEAD_DIM] = m[g];
+      state[sb + HEAD_DIM + 1u] = l[g];
+    }
   }
-  let base = ((r * NUM_HEADS + h) * splits + split) * (HEAD_DIM + 2u);
-  for (var d = 0u; d < HEAD_DIM; d++) { partial[base + d] = acc[d]; }
-  partial[base + HEAD_DIM] = m;
-  partial[base + HEAD_DIM + 1u] = l;
 }

@@ -15,7 +15,7 @@ import {
   summarize,
 } from "../bench/accuracy_score.ts";
 import { formatTable, jsonRows, type Row, skippedRow } from "../bench/accuracy_table.ts";
-import { mcnemar, pairedDifference } from "../bench/accuracy_paired.ts";
+import { mcnemar, pairedDifference } from "../src/taqg/paired.ts";
 import type { GenerateOutput, GenerateUsage } from "../src/engine/types.ts";
 import { UnknownKvDtypeError } from "../src/kv/dtype.ts";
 

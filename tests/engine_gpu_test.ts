@@ -66,8 +66,11 @@ Deno.test({
   name: "createEngine() on stories260k with quantized phases: batched and preempted equal alone",
   ignore: !hasGpu,
   fn: async () => {
-    // no markers: the first 0.75 of max_tokens is think, so all three phases occur and seal
-    const kv = { kvCacheDtype: "int8", kvCacheDtypeThink: "int4", kvCacheDtypeAnswer: "int3" };
+    // no markers: the first 0.75 of max_tokens is think, so all three phases occur and seal.
+    // KIVI codecs: at head_dim 8 the per-vector int4/int3 distort far more (reports/bench/kv.md),
+    // and a preempted sequence's re-prefill attends f16 within its chunk where the first run read
+    // sealed blocks, so equality after preemption needs a codec whose error flips no token here.
+    const kv = { kvCacheDtype: "int8", kvCacheDtypeThink: "kivi4", kvCacheDtypeAnswer: "kivi3" };
     const opts = { inProcess: true, blockSize: 4, ...kv };
     const alone = await withEngine({ ...opts, maxNumSeqs: 1 }, (e) => generateAll(e, 24));
     const batched = await withEngine({ ...opts, maxNumSeqs: 4 }, async (engine) => {

@@ -1,11 +1,15 @@
 import { assertEquals, assertGreater, assertInstanceOf } from "@std/assert";
-import { createEngine } from "../src/engine/engine.ts";
+import { createEngineOn } from "../src/engine/engine.ts";
 import { ContextLengthError } from "../src/engine/errors.ts";
 import { createEngineWith } from "../src/engine/local_engine.ts";
 import type { GenerateOutput, GenerateRequest } from "../src/engine/types.ts";
-import { collect, FAKE_OPEN, fakeModel, FakeRunner } from "./helpers/fake_runner.ts";
-
-const FAKE_BACKEND = new URL("./helpers/fake_runner.ts", import.meta.url).href;
+import {
+  collect,
+  FAKE_ENGINE_BACKEND,
+  FAKE_OPEN,
+  fakeModel,
+  FakeRunner,
+} from "./helpers/fake_runner.ts";
 
 function ids(outputs: GenerateOutput[]): number[] {
   return outputs.flatMap((o) => o.tokenIds);
@@ -21,7 +25,7 @@ Deno.test("createEngine() runs the EngineCore in a Worker with the same outputs 
   const expected = await Promise.all(reqs.map((r) => collect(local.generate(r))));
   await local.close();
 
-  const engine = await createEngine({ model: "fake", backend: FAKE_BACKEND, maxNumSeqs: 4 });
+  const engine = await createEngineOn({ model: "fake", maxNumSeqs: 4 }, FAKE_ENGINE_BACKEND);
   try {
     assertEquals(engine.modelId, "fake");
     assertEquals(engine.decode(engine.encode(" the cat sat")), " the cat sat");

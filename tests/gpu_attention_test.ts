@@ -1,5 +1,12 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { AttentionOp, attentionSplits } from "../src/runner/ops/attention.ts";
+import {
+  attentionKernelShape,
+  AttentionOp,
+  type AttentionPlan,
+  attentionPlan,
+  loopIterations,
+  maxSplitTokens,
+} from "../src/runner/ops/attention.ts";
 import { qkvStride, RowKernel } from "../src/runner/ops/elementwise.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "../src/runner/step_layout.ts";
 import { countSlot, createCounts, writeCount } from "../src/gpu/dispatch.ts";
@@ -27,8 +34,8 @@ async function checkAttention(
   numKvHeads: number,
   contexts: number[],
   minSplitTokens: number,
-  expectSplits: (splits: number) => boolean,
-  kvDecode = "kv_decode_none",
+  expect: (plan: AttentionPlan) => boolean,
+  kvDecode = "kv_decode",
   partial = false,
 ) {
   const gpu = await testGpu();
@@ -61,7 +68,7 @@ async function checkAttention(
       where.push([]);
       fills[s].forEach((n, b) => {
         const word = poolBlock(s, b, numSeqs, maxBlocks) * blockWords;
-        table.set([word, 0, n, 0], (s * maxBlocks + b) * TABLE_WORDS);
+        table.set([word, 0, n, where[s].length], (s * maxBlocks + b) * TABLE_WORDS);
         for (let t = 0; t < n; t++) where[s].push({ word, t });
       });
     }
@@ -84,11 +91,11 @@ async function checkAttention(
       blockSize: BLOCK,
       kvDecode,
       minSplitTokens,
+      // a few tokens per invocation, so that contexts of 29 tokens span several windows
+      maxSplitTokens: minSplitTokens < 8 ? 6 : undefined,
     });
-    const splits = op.splitsFor(rowList.length, Math.max(...contexts));
-    assertEquals(expectSplits(splits), true, `splits ${splits}`);
-    const params = createCounts(gpu.device, "params", 1);
-    writeCount(gpu.device, params, 0, rowList.length, splits);
+    const plan = op.prepare(rowList.length, Math.max(...contexts));
+    assertEquals(expect(plan), true, `plan ${JSON.stringify(plan)}`);
     const out = zeros(gpu, rowList.length * numHeads * headDim * 4);
     await runPass(gpu, (pass) =>
       op.encode(
@@ -100,10 +107,8 @@ async function checkAttention(
           table: storage(gpu, table),
           pool: storage(gpu, pool),
           out,
-          params: countSlot(params, 0),
         },
-        rowList.length,
-        splits,
+        plan,
       ));
     const got = await readF32(gpu, out, rowList.length * numHeads * headDim);
     rowList.forEach((r, i) => {
@@ -127,13 +132,13 @@ async function checkAttention(
 
 for (const [heads, kvHeads] of [[2, 2], [4, 2], [6, 1]]) {
   Deno.test(`AttentionOp over shuffled f16 blocks, GQA ${heads / kvHeads}, one split`, () =>
-    checkAttention(heads, kvHeads, [13, 7, 1], 1 << 20, (s) => s === 1));
-  Deno.test(`AttentionOp over shuffled f16 blocks, GQA ${heads / kvHeads}, split-K`, () =>
-    checkAttention(heads, kvHeads, [29, 18, 5], 4, (s) => s > 1));
+    checkAttention(heads, kvHeads, [13, 7, 1], 1 << 20, (p) => p.splits === 1 && p.windows === 1));
+  Deno.test(`AttentionOp over shuffled f16 blocks, GQA ${heads / kvHeads}, splits and windows`, () =>
+    checkAttention(heads, kvHeads, [29, 18, 5], 4, (p) => p.splits > 1 && p.windows > 1));
 }
 
 Deno.test("AttentionOp maps positions through partly filled blocks (closed at phase changes)", () =>
-  checkAttention(4, 2, [29, 18, 5], 4, (s) => s > 1, "kv_decode_none", true));
+  checkAttention(4, 2, [29, 18, 5], 4, (p) => p.windows > 1, "kv_decode", true));
 
 Deno.test({
   name: "AttentionOp built with the KV module's kv_decode.wgsl reads f16 blocks the same way",
@@ -141,7 +146,7 @@ Deno.test({
     () => true,
     () => false,
   )),
-  fn: () => checkAttention(4, 2, [29, 18, 5], 4, (s) => s > 1, "kv_decode"),
+  fn: () => checkAttention(4, 2, [29, 18, 5], 4, (p) => p.splits > 1, "kv_decode"),
 });
 
 Deno.test("RowKernel.kvWrite places K and V of each row at its block and slot in f16", async () => {
@@ -188,26 +193,79 @@ Deno.test("RowKernel.kvWrite places K and V of each row at its block and slot in
   }
 });
 
-Deno.test("attentionSplits() keeps software adapters under their loop bound, or refuses", () => {
+Deno.test("attentionPlan() keeps every invocation within maxSplitTokens, at any context", () => {
   const base = {
-    numHeads: 6,
-    headDim: 16,
+    numKvHeads: 2,
+    stateBytesPerSplit: 12 * 130 * 4,
+    maxStateBytes: 128 << 20,
     minSplitTokens: 256,
-    maxLoopIterations: 65535,
-    lanes: 8,
+    busyWorkgroups: 16,
   };
-  // 2048 tokens × 33 iterations: two groups of 8 lanes, each covering half the context
-  assertEquals(attentionSplits({ ...base, numRows: 1, maxContext: 2048 }), 16);
-  // under the bound: the GPU rule (one split per 256 tokens)
-  assertEquals(attentionSplits({ ...base, numRows: 1, maxContext: 1500 }), 6);
-  assertEquals(attentionSplits({ ...base, numRows: 64, maxContext: 200 }), 1);
+  for (const numRows of [1, 16, 512]) {
+    for (const maxContext of [1, 200, 4096, 32768, 131072]) {
+      const plan = attentionPlan({ ...base, numRows, maxContext, maxSplitTokens: 200 });
+      assertEquals(plan.splitTokens <= 200, true);
+      // the windows' splits cover the whole context
+      assertEquals(plan.windows * plan.splits * plan.splitTokens >= maxContext, true);
+      assertEquals((plan.windows - 1) * plan.splits * plan.splitTokens < maxContext, true);
+    }
+  }
+  // one sequence: parallel splits until 16 workgroups; a batch of 16 needs none
+  assertEquals(attentionPlan({ ...base, numRows: 1, maxContext: 4096, maxSplitTokens: 200 }), {
+    rows: 1,
+    splits: 8,
+    splitTokens: 200,
+    windows: 3,
+  });
   assertEquals(
-    attentionSplits({ ...base, maxLoopIterations: null, numRows: 64, maxContext: 4000 }),
-    1,
+    attentionPlan({ ...base, numRows: 16, maxContext: 4096, maxSplitTokens: Infinity }),
+    { rows: 16, splits: 1, splitTokens: 4096, windows: 1 },
   );
+  // the state scratch bounds the splits
+  assertEquals(
+    attentionPlan({
+      ...base,
+      maxStateBytes: 3 * base.stateBytesPerSplit,
+      numRows: 1,
+      maxContext: 4096,
+      maxSplitTokens: Infinity,
+    }).splits,
+    3,
+  );
+});
+
+Deno.test("maxSplitTokens() stays within the loop bound by the kernel's loop count", () => {
+  const shape = { numHeads: 12, numKvHeads: 2, headDim: 128, qkvStride: 0 };
+  const k = attentionKernelShape(shape, 16, 8, 16384);
+  assertEquals(k, { lanes: 8, channelsPerLane: 16, group: 6 });
+  const m = { bound: 65535, lanes: k.lanes, channelsPerLane: 16, group: 6, blockSize: 16 };
+  const t = maxSplitTokens(m);
+  // every block may be cut short by a phase change: still within the bound
+  assertEquals(loopIterations(m, t, Math.ceil(t / 16) + 17) <= 65535, true);
+  assertEquals(t >= 128, true);
+});
+
+Deno.test("attentionKernelShape() fits lanes to head_dim, GQA group and workgroup memory", () => {
+  const shape = (numHeads: number, numKvHeads: number, headDim: number) => ({
+    numHeads,
+    numKvHeads,
+    headDim,
+    qkvStride: 0,
+  });
+  // channels per lane stay even: head_dim 8 gets 4 lanes of 2
+  assertEquals(attentionKernelShape(shape(2, 2, 8), 16, 8, 16384).lanes, 4);
+  assertEquals(attentionKernelShape(shape(12, 2, 128), 16, 32, 16384).lanes, 32);
+  // a 16-head group needs more lanes to fit a lane's accumulators, then workgroup memory
+  assertEquals(attentionKernelShape(shape(16, 1, 128), 16, 8, 32768).lanes, 16);
   assertThrows(
-    () => attentionSplits({ ...base, numRows: 64, maxContext: 2048 }),
+    () => attentionKernelShape(shape(16, 1, 128), 16, 8, 16384),
     RangeError,
-    "loop bound",
+    "workgroup memory",
+  );
+  assertThrows(() => attentionKernelShape(shape(3, 1, 7), 16, 8, 16384), RangeError, "even");
+  assertThrows(
+    () => attentionKernelShape(shape(32, 1, 128), 16, 8, 16384),
+    RangeError,
+    "at most 16",
   );
 });

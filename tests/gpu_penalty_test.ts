@@ -2,7 +2,6 @@ import { assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import { countRow, PenaltyOp } from "../src/runner/ops/penalty.ts";
 import { packSample, SAMPLE_WORDS, SampleOp } from "../src/runner/ops/sample.ts";
 import { GREEDY, type Penalties, type SamplingParams, type StepSeq } from "../src/runner/types.ts";
-import { F16_ONLY } from "../src/runner/kv_layout.ts";
 import { packStep } from "../src/runner/step_pack.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { GPU_PROFILE, SOFTWARE_PROFILE } from "../src/gpu/profile.ts";
@@ -178,7 +177,6 @@ Deno.test("packStep packs penalties and count resets, and rejects bad ones namin
     vocabSize: 100,
     poolBytes: 4096,
     kv: { numKvHeads: 2, blockSize: 4, headDim: 8 },
-    dtypes: F16_ONLY,
   };
   const seq = (slot: number, extra: Partial<StepSeq>): StepSeq => ({
     slot,

@@ -16,10 +16,9 @@
 import { assert, assertEquals } from "@std/assert";
 import { KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
 import type { KvLayout } from "../src/kv/layout.ts";
-import { AttentionOp } from "../src/runner/ops/attention.ts";
+import { AttentionOp, type AttentionPlan } from "../src/runner/ops/attention.ts";
 import { qkvStride } from "../src/runner/ops/elementwise.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "../src/runner/step_layout.ts";
-import { countSlot, createCounts, writeCount } from "../src/gpu/dispatch.ts";
 import {
   assertClose,
   randomF32,
@@ -49,9 +48,13 @@ interface MixedCase {
   numKvHeads: number;
   headDim: number;
   contexts: number[];
-  /** Lowered to force the split-K path; undefined keeps the runner's default. */
+  /** Lowered to force parallel splits; undefined keeps the runner's default. */
   minSplitTokens?: number;
-  expectSplits: (splits: number) => boolean;
+  /** Lowered to force several windows; undefined keeps the loop bound's limit. */
+  maxSplitTokens?: number;
+  /** Workgroup lanes asked for (8: the software profile's, 32: the GPU profile's). */
+  lanes?: number;
+  expect: (plan: AttentionPlan) => boolean;
   seed: number;
 }
 
@@ -93,9 +96,13 @@ function blockWords(dtype: KvDtype, layout: KvLayout, values: KvBlockValues, tok
 
 /** Builds every sequence's blocks with random dtypes and lays them out in a shuffled pool. */
 function buildPool(c: MixedCase, layout: KvLayout, rand: () => number) {
+  // every dtype once first (so each case covers the whole registry), then random ones
+  let placed = 0;
   const seqs: PlacedBlock[][] = c.contexts.map((context, s) =>
     blockFills(context, c.blockSize, rand).map((tokens, b) => {
-      const dtype = KV_DTYPES[Math.floor(rand() * KV_DTYPES.length)];
+      const pick = placed < KV_DTYPES.length ? placed : Math.floor(rand() * KV_DTYPES.length);
+      placed++;
+      const dtype = KV_DTYPES[pick];
       const values = randomBlock(layout, c.seed * 1000 + s * 100 + b);
       const words = blockWords(dtype, layout, values, tokens);
       const exact = decodeBlock(KV_DTYPES[0], layout, packF16Block(values, layout));
@@ -132,8 +139,10 @@ function packTables(seqs: PlacedBlock[][]) {
   let entry = 0;
   seqs.forEach((blocks, s) => {
     seqWords.set([entry, blocks.length], s * SEQ_WORDS);
+    let start = 0;
     for (const b of blocks) {
-      table.set([b.wordOffset, b.dtype.id, b.tokens, 0], TABLE_WORDS * entry++);
+      table.set([b.wordOffset, b.dtype.id, b.tokens, start], TABLE_WORDS * entry++);
+      start += b.tokens;
     }
   });
   return { table, seqWords };
@@ -186,11 +195,11 @@ async function checkMixed(c: MixedCase): Promise<void> {
       blockSize: c.blockSize,
       kvDecode: "kv_decode",
       minSplitTokens: c.minSplitTokens,
+      maxSplitTokens: c.maxSplitTokens,
+      lanes: c.lanes,
     });
-    const splits = op.splitsFor(rowList.length, Math.max(...c.contexts));
-    assert(c.expectSplits(splits), `unexpected split count ${splits}`);
-    const params = createCounts(gpu.device, "params", 1);
-    writeCount(gpu.device, params, 0, rowList.length, splits);
+    const plan = op.prepare(rowList.length, Math.max(...c.contexts));
+    assert(c.expect(plan), `unexpected plan ${JSON.stringify(plan)}`);
     const width = c.numHeads * c.headDim;
     const out = zeros(gpu, rowList.length * width * 4);
     await runPass(gpu, (pass) =>
@@ -203,10 +212,8 @@ async function checkMixed(c: MixedCase): Promise<void> {
           table: storage(gpu, table),
           pool: storage(gpu, pool),
           out,
-          params: countSlot(params, 0),
         },
-        rowList.length,
-        splits,
+        plan,
       ));
     const got = await readF32(gpu, out, rowList.length * width);
     op.destroy();
@@ -238,6 +245,8 @@ async function checkMixed(c: MixedCase): Promise<void> {
   }
 }
 
+const one = (p: AttentionPlan) => p.splits === 1 && p.windows === 1;
+
 Deno.test("paged attention over mixed-dtype blocks: block 16, GQA 1, one split", () =>
   checkMixed({
     blockSize: 16,
@@ -246,11 +255,11 @@ Deno.test("paged attention over mixed-dtype blocks: block 16, GQA 1, one split",
     headDim: 32,
     contexts: [170, 45, 3],
     minSplitTokens: 1 << 20,
-    expectSplits: (s) => s === 1,
+    expect: one,
     seed: 1,
   }));
 
-Deno.test("paged attention over mixed-dtype blocks: block 32, GQA 2, split-K", () =>
+Deno.test("paged attention over mixed-dtype blocks: block 32, GQA 2, parallel splits", () =>
   checkMixed({
     blockSize: 32,
     numHeads: 4,
@@ -258,19 +267,61 @@ Deno.test("paged attention over mixed-dtype blocks: block 32, GQA 2, split-K", (
     headDim: 16,
     contexts: [400, 130],
     minSplitTokens: 48,
-    expectSplits: (s) => s > 1,
+    expect: (p) => p.splits > 1 && p.windows === 1,
     seed: 2,
   }));
 
-Deno.test("paged attention over mixed-dtype blocks: block 16, GQA 6, 2k context, split-K", () =>
+Deno.test("paged attention over mixed-dtype blocks: block 16, GQA 6, 2k context, windows", () =>
   checkMixed({
     blockSize: 16,
     numHeads: 6,
     numKvHeads: 1,
     headDim: 16,
     contexts: [2048, 260],
-    // lavapipe's loop bound (see attentionSplits) makes the op itself pick 16 splits here
     minSplitTokens: 256,
-    expectSplits: (s) => s === 16,
+    maxSplitTokens: 100,
+    expect: (p) => p.splits > 1 && p.windows > 1,
     seed: 3,
+  }));
+
+// The GPU profile's workgroup (32 lanes, several SIMD chunks on lavapipe, so barriers matter)
+Deno.test("paged attention over mixed-dtype blocks: 32 lanes, block 32, GQA 6, windows", () =>
+  checkMixed({
+    blockSize: 32,
+    numHeads: 12,
+    numKvHeads: 2,
+    headDim: 64,
+    contexts: [333, 70],
+    minSplitTokens: 64,
+    maxSplitTokens: 40,
+    lanes: 32,
+    expect: (p) => p.splits > 1 && p.windows > 1,
+    seed: 4,
+  }));
+
+Deno.test("paged attention over mixed-dtype blocks: 32 lanes, block 16, GQA 2, one split", () =>
+  checkMixed({
+    blockSize: 16,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 128,
+    contexts: [100, 17],
+    minSplitTokens: 1 << 20,
+    lanes: 32,
+    expect: one,
+    seed: 5,
+  }));
+
+// The R1-1.5B head shape at the software profile: 8 lanes of 16 channels, GQA 6, head_dim 128
+Deno.test("paged attention over mixed-dtype blocks: head_dim 128, GQA 6, 8 lanes", () =>
+  checkMixed({
+    blockSize: 16,
+    numHeads: 6,
+    numKvHeads: 1,
+    headDim: 128,
+    contexts: [300, 40],
+    minSplitTokens: 128,
+    maxSplitTokens: 90,
+    expect: (p) => p.splits > 1 && p.windows > 1,
+    seed: 6,
   }));

@@ -34,7 +34,7 @@ function bound(
   d: number,
 ): number {
   const p = elementParams(dtype, layout, words, isK, h, t, d);
-  if (dtype.kind === "int") {
+  if (dtype.kind === "int" || dtype.kind === "vec") {
     // half a step of the element's group; the f32 arithmetic adds a few ulps of the group's range
     return p.scale / 2 + 4e-7 * (Math.abs(p.min) + p.scale * 2 ** dtype.bits);
   }
@@ -101,11 +101,11 @@ Deno.test("int codecs handle a partial last value group and a partial block with
   }
 });
 
-Deno.test("int codecs give a constant group scale 0 and decode it exactly", () => {
+Deno.test("int and vec codecs give a constant group scale 0 and decode it exactly", () => {
   const layout = { numKvHeads: 1, blockSize: 16, headDim: 32 };
   const n = 16 * 32;
   const values = { k: new Float32Array(n).fill(-1.5), v: new Float32Array(n).fill(0.25) };
-  for (const dtype of QUANTIZED.filter((d) => d.kind === "int")) {
+  for (const dtype of QUANTIZED.filter((d) => d.kind === "int" || d.kind === "vec")) {
     const out = decodeBlock(dtype, layout, encodeBlock(dtype, layout, values));
     assertEquals([out.k[5], out.v[77]], [-1.5, 0.25], dtype.name);
   }

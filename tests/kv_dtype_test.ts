@@ -1,7 +1,14 @@
-import { assertAlmostEquals, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import {
   bitsPerElement,
   KV_DTYPES,
+  KV_FAMILY_CODES,
   kvDtype,
   kvDtypeById,
   UnknownKvDtypeError,
@@ -14,8 +21,33 @@ Deno.test("kvDtype() resolves names and aliases case-insensitively", () => {
   assertEquals(kvDtype("float16").name, "f16");
   assertEquals(kvDtype("fp8_e4m3").name, "fp8");
   assertEquals(kvDtype(" int3 ").name, "int3");
-  assertEquals(KV_DTYPES.map((d) => d.id), [0, 1, 2, 3, 4, 5]);
-  assertEquals(kvDtypeById(3).name, "int4");
+  assertEquals(kvDtype("rot4").name, "int4");
+  assertEquals(kvDtype("KIVI8").name, "int8");
+  // a dtype's id is its family code · 16 + its bits; ids are unique
+  for (const d of KV_DTYPES.filter((d) => d.kind !== "f16")) {
+    assertEquals(d.id, KV_FAMILY_CODES[d.kind as keyof typeof KV_FAMILY_CODES] * 16 + d.bits);
+    assertEquals(kvDtypeById(d.id), d);
+  }
+  assertEquals(kvDtypeById(0).name, "f16");
+  assertEquals(new Set(KV_DTYPES.map((d) => d.id)).size, KV_DTYPES.length);
+  assertThrows(() => kvDtypeById(99), RangeError);
+});
+
+Deno.test("the 4-, 3- and 2-bit dtypes pay at most 0.5 bit of scales at head_dim >= 64", () => {
+  for (const headDim of [64, 128, 256]) {
+    for (const numKvHeads of [1, 2, 8]) {
+      const layout = { numKvHeads, blockSize: 16, headDim };
+      for (const name of ["int4", "int3", "int2"]) {
+        const d = kvDtype(name);
+        const over = bitsPerElement(d, layout) - d.bits;
+        assert(over <= 0.5 + 1e-12, `${name} at ${JSON.stringify(layout)}: ${over} bits over`);
+      }
+    }
+  }
+  // one (scale, min) pair of f16 per head vector: 32 / head_dim bits
+  assertAlmostEquals(bitsPerElement("int4", LAYOUT), 4.25, 1e-12);
+  assertAlmostEquals(bitsPerElement("int3", LAYOUT), 3.25, 1e-12);
+  assertAlmostEquals(bitsPerElement("int2", { ...LAYOUT, headDim: 64 }), 2.5, 1e-12);
 });
 
 Deno.test("kvDtype() throws UnknownKvDtypeError listing every valid name", () => {
@@ -34,15 +66,20 @@ Deno.test("KvDtype.blockBytes() counts codes and every scale byte (2 heads, 16 t
   assertEquals(bytes("f16"), 2 * elems * 2);
   // fp8: one byte per element + one f16 scale per (head, K|V) = 8200, padded to 16
   assertEquals(bytes("fp8"), 8208);
-  // int: codes + K (scale, min) per (head, channel) + V (scale, min) per (head, token, 32 channels)
+  // KIVI: codes + K (scale, min) per (head, channel) + V (scale, min) per (head, token, 32 channels)
   const params = 4 * (2 * 128) + 4 * (2 * 16 * 4);
   assertEquals(bytes("int8"), 2 * elems + params);
-  assertEquals(bytes("int4"), elems + params); // 4096 + 1536 = 5632
-  assertEquals(bytes("int4"), 5632);
-  assertEquals(bytes("int3"), (2 * elems * 3) / 8 + params);
-  assertEquals(bytes("int2"), elems / 2 + params);
-  assertAlmostEquals(bitsPerElement("int4", LAYOUT), 5.5, 1e-12);
-  assertAlmostEquals(bitsPerElement("int4", { ...LAYOUT, blockSize: 32 }), 5, 1e-12);
+  assertEquals(bytes("kivi4"), elems + params); // 4096 + 1536 = 5632
+  assertEquals(bytes("kivi4"), 5632);
+  assertEquals(bytes("kivi3"), (2 * elems * 3) / 8 + params);
+  assertEquals(bytes("kivi2"), elems / 2 + params);
+  assertAlmostEquals(bitsPerElement("kivi4", LAYOUT), 5.5, 1e-12);
+  assertAlmostEquals(bitsPerElement("kivi4", { ...LAYOUT, blockSize: 32 }), 5, 1e-12);
+  // vec: codes + one (scale, min) per (head, token) for K and for V
+  const vecParams = 2 * 4 * (2 * 16);
+  assertEquals(bytes("int4"), elems + vecParams);
+  assertEquals(bytes("int3"), (2 * elems * 3) / 8 + vecParams);
+  assertEquals(bytes("rot8"), 2 * elems + vecParams);
 });
 
 Deno.test("KvDtype.blockBytes() pads odd sizes to 16 bytes", () => {
@@ -51,17 +88,26 @@ Deno.test("KvDtype.blockBytes() pads odd sizes to 16 bytes", () => {
     const bytes = d.blockBytes(layout);
     assertEquals(bytes % 16, 0, d.name);
   }
-  // int3: 30 codes of 3 bits = 90 bits -> 3 words per K and V; 10 + 3 params -> 19 words -> 80 B
-  assertEquals(kvDtype("int3").blockBytes(layout), 80);
+  // kivi3: 30 codes of 3 bits = 90 bits -> 3 words per K and V; 10 + 3 params -> 19 words -> 80 B
+  assertEquals(kvDtype("kivi3").blockBytes(layout), 80);
+  // int3 (vec): 3 + 3 code words, 3 + 3 params -> 12 words -> 48 B
+  assertEquals(kvDtype("int3").blockBytes(layout), 48);
 });
 
-Deno.test("kernels/kv_decode.wgsl has a branch for every quantized dtype", async () => {
-  const src = await Deno.readTextFile(new URL("../kernels/kv_decode.wgsl", import.meta.url));
-  for (const d of KV_DTYPES.filter((d) => d.kind !== "f16")) {
-    for (const fn of [d.wgsl.k, d.wgsl.v]) {
-      assertStringIncludes(src, `fn ${fn}(`);
-      const call = new RegExp(`case ${d.id}u: \\{\\s*return ${fn}\\(`);
-      assertEquals(call.test(src), true, `case ${d.id}u calls ${fn}`);
+Deno.test("kernels/kv_decode.wgsl and kv_seal.wgsl have a branch for every codec family", async () => {
+  const read = (f: string) => Deno.readTextFile(new URL(`../kernels/${f}`, import.meta.url));
+  const [decode, seal] = await Promise.all([read("kv_decode.wgsl"), read("kv_seal.wgsl")]);
+  for (const [kind, code] of Object.entries(KV_FAMILY_CODES)) {
+    const fam = kind.toUpperCase();
+    assertStringIncludes(decode, `const KV_FAMILY_${fam}: u32 = ${code}u;`);
+    for (const part of ["k", "v"]) {
+      assertStringIncludes(decode, `fn kv_${kind}_${part}(`);
+      const call = new RegExp(`case KV_FAMILY_${fam}: \\{ return kv_${kind}_${part}\\(`);
+      assertEquals(call.test(decode), true, `${kind} ${part} branch`);
     }
+    if (kind !== "int") assertStringIncludes(seal, `const KIND_${fam}: u32 = ${code}u;`);
+  }
+  for (const d of KV_DTYPES.filter((d) => d.kind !== "f16")) {
+    assertEquals([d.wgsl.k, d.wgsl.v], [`kv_${d.kind}_k`, `kv_${d.kind}_v`]);
   }
 });

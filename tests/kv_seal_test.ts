@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { KvSealer } from "../src/kv/sealer.ts";
 import { KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
-import { type KvLayout, kvSections, vGroupsPerToken } from "../src/kv/layout.ts";
+import { type KvLayout, kvSections } from "../src/kv/layout.ts";
 import type { KvSealOp } from "../src/kv/block_table.ts";
 import { decodeBlock, encodeBlock, packF16Block } from "./reference/kv_codec.ts";
 import { randomBlock } from "./reference/kv_data.ts";
@@ -19,6 +19,7 @@ const LAYOUTS: KvLayout[] = [
   { numKvHeads: 2, blockSize: 16, headDim: 64 },
   { numKvHeads: 2, blockSize: 32, headDim: 64 },
   { numKvHeads: 1, blockSize: 16, headDim: 80 }, // a partial value group
+  { numKvHeads: 1, blockSize: 16, headDim: 128 }, // the KV head of R1 distills and Qwen3
 ];
 
 function storage(device: GPUDevice, words: Uint32Array<ArrayBuffer>): GPUBuffer {
@@ -32,12 +33,7 @@ function storage(device: GPUDevice, words: Uint32Array<ArrayBuffer>): GPUBuffer 
 
 /** The words of a block that carry data (the 16-byte pad is never written). */
 function dataWords(dtype: KvDtype, layout: KvLayout, words: Uint32Array): number[] {
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
-  const h = layout.numKvHeads;
-  const end = dtype.kind === "fp8"
-    ? sec.kParams + h
-    : sec.vParams + h * layout.blockSize * vGroupsPerToken(layout.headDim);
-  return Array.from(words.subarray(0, end));
+  return Array.from(words.subarray(0, kvSections(dtype.kind, dtype.bits, layout).dataWords));
 }
 
 Deno.test(

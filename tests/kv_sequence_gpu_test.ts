@@ -111,7 +111,7 @@ Deno.test({
                 // f16 exact; int within half its group's step; e4m3 within half a spacing
                 const tol = dtype.kind === "f16"
                   ? 0
-                  : dtype.kind === "int"
+                  : dtype.kind === "int" || dtype.kind === "vec"
                   ? elementParams(dtype, LAYOUT, words, isK, h, t, d).scale / 2 + 1e-6
                   : Math.abs(x) * 2 ** -4 + 1e-3;
                 if (!(Math.abs(x - y) <= tol)) {

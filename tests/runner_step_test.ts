@@ -2,12 +2,13 @@ import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { loadCheckpoint } from "../src/model/checkpoint.ts";
 import type { LoadedCheckpoint } from "../src/model/spec.ts";
 import { ModelRunner } from "../src/runner/model_runner.ts";
-import { F16_ONLY } from "../src/runner/kv_layout.ts";
+import { kvDtype } from "../src/kv/dtype.ts";
 import { packStep, type StepLimits } from "../src/runner/step_pack.ts";
 import { GREEDY, type SamplingParams, type SealOp, type StepInput } from "../src/runner/types.ts";
 import type { BlockEntry } from "../src/kv/types.ts";
 import type { Gpu } from "../src/gpu/device.ts";
-import { testGpu } from "./helpers/gpu_harness.ts";
+import { readBack, testGpu } from "./helpers/gpu_harness.ts";
+import { encodeBlock, unpackF16Block } from "./reference/kv_codec.ts";
 import { sequentialBlocks } from "./helpers/runner_harness.ts";
 import { withTokens } from "../src/runner/single_sequence.ts";
 import { makeTinyCheckpoint } from "./helpers/tiny_checkpoint.ts";
@@ -20,8 +21,6 @@ const LIMITS: StepLimits = {
   vocabSize: 100,
   poolBytes: 4096,
   kv: { numKvHeads: 2, blockSize: 4, headDim: 8 },
-  // A stand-in quantized dtype, so sealed blocks can appear in tables.
-  dtypes: (name) => name === "int4" ? { id: 4, blockBytes: () => 80 } : F16_ONLY(name),
 };
 const block = (offset: number, dtype = "f16", tokens = 4): BlockEntry => ({
   offset,
@@ -44,7 +43,7 @@ Deno.test("packStep packs rows with their block word and in-block index, and the
   }, LIMITS);
   assertEquals([...p.rows.subarray(0, 6)], [5, 3, 0, 0, 0, 3]);
   assertEquals([...p.rows.subarray(8, 14)], [0xffffffff, 4, 0, 0, 64, 0]);
-  assertEquals([...p.table.subarray(0, 8)], [0, 0, 4, 0, 64, 0, 1, 0]);
+  assertEquals([...p.table.subarray(0, 8)], [0, 0, 4, 0, 64, 0, 1, 4]);
   assertEquals([...p.sampleRows], [1]);
   assertEquals(p.maxContext, 5);
 });
@@ -56,7 +55,8 @@ Deno.test("packStep maps positions through partly filled blocks (closed at a pha
   }, LIMITS);
   // position 4 is the second token of the second block, not position 4 % blockSize = 0
   assertEquals([...p.rows.subarray(0, 6)], [5, 4, 0, 0, 64, 1]);
-  assertEquals([...p.table.subarray(0, 8)], [0, 4, 3, 0, 64, 0, 2, 0]);
+  // word 3: the cache position of the block's first token (attention searches it)
+  assertEquals([...p.table.subarray(0, 8)], [0, kvDtype("int4").id, 3, 0, 64, 0, 2, 3]);
 });
 
 Deno.test("packStep rejects what the GPU could not run, naming the fault", () => {
@@ -65,7 +65,7 @@ Deno.test("packStep rejects what the GPU could not run, naming the fault", () =>
       seqs: [seq([block(0, "int4")])],
       rows: [{ seq: 0, position: 0, token: 1 }],
     }],
-    ["fp9 is not registered", { seqs: [seq([block(0, "fp9")])], rows: [] }],
+    ['Unknown KV cache dtype "fp9"', { seqs: [seq([block(0, "fp9")])], rows: [] }],
     ["outside the vocabulary", {
       seqs: [seq([block(0)])],
       rows: [{ seq: 0, position: 0, token: 100 }],
@@ -167,23 +167,28 @@ Deno.test("ModelRunner: a seeded sequence samples the same tokens alone and in a
   });
 });
 
-Deno.test("ModelRunner: seals go to the attached sealer, and are refused without one", async () => {
-  await withRunner(async (runner) => {
-    const blocks = withTokens(sequentialBlocks(runner, 4), runner.blockSize, 1);
-    const input: StepInput = {
+Deno.test("ModelRunner seals with the registry's codecs and refuses unknown dtypes", async () => {
+  await withRunner(async (runner, ckpt, gpu) => {
+    const layout = { numKvHeads: ckpt.spec.numKvHeads, blockSize: 4, headDim: ckpt.spec.headDim };
+    const blocks = withTokens(sequentialBlocks(runner, 4), runner.blockSize, 4);
+    // prefill 4 tokens into block 0, then seal it into int4 at 4096 in every layer
+    await runner.step({
       seqs: [{ slot: 0, blocks, sample: false, sampling: GREEDY, sampleIndex: 0 }],
-      rows: [{ seq: 0, position: 0, token: 1 }],
-      seals: [{ src: 0, dst: 4096, dtype: "int4" }],
-    };
-    await assertRejects(() => runner.step(input), Error, "no KV sealer");
-    const seen: { pools: number; seals: readonly SealOp[] }[] = [];
-    runner.sealer = {
-      encode: (_pass, pools, seals) => void seen.push({ pools: pools.length, seals }),
-    };
-    const r = await runner.step(input);
-    assertEquals(r.tokens.length, 0);
-    assertEquals(seen, [{ pools: 2, seals: input.seals! }]);
+      rows: [0, 1, 2, 3].map((position) => ({ seq: 0, position, token: position + 1 })),
+    });
+    const seal: SealOp = { src: 0, dst: 4096, dtype: "int4" };
+    assertEquals((await runner.step({ seqs: [], rows: [], seals: [seal] })).tokens.length, 0);
+    const int4 = kvDtype("int4");
+    assertEquals(runner.blockBytes("int4"), int4.blockBytes(layout));
     assertEquals(runner.blockBytes("f16"), 2 * 2 * 4 * 16 * 2);
-    assertThrows(() => runner.blockBytes("int4"), RangeError, "int4");
+    for (const pool of runner.pools) {
+      const words = new Uint32Array(await readBack(gpu, pool));
+      const f16 = unpackF16Block(words.subarray(0, runner.blockBytes("f16") / 4), layout);
+      const sealed = words.subarray(4096 / 4, (4096 + int4.blockBytes(layout)) / 4);
+      assertEquals([...sealed], [...encodeBlock(int4, layout, f16)]);
+    }
+    const bad = { seqs: [], rows: [], seals: [{ ...seal, dtype: "fp9" }] };
+    await assertRejects(() => runner.step(bad), RangeError, 'Unknown KV cache dtype "fp9"');
+    assertThrows(() => runner.blockBytes("fp9"), RangeError, "fp9");
   });
 });

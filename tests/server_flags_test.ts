@@ -1,5 +1,6 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { modelDir, parseServeArgs, serveFlagsFromEnv } from "../src/server/flags.ts";
+import { engineSettings } from "../src/config/flags.ts";
+import { modelDir, parseServeArgs, serveFlagsFromEnv, USAGE } from "../src/server/flags.ts";
 
 Deno.test("parseServeArgs() reads every serve flag with its type", () => {
   const flags = parseServeArgs([
@@ -27,8 +28,24 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     "0.5",
     "--max-num-seqs",
     "8",
+    "--max-num-batched-tokens",
+    "2048",
     "--kv-profile",
     "none",
+    "--reasoning-field",
+    "reasoning",
+    "--allowed-origins",
+    "https://a.example",
+    "--allowed-origins",
+    "*",
+    "--log-level",
+    "warn",
+    "--shutdown-timeout",
+    "5",
+    "--body-read-timeout",
+    "2.5",
+    "--max-open-requests",
+    "64",
   ]);
   assertEquals(flags, {
     model: "/models/qwq",
@@ -42,7 +59,14 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     blockSize: 32,
     thinkFraction: 0.5,
     maxNumSeqs: 8,
+    maxNumBatchedTokens: 2048,
     kvProfile: "none",
+    reasoningField: "reasoning",
+    allowedOrigins: ["https://a.example", "*"],
+    logLevel: "warn",
+    shutdownTimeout: 5,
+    bodyReadTimeout: 2.5,
+    maxOpenRequests: 64,
   });
 });
 
@@ -60,9 +84,14 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   assertThrows(() => parseServeArgs(["--kv-cache-memory", "lots"]), TypeError, "--kv-cache-memory");
   assertThrows(() => parseServeArgs(["--think-fraction", "2"]), TypeError, "--think-fraction");
   assertThrows(
+    () => parseServeArgs(["--max-num-batched-tokens", "0"]),
+    TypeError,
+    "--max-num-batched-tokens",
+  );
+  assertThrows(
     () => parseServeArgs(["--kv-cache-dtype-think", "int5"]),
     TypeError,
-    "Invalid --kv-cache-dtype-think: Unknown KV cache dtype",
+    "--kv-cache-dtype-think: Unknown KV cache dtype",
   );
   assertEquals(parseServeArgs(["--kv-cache-dtype", "Q4"])!.kvCacheDtype, "Q4");
   assertThrows(() => parseServeArgs(["--bogus"]));
@@ -96,6 +125,22 @@ Deno.test("deno task serve without a model folder says a model is needed and exi
   assertStringIncludes(new TextDecoder().decode(stderr), "pass --model DIR");
 });
 
+Deno.test("every serve flag in --help is in the README's table, with the same default", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const rows = readme.split("\n").filter((line) => line.startsWith("| `--"));
+  const flags = [...USAGE.matchAll(/^\s+(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1])
+    .filter((f) => f !== "--help");
+  for (const flag of flags) {
+    const row = rows.find((r) => r.includes(`\`${flag} `) || r.includes(`\`${flag}\``));
+    if (!row) throw new Error(`${flag} is in serve --help but not in the README's flag table`);
+    const help = USAGE.split("\n").find((l) => l.includes(flag))!;
+    const helpDefault = /\(default:? ([^)]+)\)/.exec(help)?.[1];
+    if (helpDefault && /^\d/.test(helpDefault)) {
+      assertStringIncludes(row, helpDefault, `${flag}: --help says ${helpDefault}`);
+    }
+  }
+});
+
 Deno.test("parseServeArgs() reads --kv-demotion, --kv-cache-dtype-think-after-answer and --[no-]enable-prefix-caching", () => {
   const flags = parseServeArgs([
     "--kv-demotion",
@@ -106,19 +151,19 @@ Deno.test("parseServeArgs() reads --kv-demotion, --kv-cache-dtype-think-after-an
   ])!;
   assertEquals(flags.kvDemotion, "answer:int2,think:int3");
   assertEquals(flags.kvCacheDtypeThinkAfterAnswer, "q2");
-  assertEquals(flags.enablePrefixCaching, false);
-  assertEquals(parseServeArgs(["--enable-prefix-caching"])!.enablePrefixCaching, true);
-  assertEquals(parseServeArgs([])!.enablePrefixCaching, undefined);
+  assertEquals(engineSettings(flags).enablePrefixCaching, false);
+  assertEquals(
+    engineSettings(parseServeArgs(["--enable-prefix-caching"])!).enablePrefixCaching,
+    true,
+  );
+  assertEquals(engineSettings(parseServeArgs([])!).enablePrefixCaching, undefined);
   const bad = assertThrows(() => parseServeArgs(["--kv-demotion", "thonk:int3"]), TypeError);
   assertStringIncludes(bad.message, "--kv-demotion");
   assertThrows(() => parseServeArgs(["--kv-demotion", "think:f16"]), TypeError);
-  assertThrows(
-    () => parseServeArgs(["--enable-prefix-caching", "--no-enable-prefix-caching"]),
-    TypeError,
-  );
   assertEquals(
-    serveFlagsFromEnv((n) => n === "PHASEKV_ENABLE_PREFIX_CACHING" ? "false" : undefined)
-      .enablePrefixCaching,
+    engineSettings(
+      serveFlagsFromEnv((n) => n === "PHASEKV_ENABLE_PREFIX_CACHING" ? "false" : undefined),
+    ).enablePrefixCaching,
     false,
   );
 });

@@ -69,7 +69,8 @@ const WRONG: Record<string, unknown[]> = {
   max_think_tokens: [-1, 0.5, "10"],
   include_reasoning: ["no", 0],
   chat_template_kwargs: ["x", 5, []],
-  logprobs: [true, 5],
+  logprobs: ["yes", -1],
+  top_logprobs: [21, -1, "5"],
 };
 
 interface Case {

@@ -1,6 +1,7 @@
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { createApp } from "../src/server/app.ts";
 import { FakeEngine } from "./helpers/fake_engine.ts";
+import { metricValue } from "./helpers/prometheus.ts";
 import { openAiChunks } from "./helpers/sse.ts";
 
 const CLIENTS = 32;
@@ -76,15 +77,11 @@ Deno.test("32 concurrent streams, some aborted, all complete or cancelled with n
     const health = await fetch(`${base}/health`);
     assertEquals([health.status, await health.json()], [200, { status: "ok" }]);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    assertStringIncludes(
-      metrics,
-      `phasekv_request_success_total{finished_reason="stop"} ${CLIENTS - ABORTING}`,
-    );
-    assertStringIncludes(
-      metrics,
-      `phasekv_request_success_total{finished_reason="abort"} ${ABORTING}`,
-    );
-    assertStringIncludes(metrics, "phasekv_num_requests_running 0");
+    const success = (reason: string) =>
+      metricValue(metrics, "vllm:request_success_total", { finished_reason: reason });
+    assertEquals(success("stop"), CLIENTS - ABORTING);
+    assertEquals(success("abort"), ABORTING);
+    assertEquals(metricValue(metrics, "vllm:num_requests_running"), 0);
   } finally {
     await server.shutdown();
   }

@@ -5,12 +5,14 @@
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import { createEngine } from "../src/engine/engine.ts";
 import type { EngineApi, GenerateOutput } from "../src/engine/types.ts";
+import { kvDtype } from "../src/kv/dtype.ts";
 import { PHASES } from "../src/kv/types.ts";
 import { createApp } from "../src/server/app.ts";
 import { startEngine } from "../src/server/engine_factory.ts";
 import { serveFlagsFromEnv } from "../src/server/flags.ts";
 import { lazyServeHandler } from "../src/server/serve.ts";
 import { makeTinyCheckpoint } from "./helpers/tiny_checkpoint.ts";
+import { metricValue } from "./helpers/prometheus.ts";
 import { openAiChunks, sseData } from "./helpers/sse.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -199,7 +201,10 @@ Deno.test({
       assertEquals(engine.stats().numRunning, 0);
       assertEquals(engine.blockMap(), []);
       const metrics = await (await app.request("/metrics")).text();
-      assertStringIncludes(metrics, 'phasekv_request_success_total{finished_reason="abort"} 1');
+      assertEquals(
+        metricValue(metrics, "vllm:request_success_total", { finished_reason: "abort" }),
+        1,
+      );
     }),
 });
 
@@ -217,16 +222,15 @@ Deno.test({
       const body: Json = await res.json();
       assertEquals(body.object, "chat.completion");
       const metrics = await (await app.request("/metrics")).text();
-      const counter = (phase: string) =>
-        Number(
-          new RegExp(`^phasekv_tokens_total\\{phase="${phase}"\\} (\\d+)$`, "m")
-            .exec(metrics)?.[1],
-        );
+      const counter = (phase: string) => metricValue(metrics, "phasekv_tokens_total", { phase })!;
       const { usage } = body;
       assertEquals(counter("prompt"), usage.prompt_tokens);
       assertEquals(counter("think"), usage.completion_tokens_details.reasoning_tokens);
       assertEquals(counter("think") + counter("answer"), usage.completion_tokens);
-      assertStringIncludes(metrics, 'phasekv_request_success_total{finished_reason="length"} 1');
+      assertEquals(
+        metricValue(metrics, "vllm:request_success_total", { finished_reason: "length" }),
+        1,
+      );
     }),
 });
 
@@ -278,8 +282,18 @@ Deno.test({
   },
 });
 
+/** The JSON body of the README's curl example, as a user would paste it. */
+async function readmeCurlBody(): Promise<Json> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = /```sh\n(curl -N [^`]*?)```/.exec(readme)?.[1];
+  const body = block && /-d '([^']*)'/.exec(block)?.[1];
+  if (!body) throw new Error("the README has no curl example with a -d body");
+  return JSON.parse(body);
+}
+
 Deno.test({
-  name: "deno task serve on the default model: /health turns 200, a chat completion answers",
+  name:
+    "deno task serve on the default model: /health turns 200, the README's curl and examples/stream_chat.ts run",
   ignore: !hasGpu || !hasDefaultModel,
   fn: async () => {
     const main = new URL("../src/server/main.ts", import.meta.url);
@@ -318,6 +332,23 @@ Deno.test({
       const body: Json = await res.json();
       assertEquals(body.model, "phasekv-tiny-reasoner");
       assertEquals(body.usage.prompt_tokens, body.usage.kv.phases.prompt.tokens);
+
+      const curl = await fetch(`${url}/v1/chat/completions`, post(await readmeCurlBody()));
+      assertEquals(curl.status, 200, "the README's curl example as written");
+      const { chunks, done }: { chunks: Json[]; done: boolean } = openAiChunks(await curl.text());
+      assert(done && chunks.every((c) => c.error === undefined));
+      assert(chunks.some((c) => c.choices[0]?.delta?.reasoning), "reasoning streams by default");
+
+      const example = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "examples/stream_chat.ts"],
+        cwd: new URL("..", import.meta.url).pathname,
+        env: { PHASEKV_URL: `${url}/v1` },
+      }).output();
+      const printed = new TextDecoder().decode(example.stdout);
+      assertEquals(example.code, 0, new TextDecoder().decode(example.stderr));
+      assertStringIncludes(printed, "[reasoning]");
+      assertStringIncludes(printed, "[answer]");
+      assertStringIncludes(printed, "prompt + ");
     } finally {
       child.kill("SIGTERM");
       await lines.cancel();
@@ -328,4 +359,182 @@ Deno.test({
     assertStringIncludes(log, "SIGTERM: stopping");
     assert(!log.includes("legacy behavior"), "deno.json opts into no-legacy-abort");
   },
+});
+
+Deno.test({
+  name: "a prompt id outside the vocabulary gets a 400 at submit and the streams beside it finish",
+  ignore: !hasGpu,
+  fn: () =>
+    withTinyEngine(async (engine) => {
+      const app = createApp(engine);
+      const streams = await Promise.all([0, 1, 2].map(() =>
+        app.request(
+          "/v1/chat/completions",
+          post({ messages: USER, stream: true, max_tokens: 24, ignore_eos: true }),
+        )
+      ));
+      assertEquals(streams.map((r) => r.status), [200, 200, 200]);
+      const bad = await app.request("/v1/completions", post({ prompt: [5, 999], max_tokens: 4 }));
+      assertEquals(bad.status, 400);
+      assertStringIncludes((await bad.json()).error.message, "outside the vocabulary");
+      for (const res of streams) {
+        const { chunks }: { chunks: Json[] } = openAiChunks(await res.text());
+        assert(chunks.every((c) => c.error === undefined), JSON.stringify(chunks.at(-1)));
+        assertEquals(chunks.at(-1).choices[0].finish_reason, "length");
+      }
+    }),
+});
+
+Deno.test({
+  name: "/v1/kv and /metrics report KV bytes (not block counts) that match the running blocks",
+  ignore: !hasGpu,
+  fn: () =>
+    withTinyEngine(async (engine) => {
+      const app = createApp(engine);
+      const res = await app.request(
+        "/v1/chat/completions",
+        post({ messages: USER, stream: true, max_tokens: 400, ignore_eos: true }),
+      );
+      const reader = res.body!.getReader();
+      await readEvents(reader, 13);
+      // tiny checkpoint: 2 layers, 2 KV heads of 16, 4-token blocks
+      const bytesOf = (dtype: string) =>
+        2 * kvDtype(dtype).blockBytes({ numKvHeads: 2, blockSize: 4, headDim: 16 });
+      const kv: Json = await (await app.request("/v1/kv")).json();
+      const expected: Record<string, Record<string, number>> = {
+        prompt: {},
+        think: {},
+        answer: {},
+      };
+      for (const b of kv.data[0].blocks) {
+        const byDtype = expected[b.phase] ??= {};
+        byDtype[b.dtype] = (byDtype[b.dtype] ?? 0) + bytesOf(b.dtype);
+      }
+      assertEquals(kv.kv_bytes, expected);
+      assertGreater(kv.kv_bytes.prompt.int8, 1000);
+      const metrics = await (await app.request("/metrics")).text();
+      const bytes = metricValue(metrics, "phasekv_kv_cache_bytes", {
+        phase: "prompt",
+        dtype: "int8",
+      });
+      assertEquals(bytes, kv.kv_bytes.prompt.int8);
+      await reader.cancel();
+    }),
+});
+
+Deno.test({
+  name: "deno serve: the startup summary is logged, and SIGTERM after the load exits",
+  ignore: !hasGpu,
+  fn: async () => {
+    const dir = await makeTinyCheckpoint({ seed: 7 });
+    const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (free.addr as Deno.NetAddr).port;
+    free.close();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["serve", "-A", "--host", "127.0.0.1", "--port", String(port), "src/server/serve.ts"],
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { PHASEKV_MODEL: dir, PHASEKV_BLOCK_SIZE: "4", PHASEKV_KV_CACHE_DTYPE_THINK: "int4" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const stdout = new Response(child.stdout).text();
+    try {
+      await until("the engine to load", async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+        await res?.body?.cancel();
+        return res?.status === 200;
+      }, 60_000);
+      // the summary is logged as the load completes; give the log a moment
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const end = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const status = await child.status;
+    clearTimeout(end);
+    const out = await stdout;
+    await Deno.remove(dir, { recursive: true });
+    assertEquals(status.signal, null, "SIGTERM ended deno serve; it was not killed");
+    assertStringIncludes(out, "architecture llama");
+    assertStringIncludes(out, "think  int4  (from flag)");
+    assertStringIncludes(out, "tokens at f16");
+    assertStringIncludes(out, "maximum concurrency at max_model_len 512");
+  },
+});
+
+Deno.test({
+  name: "logprobs: greedy tokens are the GPU's most likely, in chat and completions shapes",
+  ignore: !hasGpu,
+  fn: () =>
+    withTinyEngine(async (engine) => {
+      const outputs: GenerateOutput[] = [];
+      for await (
+        const out of engine.generate({
+          promptIds: engine.encode("What is 6*7?"),
+          maxTokens: 12,
+          ignoreEos: true,
+          logprobs: 3,
+        })
+      ) outputs.push(out);
+      let checked = 0;
+      for (const out of outputs) {
+        out.logprobs?.forEach((lp, i) => {
+          if (!lp) return;
+          checked++;
+          assertEquals(lp.token, out.tokenIds[i]);
+          assertEquals(lp.top.length, 3);
+          // greedy: the sampled token is the GPU's most likely one, with its logprob
+          assertEquals(lp.top[0].token, lp.token);
+          assert(Math.abs(lp.top[0].logprob - lp.logprob) < 1e-6);
+          assert(lp.logprob <= 0 && lp.top[1].logprob <= lp.top[0].logprob);
+        });
+      }
+      assertGreater(checked, 8);
+
+      const app = createApp(engine);
+      const chat = await app.request(
+        "/v1/chat/completions",
+        post({
+          messages: USER,
+          max_tokens: 20,
+          max_think_tokens: 6,
+          ignore_eos: true,
+          logprobs: true,
+          top_logprobs: 2,
+        }),
+      );
+      assertEquals(chat.status, 200);
+      const { choices }: Json = await chat.json();
+      const content: Json[] = choices[0].logprobs.content;
+      assertGreater(content.length, 0);
+      for (const t of content) {
+        assertEquals(t.top_logprobs.length, 2);
+        assertEquals(t.bytes, [...new TextEncoder().encode(t.token)]);
+      }
+      for (const t of content) {
+        assert(t.logprob <= 0 && t.top_logprobs[1].logprob <= t.top_logprobs[0].logprob);
+      }
+      assertGreater(choices[0].logprobs.reasoning.length, 0);
+
+      const text = await app.request(
+        "/v1/completions",
+        post({
+          prompt: "What is 6*7?",
+          max_tokens: 6,
+          ignore_eos: true,
+          logprobs: 1,
+          stream: true,
+        }),
+      );
+      const { chunks }: { chunks: Json[] } = openAiChunks(await text.text());
+      const lps = chunks.map((c) => c.choices[0]?.logprobs).filter(Boolean);
+      assertGreater(lps.length, 0);
+      const tokens = lps.flatMap((l: Json) => l.tokens);
+      const offsets = lps.flatMap((l: Json) => l.text_offset);
+      assertEquals(offsets[0], 0);
+      assertEquals(tokens.length, lps.flatMap((l: Json) => l.token_logprobs).length);
+      for (const top of lps.flatMap((l: Json) => l.top_logprobs)) {
+        assertEquals(Object.keys(top).length, 1);
+      }
+    }),
 });

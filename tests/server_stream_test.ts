@@ -44,7 +44,9 @@ Deno.test("a streamed chat completion sends role, reasoning, content, finish, us
   const kinds = deltas.map((d: Chunk) => Object.keys(d).join());
   const firstContent = kinds.indexOf("content");
   assert(firstContent > 0, "reasoning comes before content");
-  assert(kinds.slice(0, firstContent).every((k: string) => k === "reasoning_content"));
+  // both names by default: today's vLLM reads `reasoning`, llama.cpp and SGLang clients the other
+  assert(kinds.slice(0, firstContent).every((k: string) => k === "reasoning,reasoning_content"));
+  for (const d of deltas.slice(0, firstContent)) assertEquals(d.reasoning, d.reasoning_content);
   assert(kinds.slice(firstContent).every((k: string) => k === "content"));
   assertEquals(deltas.map((d: Chunk) => d.reasoning_content ?? "").join(""), "Six sevens.");
   assertEquals(deltas.map((d: Chunk) => d.content ?? "").join(""), "42");
@@ -89,6 +91,7 @@ Deno.test("include_reasoning false drops reasoning_content from streams and resp
     include_reasoning: false,
   });
   assert(chunks.every((c: Chunk) => c.choices[0].delta.reasoning_content === undefined));
+  assert(chunks.every((c: Chunk) => c.choices[0].delta.reasoning === undefined));
   assertEquals(chunks.map((c: Chunk) => c.choices[0].delta.content ?? "").join(""), "42");
   const res = await createApp(new FakeEngine()).request("/v1/chat/completions", {
     method: "POST",
@@ -120,7 +123,12 @@ Deno.test("a non-streamed chat completion carries reasoning, content and usage",
   assertEquals(body.object, "chat.completion");
   assertEquals(body.choices, [{
     index: 0,
-    message: { role: "assistant", content: "42", reasoning_content: "Let me think." },
+    message: {
+      role: "assistant",
+      content: "42",
+      reasoning: "Let me think.",
+      reasoning_content: "Let me think.",
+    },
     logprobs: null,
     finish_reason: "stop",
   }]);
@@ -169,16 +177,45 @@ Deno.test("a client cancelling its stream cancels the request and frees its bloc
   assertEquals([fake.active, fake.heldBlocks], [0, 0]);
 });
 
-Deno.test("splitPhaseText routes text by phase and drops a lone marker", () => {
+Deno.test("splitPhaseText routes text by phase and drops a lone marker of the model's own", () => {
   const out = (text: string, phase: GenerateOutput["phase"]): GenerateOutput => ({
     tokenIds: [1],
     text,
     phase,
   });
-  assertEquals(splitPhaseText(out("hm", "think")), { reasoning: "hm", content: "" });
-  assertEquals(splitPhaseText(out("ok", "answer")), { reasoning: "", content: "ok" });
-  assertEquals(splitPhaseText(out("</think>\n", "think")), { reasoning: "", content: "" });
-  assertEquals(splitPhaseText(out("<think>", "answer")), { reasoning: "", content: "" });
-  assertEquals(splitPhaseText(out("use <think> tags", "answer")).content, "use <think> tags");
-  assertEquals(splitPhaseText(out("echo", "prompt")), { reasoning: "", content: "" });
+  const r1 = { open: "<think>", close: "</think>" };
+  assertEquals(splitPhaseText(out("hm", "think"), r1), { reasoning: "hm", content: "" });
+  assertEquals(splitPhaseText(out("ok", "answer"), r1), { reasoning: "", content: "ok" });
+  assertEquals(splitPhaseText(out("</think>\n", "think"), r1), { reasoning: "", content: "" });
+  assertEquals(splitPhaseText(out("<think>", "answer"), r1), { reasoning: "", content: "" });
+  assertEquals(splitPhaseText(out("use <think> tags", "answer"), r1).content, "use <think> tags");
+  assertEquals(splitPhaseText(out("echo", "prompt"), r1), { reasoning: "", content: "" });
+  // another family's markers are the model's, not a hard-coded <think>
+  const other = { open: "<|begin_of_thought|>", close: "<|end_of_thought|>" };
+  assertEquals(splitPhaseText(out("<|end_of_thought|>", "think"), other).reasoning, "");
+  assertEquals(splitPhaseText(out("</think>", "answer"), other).content, "</think>");
+  assertEquals(splitPhaseText(out("</think>", "answer"), null).content, "</think>");
 });
+
+for (const field of ["reasoning", "reasoning_content"] as const) {
+  Deno.test(`--reasoning-field ${field} sends the reasoning in ${field} alone`, async () => {
+    const app = createApp(new FakeEngine(), { reasoningField: field });
+    const res = await app.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: USER, stream: true }),
+    });
+    const { chunks } = openAiChunks(await res.text());
+    const deltas = chunks.map((c: Chunk) => c.choices[0].delta);
+    assertEquals(deltas.map((d: Chunk) => d[field] ?? "").join(""), "Let me think.");
+    const other = field === "reasoning" ? "reasoning_content" : "reasoning";
+    assert(deltas.every((d: Chunk) => d[other] === undefined));
+    const whole = await app.request("/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: USER }),
+    });
+    const { message } = (await whole.json()).choices[0];
+    assertEquals([message[field], message[other]], ["Let me think.", undefined]);
+  });
+}

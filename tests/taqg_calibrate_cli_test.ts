@@ -1,13 +1,17 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { CalibrateUsageError, main } from "../src/cli/calibrate.ts";
+import { main } from "../src/cli/calibrate.ts";
 import { loadProfile } from "../src/kv/profile.ts";
-import { parseCalibrationProfile } from "../src/taqg/profile.ts";
 import { makeTinyCheckpoint } from "./helpers/tiny_checkpoint.ts";
 
-/**
- * A tiny checkpoint whose tokenizer has no think markers, so the think-fraction rule splits
- * its generations into think and answer and every configuration of the comparison is built.
- */
+const hasGpu = await (async () => {
+  try {
+    return (await navigator.gpu?.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+})();
+
+/** A tiny checkpoint whose tokenizer has no think markers: the think-fraction rule splits it. */
 async function markerlessCheckpoint(): Promise<string> {
   const dir = await makeTinyCheckpoint({ arch: "qwen2", dtype: "F32", seed: 5 });
   for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
@@ -18,71 +22,86 @@ async function markerlessCheckpoint(): Promise<string> {
   return dir;
 }
 
-Deno.test("deno task calibrate writes a loadable profile and a report row per configuration", async () => {
-  const dir = await markerlessCheckpoint();
-  const out = await Deno.makeTempDir({ prefix: "phasekv_calibrate_" });
-  try {
-    await Deno.writeTextFile(
-      `${dir}/prompts.txt`,
-      "the cat sat on the mat\nan apple and the tree\n",
-    );
-    const code = await main([
-      "--model",
-      dir,
-      "--prompts",
-      `${dir}/prompts.txt`,
-      "--samples",
-      "2",
-      "--max-tokens",
-      "40",
-      "--out",
-      `${out}/model/phasekv.profile.json`,
-    ]);
-    assertEquals(code, 0);
-    // the server's loader accepts the profile as the model folder's own
-    const served = await loadProfile(`${out}/model`);
-    assert(served !== null);
-    const profile = parseCalibrationProfile(JSON.parse(
-      await Deno.readTextFile(`${out}/model/phasekv.profile.json`),
-    ));
-    assertEquals(profile.measured?.traces, 2);
-    assert(profile.measured?.nextTokenKl !== null, "served logits give a next-token KL");
-    const report = await Deno.readTextFile(`${out}/model/report.md`);
-    const names = [
-      "uniform f16",
-      "uniform int8",
-      "uniform int4",
-      "uniform int3",
-      "uniform int2",
-      "TAQG-aligned",
-      "anti-aligned",
-      "random blocks",
-      "paper per-tensor",
-      "searched",
-    ];
-    for (const name of names) assertStringIncludes(report, `| ${name}`);
-    // every phase policy the server can run has a measured next-token KL; the paper's has none
-    const table = report.slice(report.indexOf("## Configurations"), report.indexOf("## The paper"));
-    const rows = table.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| config"));
-    assertEquals(rows.length, names.length);
-    for (const row of rows) {
-      const nextTokenKl = row.split(" | ")[5];
-      assertEquals(nextTokenKl === "n/a", row.startsWith("| paper"), row);
+const COMMON = [
+  "--dtypes",
+  "int4,int2",
+  "--max-tokens",
+  "24",
+  "--kv-recent-tokens",
+  "4",
+  "--probe-traces",
+  "1",
+];
+
+Deno.test({
+  name:
+    "deno task calibrate --eval writes a loadable profile, a validated report and a Pareto plot",
+  ignore: !hasGpu,
+  fn: async () => {
+    const dir = await markerlessCheckpoint();
+    const out = await Deno.makeTempDir({ prefix: "phasekv_calibrate_" });
+    try {
+      const problems = ["the cat", "a dog", "the sun", "an apple", "the tree", "a bird"].map((q) =>
+        JSON.stringify({ messages: [{ role: "user", content: q }], answer: "x", completion: "x" })
+      );
+      await Deno.writeTextFile(`${dir}/eval.jsonl`, problems.join("\n") + "\n");
+      const args = ["--model", dir, "--eval", `${dir}/eval.jsonl`, "--calibration-n", "3"];
+      assertEquals(
+        await main([...args, ...COMMON, "--batch", "3", "--out", `${out}/m/phasekv.profile.json`]),
+        0,
+      );
+      const profile = await loadProfile(`${out}/m`);
+      assert(profile !== null, "the server's loader accepts the profile");
+      assertEquals(profile.recent_tokens, 4);
+      const report = await Deno.readTextFile(`${out}/m/report.md`);
+      for (
+        const text of [
+          "## Sensitivity, measured per phase",
+          "| think int2 alone |",
+          "| uniform int4 |",
+          "random control",
+          "Key redundancy ρ",
+          "## Validation on the test part (n=3",
+          "McNemar",
+          "## Pareto plot",
+        ]
+      ) assertStringIncludes(report, text);
+      assert(!report.includes("proxies only"));
+      const svg = await Deno.readTextFile(`${out}/m/plot.svg`);
+      assertEquals(svg.match(/<g class="panel">/g)?.length, 2);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(out, { recursive: true });
     }
-    assertStringIncludes(await Deno.readTextFile(`${out}/model/plot.svg`), "<svg");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-    await Deno.remove(out, { recursive: true });
-  }
+  },
 });
 
-Deno.test("deno task calibrate refuses a bad flag value with a usage error", async () => {
-  let caught: unknown = null;
-  try {
-    await main(["--samples", "0"]);
-  } catch (e) {
-    caught = e;
-  }
-  assert(caught instanceof CalibrateUsageError);
-  assertStringIncludes((caught as Error).message, "--samples");
+Deno.test({
+  name: "deno task calibrate without an eval set says the profile rests on proxies only",
+  ignore: !hasGpu,
+  fn: async () => {
+    const dir = await markerlessCheckpoint();
+    const out = await Deno.makeTempDir({ prefix: "phasekv_calibrate_" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/prompts.txt`,
+        "the cat sat on the mat\nan apple and the tree\n",
+      );
+      const args = ["--model", dir, "--prompts", `${dir}/prompts.txt`, "--samples", "2", ...COMMON];
+      assertEquals(
+        await main([...args, "--probe-traces", "0", "--out", `${out}/phasekv.profile.json`]),
+        0,
+      );
+      assertStringIncludes(await Deno.readTextFile(`${out}/report.md`), "rests on proxies only");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test("deno task calibrate: --help prints the flags; a bad value exits 2 naming the flag", async () => {
+  assertEquals(await main(["--help"]), 0);
+  assertEquals(await main(["--samples", "0"]), 2);
+  assertEquals(await main(["--dtypes", "int4,bogus"]), 2);
 });

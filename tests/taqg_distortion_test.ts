@@ -1,6 +1,6 @@
 import { assertAlmostEquals, assertEquals, assertThrows } from "@std/assert";
 import { attentionDistortion, nextTokenKl, samplePositions } from "../src/taqg/distortion.ts";
-import { syntheticTrace } from "../src/taqg/synthetic.ts";
+import { syntheticTrace } from "./helpers/synthetic_trace.ts";
 import { type KvTrace, splitBlocks } from "../src/taqg/trace.ts";
 
 // KL of [1/2, 1/2] against [3/4, 1/4]: ½ln(⅔) + ½ln(2) = ½ln(4/3)

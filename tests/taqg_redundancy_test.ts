@@ -5,7 +5,7 @@ import {
   summarizeRedundancy,
 } from "../src/taqg/redundancy.ts";
 import { createRng } from "../src/taqg/rng.ts";
-import { syntheticTrace } from "../src/taqg/synthetic.ts";
+import { syntheticTrace } from "./helpers/synthetic_trace.ts";
 
 function bruteForceCosine(rows: Float32Array[], dim: number): number {
   let sum = 0;

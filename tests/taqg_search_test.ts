@@ -1,86 +1,92 @@
-import {
-  assert,
-  assertAlmostEquals,
-  assertEquals,
-  assertLessOrEqual,
-  assertThrows,
-} from "@std/assert";
-import { effectiveBits, type KvAllocation } from "../src/taqg/allocation.ts";
-import { searchAllocation } from "../src/taqg/search.ts";
-import { PHASES } from "../src/kv/types.ts";
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import type { Phase } from "../src/kv/types.ts";
+import { candidates, type PhasePolicy, searchMeasured, searchOrder } from "../src/taqg/search.ts";
+import type { Sensitivity } from "../src/taqg/sensitivity.ts";
 
-const NOMINAL: Record<string, number> = { f16: 16, int8: 8, int4: 4, int3: 3, int2: 2 };
-const DTYPES = Object.keys(NOMINAL);
-const counts = { prompt: 20, think: 60, answer: 20 };
-// layer 0 suffers from low think bits, layer 1 from low answer bits; error halves per bit
-const SENSITIVITY = [{ prompt: 1, think: 8, answer: 1 }, { prompt: 1, think: 1, answer: 8 }];
-
-function measure(allocation: KvAllocation): number[] {
-  return SENSITIVITY.map((s, layer) =>
-    PHASES.reduce((sum, p) => {
-      const d = (allocation.perLayer?.[layer] ?? allocation.phases)[p];
-      return sum + s[p] * (2 ** -NOMINAL[d.key] + 2 ** -NOMINAL[d.value]);
-    }, 0)
-  );
-}
-
-const base = {
-  dtypes: DTYPES,
-  counts,
-  numLayers: 2,
-  bitsPerElement: (d: string) => NOMINAL[d],
-  measure,
-  maxCandidates: 1000,
+const BITS: Record<string, number> = { f16: 16, int4: 4, int2: 2 };
+const s = (flipRate: number, klP99 = flipRate): Sensitivity => ({
+  flips: 0,
+  positions: 1000,
+  flipRate,
+  seqFlipRate: 0,
+  klMean: 0,
+  klP99,
+  klMax: 0,
+});
+// think int2 flips a lot, everything else is nearly free
+const PER_PHASE: Record<string, Sensitivity> = {
+  "prompt/int4": s(0),
+  "prompt/int2": s(0.01),
+  "think/int4": s(0.0001),
+  "think/int2": s(0.05),
+  "answer/int4": s(0),
+  "answer/int2": s(0.0001),
 };
-
-Deno.test("searchAllocation() finds the least-distortion allocation within the budget", () => {
-  const result = searchAllocation({ ...base, budgetBits: 4 });
-  assertLessOrEqual(result.bits, 4);
-  // brute force over every per-phase choice with K = V
-  let best = Infinity;
-  for (const p of DTYPES) {
-    for (const t of DTYPES) {
-      for (const a of DTYPES) {
-        const phases = {
-          prompt: { key: p, value: p },
-          think: { key: t, value: t },
-          answer: { key: a, value: a },
-        };
-        if (effectiveBits({ phases }, counts, 2, base.bitsPerElement) > 4) continue;
-        const d = measure({ phases });
-        best = Math.min(best, (d[0] + d[1]) / 2);
-      }
-    }
-  }
-  assertAlmostEquals(result.distortion, best, 1e-15);
-  assertEquals(result.allocation.perLayer, undefined);
-  // only the frontier is measured: of 125 allocations, those no single upgrade keeps in budget
-  assert(result.evaluated < 20, `${result.evaluated} measured`);
-});
-
-Deno.test("searchAllocation() keeps keys and values together unless splitKv", () => {
-  const joint = searchAllocation({ ...base, budgetBits: 3.5 });
-  for (const p of PHASES) {
-    assertEquals(joint.allocation.phases[p].key, joint.allocation.phases[p].value);
-  }
-  const split = searchAllocation({ ...base, budgetBits: 3.5, splitKv: true });
-  assertLessOrEqual(split.distortion, joint.distortion);
-  assertLessOrEqual(split.bits, 3.5);
-});
-
-Deno.test("searchAllocation() per layer lets each layer protect its sensitive phase", () => {
-  const perPhase = searchAllocation({ ...base, budgetBits: 4 });
-  const perLayer = searchAllocation({ ...base, budgetBits: 4, perLayer: true });
-  assertLessOrEqual(perLayer.bits, 4 + 1e-12);
-  assert(
-    perLayer.distortion < perPhase.distortion,
-    `${perLayer.distortion} vs ${perPhase.distortion}`,
+const bytesOf = (d: PhasePolicy) => BITS[d.prompt] + 3 * BITS[d.think] + BITS[d.answer];
+const pool = () =>
+  candidates(
+    ["f16", "int4", "int2"],
+    (p: Phase, d: string) => (d === "f16" ? null : PER_PHASE[`${p}/${d}`]),
+    bytesOf,
+    bytesOf,
   );
-  const [l0, l1] = perLayer.allocation.perLayer!;
-  assert(NOMINAL[l0.think.key] >= NOMINAL[l1.think.key]);
-  assert(NOMINAL[l1.answer.key] >= NOMINAL[l0.answer.key]);
+
+Deno.test("candidates() covers every assignment and predicts flips from the phases alone", () => {
+  const all = pool();
+  assertEquals(all.length, 27);
+  const c = all.find((x) =>
+    x.dtypes.prompt === "int2" && x.dtypes.think === "int4" && x.dtypes.answer === "f16"
+  )!;
+  assertAlmostEquals(c.predictedFlipRate, 1 - 0.99 * 0.9999, 1e-12);
+  assertEquals(
+    all.find((x) =>
+      x.dtypes.think === "f16" && x.dtypes.prompt === "f16" && x.dtypes.answer === "f16"
+    )!.predictedFlipRate,
+    0,
+  );
 });
 
-Deno.test("searchAllocation() refuses a budget nothing fits", () => {
-  assertThrows(() => searchAllocation({ ...base, budgetBits: 1.5 }), RangeError);
+Deno.test("searchOrder() under a floor: cheapest first among those predicted to pass", () => {
+  const order = searchOrder(pool(), { kind: "floor", maxFlipRate: 0.0005 });
+  assert(order.every((c) => c.predictedFlipRate <= 0.0005));
+  assertEquals(order[0].dtypes, { prompt: "int4", think: "int4", answer: "int2" });
+  for (let i = 1; i < order.length; i++) {
+    assert(order[i].bytesPerToken >= order[i - 1].bytesPerToken);
+  }
+});
+
+Deno.test("searchMeasured() keeps measuring until one passes; a budget takes the fewest flips", async () => {
+  const order = searchOrder(pool(), { kind: "floor", maxFlipRate: 0.0005 });
+  let calls = 0;
+  // the cheapest fails when measured jointly: the search moves on to the next
+  const { chosen, tried } = await searchMeasured(
+    order,
+    { kind: "floor", maxFlipRate: 0.0005 },
+    (c) => {
+      calls++;
+      return Promise.resolve(s(c === order[0] ? 0.01 : 0.0002));
+    },
+  );
+  assertEquals([calls, tried.length], [2, 2]);
+  assertEquals(chosen!.dtypes, order[1].dtypes);
+  const budget = { kind: "budget" as const, maxBytesPerToken: 20 };
+  const inBudget = searchOrder(pool(), budget);
+  assert(inBudget.every((c) => c.bytesPerToken <= 20));
+  const best = await searchMeasured(
+    inBudget,
+    budget,
+    (c) => Promise.resolve(s(c.predictedFlipRate)),
+    3,
+  );
+  assertEquals(
+    best.chosen!.measured.flipRate,
+    Math.min(...best.tried.map((t) => t.measured.flipRate)),
+  );
+  const none = await searchMeasured(
+    order,
+    { kind: "floor", maxFlipRate: 0.0005 },
+    () => Promise.resolve(s(1)),
+    2,
+  );
+  assertEquals(none.chosen, null);
 });

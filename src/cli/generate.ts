@@ -10,15 +10,12 @@
  *     [--think-fraction F] [--block-size N] [--kv-cache-memory BYTES] [--max-think-tokens N]
  * @module
  */
+import { engineSettings } from "../config/flags.ts";
 import { createEngine } from "../engine/engine.ts";
 import type { EngineApi, FinishReason } from "../engine/types.ts";
 import { type UsageJson, UsageTally } from "../server/usage.ts";
-import {
-  GENERATE_USAGE,
-  GenerateFlagError,
-  type GenerateFlags,
-  parseGenerateArgs,
-} from "./generate_flags.ts";
+import { GENERATE_USAGE, type GenerateFlags, parseGenerateArgs } from "./generate_flags.ts";
+import { FlagError } from "../config/flag_parser.ts";
 import { PhasePrinter } from "./phase_printer.ts";
 
 /** The object `--json` prints. */
@@ -38,7 +35,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     flags = parseGenerateArgs(args);
   } catch (error) {
-    if (!(error instanceof GenerateFlagError)) throw error;
+    if (!(error instanceof FlagError)) throw error;
     console.error(`generate: ${error.message}\n\n${GENERATE_USAGE}`);
     return 2;
   }
@@ -48,17 +45,9 @@ export async function main(args: string[]): Promise<number> {
   }
   // in-process: one sequence has no HTTP thread to keep responsive, so no Worker is needed
   const engine = await createEngine({
-    model: flags.model,
+    ...engineSettings(flags),
     inProcess: true,
     maxNumSeqs: 1,
-    kvCacheMemory: flags.kvCacheMemory,
-    kvCacheDtype: flags.kvCacheDtype,
-    kvCacheDtypeThink: flags.kvCacheDtypeThink,
-    kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
-    kvProfile: flags.kvProfile,
-    thinkFraction: flags.thinkFraction,
-    kvRecentTokens: flags.kvRecentTokens,
-    blockSize: flags.blockSize,
     onProgress: (message) => console.error(`generate: ${message}`),
   });
   try {

@@ -1,16 +1,53 @@
 /**
- * What loads a model for the engine. The engine Worker imports a backend module by URL and
- * calls loadEngineParts; the main thread calls loadTextSide for encode, decode and the chat
- * template. The WebGPU backend is the default; tests point at the fake runner's module.
+ * What loads a model for the engine, and what it hands over: the CPU side of a model (tokenizer,
+ * chat template, think markers) and the runner that computes it. The WebGPU backend
+ * (gpu_backend.ts) is the default; tests inject the fake runner's. Types only, so that every
+ * engine module may import it without a cycle.
  * @module
  */
+import type { KvProfile } from "../kv/profile.ts";
+import type { ModelSpec } from "../model/spec.ts";
+import type { Runner } from "../runner/types.ts";
 import type { EngineConfig } from "./create_core.ts";
-import type { EngineParts, ModelText } from "./local_engine.ts";
+import type { ModelAbout } from "./summary.ts";
+import type { ChatMessage, EncodeTextOptions } from "./types.ts";
 
-/** The CPU-only part of a model the main thread needs. */
-export type TextSide = Pick<ModelText, "tokenizer" | "renderChat">;
+/** Text ↔ ids, as the engine needs it. */
+export interface EngineTokenizer {
+  encode(text: string, options?: EncodeTextOptions): number[];
+  decode(ids: readonly number[]): string;
+}
 
-/** The exports of a backend module. */
+/** The CPU side of a served model: what both the main thread and the engine Worker load. */
+export interface ModelText {
+  modelId: string;
+  spec: Pick<
+    ModelSpec,
+    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings" | "vocabSize"
+  >;
+  tokenizer: EngineTokenizer;
+  /** Think marker ids (null where the tokenizer has none). */
+  markers: { openId: number | null; closeId: number | null };
+  /** Renders the chat template; absent for a model without one. */
+  renderChat?: (messages: readonly ChatMessage[], kwargs?: Record<string, unknown>) => string;
+  profile?: KvProfile | null;
+}
+
+/** A model with the runner that computes it. */
+export interface EngineParts extends ModelText {
+  runner: Runner;
+  /** The KV budget the runner's pools hold, when it is less than the config asked. */
+  kvCacheMemory?: number;
+  /** The model's size and the adapter, for the startup summary. */
+  about?: ModelAbout;
+}
+
+/** The CPU-only part of a model the main thread needs (markers: to name them in the API). */
+export type TextSide =
+  & Pick<ModelText, "tokenizer" | "renderChat">
+  & Partial<Pick<ModelText, "markers">>;
+
+/** A backend: loads a model for the engine (GPU side) and for the main thread (text side). */
 export interface BackendModule {
   /** Loads the model and builds its runner (in the engine Worker, or in-process). */
   loadEngineParts(
@@ -20,16 +57,4 @@ export interface BackendModule {
   ): Promise<EngineParts>;
   /** Loads the tokenizer and chat template only. */
   loadTextSide(model: string): Promise<TextSide>;
-}
-
-/** URL of the WebGPU backend module. */
-export const GPU_BACKEND: string = new URL("./gpu_backend.ts", import.meta.url).href;
-
-/** Imports a backend module. */
-export async function importBackend(url: string): Promise<BackendModule> {
-  const mod = await import(url) as Partial<BackendModule>;
-  if (typeof mod.loadEngineParts !== "function" || typeof mod.loadTextSide !== "function") {
-    throw new TypeError(`Module ${url} does not export loadEngineParts and loadTextSide`);
-  }
-  return mod as BackendModule;
 }

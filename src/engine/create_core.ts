@@ -24,17 +24,20 @@ import { SequenceFactory } from "./sequence_factory.ts";
 export interface EngineConfig {
   /** KV cache budget in bytes, all layers. */
   kvCacheMemory: number;
-  /** Base KV dtype (prompt blocks, and `auto`). */
-  kvCacheDtype: string;
+  /**
+   * Base KV dtype: every phase the per-phase settings leave unset. Unset (or `auto`) leaves each
+   * phase to the profile, then f16.
+   */
+  kvCacheDtype?: string;
   /** KV dtype of the think phase (default: the base). */
   kvCacheDtypeThink?: string;
   /** KV dtype of the answer phase (default: the base). */
   kvCacheDtypeAnswer?: string;
   /**
-   * "auto" (default): a phasekv.profile.json beside the model overrides the dtypes above, as
-   * DESIGN.md orders the sources; "none" ignores it, so the flags alone decide.
+   * "auto" (default): the model's phasekv.profile.json, if any, sets the phases the dtypes above
+   * leave unset; "none" ignores it; any other value is the path of a profile file.
    */
-  kvProfile?: "auto" | "none";
+  kvProfile?: string;
   /** Share of max_tokens counted as think for models without markers. */
   thinkFraction?: number;
   /**
@@ -71,10 +74,9 @@ export interface EngineConfig {
   pipelineDepth: number;
 }
 
-/** Defaults: 256 MiB of f16 KV, 16-token blocks, 16 sequences, two steps in flight. */
+/** Defaults: 256 MiB of KV, 16-token blocks, 16 sequences, two steps in flight. */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   kvCacheMemory: 256 * 1024 * 1024,
-  kvCacheDtype: "f16",
   blockSize: 16,
   maxNumSeqs: 16,
   maxNumBatchedTokens: 512,
@@ -85,6 +87,8 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
 /** A model as the core sees it, with its context length and optional calibration profile. */
 export interface CoreModelInfo extends CoreModel {
   maxModelLen: number;
+  /** Size of the vocabulary: prompt ids at or above it are refused at submit. */
+  vocabSize: number;
   profile?: KvProfile | null;
 }
 
@@ -123,6 +127,7 @@ export function createEngineCore(
     arena,
     blockSize: runner.blockSize,
     maxModelLen: model.maxModelLen,
+    vocabSize: model.vocabSize,
     dtypes: {
       base: config.kvCacheDtype,
       think: config.kvCacheDtypeThink,

@@ -4,11 +4,12 @@
  * `inProcess` it runs on the calling thread (CLI tools, tests).
  * @module
  */
-import { GPU_BACKEND, importBackend } from "./backend.ts";
+import type { BackendModule } from "./backend.ts";
 import type { EngineConfig } from "./create_core.ts";
+import * as gpuBackend from "./gpu_backend.ts";
 import { engineConfig, LocalEngine } from "./local_engine.ts";
 import type { EngineApi } from "./types.ts";
-import { WorkerEngine } from "./worker_engine.ts";
+import { GPU_WORKER_URL, WorkerEngine } from "./worker_engine.ts";
 
 /** How to start an engine: the model folder, the engine settings, and where it runs. */
 export interface EngineOptions extends Partial<EngineConfig> {
@@ -18,16 +19,34 @@ export interface EngineOptions extends Partial<EngineConfig> {
   onProgress?: (message: string) => void;
   /** Run on this thread instead of a Worker. */
   inProcess?: boolean;
-  /** URL of the backend module (default: WebGPU); tests pass the fake runner's. */
-  backend?: string;
 }
 
-/** Loads the model and starts its engine. */
-export async function createEngine(options: EngineOptions): Promise<EngineApi> {
-  const { model, onProgress, inProcess, backend = GPU_BACKEND, ...settings } = options;
+/** What loads a model: a backend, and the Worker entry that serves the engine on it. */
+export interface BackendChoice {
+  /** Loads the model (the WebGPU one by default; tests inject the fake runner's). */
+  backend: BackendModule;
+  /** A Worker entry that calls serveEngineWorker with the same backend. */
+  workerUrl: string | URL;
+}
+
+/** The WebGPU backend and its Worker entry. */
+export const GPU_BACKEND: BackendChoice = { backend: gpuBackend, workerUrl: GPU_WORKER_URL };
+
+/** Loads the model and starts its engine on the GPU. */
+export function createEngine(options: EngineOptions): Promise<EngineApi> {
+  return createEngineOn(options, GPU_BACKEND);
+}
+
+/** Loads the model through `choice` and starts its engine (tests pass the fake runner's). */
+export async function createEngineOn(
+  options: EngineOptions,
+  { backend, workerUrl }: BackendChoice,
+): Promise<EngineApi> {
+  const { model, onProgress, inProcess, ...settings } = options;
   const config = engineConfig(settings);
-  if (!inProcess) return await WorkerEngine.start({ model, config, backend }, onProgress);
-  const mod = await importBackend(backend);
-  const parts = await mod.loadEngineParts(model, config, onProgress ?? (() => {}));
+  if (!inProcess) {
+    return await WorkerEngine.start({ model, config }, backend, workerUrl, onProgress);
+  }
+  const parts = await backend.loadEngineParts(model, config, onProgress ?? (() => {}));
   return new LocalEngine(parts, config);
 }

@@ -14,7 +14,7 @@
  * @module
  */
 import type { Phase } from "../kv/types.ts";
-import type { Runner, StepResult } from "../runner/types.ts";
+import type { Runner, SampleLogprobs, StepResult } from "../runner/types.ts";
 import type { FencedKvArena } from "./fenced_arena.ts";
 import { OutputProcessor } from "./output_processor.ts";
 import { OutputStream } from "./output_stream.ts";
@@ -105,6 +105,7 @@ export class EngineCore {
    */
   add(request: GenerateRequest): { id: string; stream: OutputStream } {
     const seq = this.#factory.create(request);
+    if (this.#requests.has(seq.id)) throw new RangeError(`Request id ${seq.id} is already running`);
     this.scheduler.add(seq);
     const stream = new OutputStream(() => this.abort(seq.id));
     const processor = new OutputProcessor({
@@ -134,7 +135,7 @@ export class EngineCore {
 
   /** Each running request's blocks. */
   blockMap(): BlockMapEntry[] {
-    return blockMap(this.scheduler.running, this.scheduler.prefixCache);
+    return blockMap(this.scheduler.running, this.arena, this.scheduler.prefixCache);
   }
 
   /** Resolves once no request is left and no step is in flight. */
@@ -199,14 +200,16 @@ export class EngineCore {
     this.arena.markResolved(step.id);
     let k = 0;
     for (const entry of step.entries) {
-      const token = settled.ok && entry.sample ? settled.result.tokens[k++] : null;
+      const at = entry.sample ? k++ : -1;
+      const token = settled.ok && at >= 0 ? settled.result.tokens[at] : null;
+      const logprobs = settled.ok && at >= 0 ? settled.result.logprobs?.[at] : undefined;
       const active = this.#requests.get(entry.seq.id);
       if (!active || entry.seq.epoch !== entry.epoch) continue;
       // a failed step leaves its sequences' KV unknown: they cannot go on
       if (!settled.ok) this.#fail(active, settled.error);
       else if (token !== null) {
         entry.seq.numPending--;
-        this.#observe(active, token);
+        this.#observe(active, token, logprobs);
       }
     }
   }
@@ -223,8 +226,8 @@ export class EngineCore {
     active.stream.fail(error);
   }
 
-  /** Takes one token read back for `active`'s sequence. */
-  #observe(active: ActiveRequest, sampled: number): void {
+  /** Takes one token read back for `active`'s sequence, with its logprobs when computed. */
+  #observe(active: ActiveRequest, sampled: number, logprobs?: SampleLogprobs): void {
     const { seq } = active;
     const position = seq.numKnownTokens;
     const forced = this.#mustCloseThink(seq) && sampled !== this.#model.closeId;
@@ -233,6 +236,15 @@ export class EngineCore {
     seq.appendOutput(token, phase);
     this.#tokensByPhase[phase]++;
     const outcome = active.processor.accept(token, phase, seq.outputIds.length);
+    const wanted = seq.request.logprobs;
+    if (wanted !== undefined) {
+      // the forced close marker was not sampled: it has no logprob of its own
+      outcome.output.logprobs = [
+        forced || !logprobs
+          ? null
+          : { token, logprob: logprobs.logprob, top: logprobs.top.slice(0, wanted) },
+      ];
+    }
     if (outcome.finishReason !== null) {
       this.#finish(active, outcome.finishReason, outcome.output);
       return;

@@ -4,20 +4,16 @@
  * @module
  */
 import { openGpu } from "../gpu/device.ts";
-import { kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
-import { loadProfile } from "../kv/profile.ts";
-import { KvSealer } from "../kv/sealer.ts";
-import { demoterScratchBytes, KvDemoter } from "../kv/demoter.ts";
+import { demoterScratchBytes } from "../kv/demoter.ts";
+import { loadProfileSetting } from "../kv/profile.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { ChatTemplateError } from "../model/errors.ts";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
-import type { KvDtypeInfo } from "../runner/kv_layout.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
 import type { Runner } from "../runner/types.ts";
-import type { TextSide } from "./backend.ts";
+import type { EngineParts, TextSide } from "./backend.ts";
 import type { EngineConfig } from "./create_core.ts";
-import type { EngineParts } from "./local_engine.ts";
 
 const ALIGN = 16;
 /** Demotions one step may carry: f16 scratch blocks per layer pool (16 KiB each at R1-1.5B's shape). */
@@ -37,7 +33,12 @@ async function textSideOf(model: string, tokenizer: Tokenizer): Promise<TextSide
     // a base model without a template still serves plain completions
     if (!(error instanceof ChatTemplateError)) throw error;
   }
-  return { tokenizer, renderChat };
+  const markers = findThinkMarkers(tokenizer);
+  return {
+    tokenizer,
+    renderChat,
+    markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
+  };
 }
 
 /** Loads the model in `model` onto the GPU. */
@@ -46,6 +47,8 @@ export async function loadEngineParts(
   config: EngineConfig,
   onProgress: (message: string) => void,
 ): Promise<EngineParts> {
+  // a bad --kv-profile PATH fails before any weights are read
+  const profile = await loadProfileSetting(model, config.kvProfile);
   const tokenizer = await loadTokenizer(model);
   const text = await textSideOf(model, tokenizer);
   const ckpt = await loadCheckpoint(model, {
@@ -55,30 +58,26 @@ export async function loadEngineParts(
   const gpu = await openGpu();
   const { numLayers } = ckpt.spec;
   // one pool per layer, each within one storage binding
-  const { numKvHeads, headDim } = ckpt.spec;
-  const layout = { numKvHeads, blockSize: config.blockSize, headDim };
   // f16 scratch blocks past the arena's part of each pool, where demotions decode their sources
-  const scratchBytes = demoterScratchBytes(layout, DEMOTIONS_PER_STEP);
+  const { numKvHeads, headDim } = ckpt.spec;
+  const scratchBytes = demoterScratchBytes(
+    { numKvHeads, blockSize: config.blockSize, headDim },
+    DEMOTIONS_PER_STEP,
+  );
   const perLayer = Math.min(config.kvCacheMemory / numLayers, gpu.maxBindingBytes - scratchBytes);
   const kvPoolBytes = Math.floor(perLayer / ALIGN) * ALIGN;
   const modelRunner = await ModelRunner.create(gpu, ckpt, {
     blockSize: config.blockSize,
-    kvPoolBytes: kvPoolBytes + scratchBytes,
+    kvPoolBytes,
+    demotionScratchBlocks: DEMOTIONS_PER_STEP,
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
-    kvDtypes: registryTable,
-    kvDecodeKernel: "kv_decode",
-  });
-  const sealer = await KvSealer.create(gpu.device, layout);
-  modelRunner.sealer = await KvDemoter.create(gpu.device, sealer, layout, {
-    offset: kvPoolBytes,
-    blocks: DEMOTIONS_PER_STEP,
   });
   const runner: Runner = {
     blockSize: modelRunner.blockSize,
     blockBytes: (dtype) => modelRunner.blockBytes(dtype),
-    maxDemotionsPerStep: DEMOTIONS_PER_STEP,
+    maxDemotionsPerStep: modelRunner.maxDemotionsPerStep,
     step: (input) => modelRunner.step(input),
     destroy: () => {
       modelRunner.destroy();
@@ -90,21 +89,25 @@ export async function loadEngineParts(
     spec: ckpt.spec,
     ...text,
     markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
-    profile: config.kvProfile === "none" ? null : await loadProfile(model),
+    profile,
     runner,
     kvCacheMemory: kvPoolBytes * numLayers,
+    about: {
+      architecture: ckpt.spec.arch,
+      numParameters: [...ckpt.tensors.values()].reduce((n, t) => n + elements(t.shape), 0),
+      weightBytes: [...ckpt.tensors.values()].reduce((n, t) => n + t.bytes.byteLength, 0),
+      adapter: adapterName(gpu.info),
+    },
   };
 }
 
-/** The KV dtype registry as the runner looks dtypes up. */
-export function registryTable(name: string): KvDtypeInfo | undefined {
-  try {
-    const dtype = kvDtype(name);
-    return { id: dtype.id, blockBytes: (g) => dtype.blockBytes(g) };
-  } catch (error) {
-    if (error instanceof UnknownKvDtypeError) return undefined;
-    throw error;
-  }
+function elements(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+function adapterName(info: GPUAdapterInfo): string {
+  const name = info.description || info.device || info.vendor || "unknown adapter";
+  return info.architecture ? `${name} (${info.architecture})` : name;
 }
 
 function percent(done: number, total: number): string {

@@ -3,47 +3,30 @@
  * and what the engine Worker wraps. The text side (tokenizer, chat template) is the model's.
  * @module
  */
+import { type KvPolicy, resolveKvPolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
-import type { ModelSpec } from "../model/spec.ts";
-import type { Runner } from "../runner/types.ts";
+import type { EngineParts } from "./backend.ts";
 import { createEngineCore, DEFAULT_ENGINE_CONFIG, type EngineConfig } from "./create_core.ts";
 import type { EngineCore } from "./engine_core.ts";
+import { buildSummary, type EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
+// the model's parts are declared beside the backend contract; kept importable from here
+export type { EngineParts, EngineTokenizer, ModelText } from "./backend.ts";
 import type {
   BlockMapEntry,
-  ChatMessage,
   EngineApi,
   EngineStats,
   GenerateOutput,
   GenerateRequest,
 } from "./types.ts";
 
-/** Text ↔ ids, as the engine needs it. */
-export interface EngineTokenizer {
-  encode(text: string): number[];
-  decode(ids: readonly number[]): string;
-}
-
-/** The CPU side of a served model: what both the main thread and the engine Worker load. */
-export interface ModelText {
-  modelId: string;
-  spec: Pick<
-    ModelSpec,
-    "numLayers" | "numKvHeads" | "headDim" | "eosTokenIds" | "maxPositionEmbeddings"
-  >;
-  tokenizer: EngineTokenizer;
-  /** Think marker ids (null where the tokenizer has none). */
-  markers: { openId: number | null; closeId: number | null };
-  /** Renders the chat template; absent for a model without one. */
-  renderChat?: (messages: readonly ChatMessage[], kwargs?: Record<string, unknown>) => string;
-  profile?: KvProfile | null;
-}
-
-/** A model with the runner that computes it. */
-export interface EngineParts extends ModelText {
-  runner: Runner;
-  /** The KV budget the runner's pools hold, when it is less than the config asked. */
-  kvCacheMemory?: number;
+/** Each phase's dtype and source under `config`'s dtype settings and the model's profile. */
+export function engineKvPolicy(config: EngineConfig, profile?: KvProfile | null): KvPolicy {
+  return resolveKvPolicy({
+    base: config.kvCacheDtype,
+    think: config.kvCacheDtypeThink,
+    answer: config.kvCacheDtypeAnswer,
+  }, profile);
 }
 
 /** Fills in the defaults of a partial config. */
@@ -56,12 +39,16 @@ export function engineConfig(partial: Partial<EngineConfig> = {}): EngineConfig 
 export class LocalEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
+  readonly kvPolicy: KvPolicy;
   /** The step loop (tests read its arena and scheduler). */
   readonly core: EngineCore;
+  readonly #summary: EngineSummary;
 
   /** Assembles the engine from a model and its runner. */
   constructor(parts: EngineParts, config: EngineConfig) {
-    super(parts, config.kvCacheDtype);
+    const kvPolicy = engineKvPolicy(config, parts.profile);
+    super(parts, kvPolicy.prompt.dtype);
+    this.kvPolicy = kvPolicy;
     config = { ...config, kvCacheMemory: parts.kvCacheMemory ?? config.kvCacheMemory };
     this.modelId = parts.modelId;
     this.maxModelLen = parts.spec.maxPositionEmbeddings;
@@ -72,6 +59,25 @@ export class LocalEngine extends TextEngine implements EngineApi {
       maxModelLen: this.maxModelLen,
       profile: parts.profile,
     }, config);
+    this.#summary = buildSummary({
+      modelId: parts.modelId,
+      about: parts.about ?? null,
+      maxModelLen: this.maxModelLen,
+      vocabSize: parts.spec.vocabSize,
+      blockSize: parts.runner.blockSize,
+      maxNumSeqs: config.maxNumSeqs,
+      kvBudgetBytes: this.core.arena.budgetBytes,
+      numLayers: parts.spec.numLayers,
+      blockBytes: (dtype) => parts.runner.blockBytes(dtype),
+      policy: this.kvPolicy,
+      profile: parts.profile ?? null,
+      kvRecentTokens: config.kvRecentTokens,
+    });
+  }
+
+  /** What the engine runs: model, adapter, KV budget and dtypes. */
+  describe(): EngineSummary {
+    return this.#summary;
   }
 
   /** Streams a request's outputs; aborting `signal` cancels it. */

@@ -4,17 +4,17 @@
  * @module
  */
 import { UnknownKvDtypeError } from "../kv/dtype.ts";
+import type { KvPolicy } from "../kv/policy.ts";
 import { KvCapacityError } from "./capacity_error.ts";
 import type { EngineConfig } from "./create_core.ts";
 import { ContextLengthError, QueueFullError } from "./errors.ts";
+import type { EngineSummary } from "./summary.ts";
 import type { BlockMapEntry, EngineStats, GenerateOutput, GenerateRequest } from "./types.ts";
 
 /** What the Worker is started with. */
 export interface WorkerInit {
   model: string;
   config: EngineConfig;
-  /** URL of the backend module (default: the WebGPU one). */
-  backend: string;
 }
 
 /** Main thread → Worker. */
@@ -28,7 +28,14 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { type: "ready"; modelId: string; maxModelLen: number; snapshot: EngineSnapshot }
+  | {
+    type: "ready";
+    modelId: string;
+    maxModelLen: number;
+    kvPolicy: KvPolicy;
+    snapshot: EngineSnapshot;
+    summary: EngineSummary;
+  }
   | { type: "initFailed"; error: WireError }
   | { type: "progress"; message: string }
   | { type: "output"; id: number; output: GenerateOutput }

@@ -22,7 +22,10 @@ export interface SchedulerConfig {
   maxNumSeqs: number;
   /** Rows in one step. */
   maxNumBatchedTokens: number;
-  /** Sequences allowed to wait; more are refused with QueueFullError. */
+  /**
+   * Sequences allowed to wait for a free slot (0: none; a request is taken only when it can
+   * start at once); more are refused with QueueFullError.
+   */
   maxWaiting: number;
   /** Demotions one step may carry (the runner's scratch blocks); 0 turns demotion off. */
   maxDemotionsPerStep?: number;
@@ -94,9 +97,11 @@ export class Scheduler {
     );
   }
 
-  /** Queues a new sequence; throws QueueFullError when the waiting queue is full. */
+  /** Queues a new sequence; throws QueueFullError when more would wait than maxWaiting allows. */
   add(seq: Sequence): void {
-    if (this.waiting.length >= this.#config.maxWaiting) {
+    // those waiting sequences that have a free slot start at the next step: they do not queue
+    const queued = this.waiting.length + 1 - this.#freeSlots.length;
+    if (queued > this.#config.maxWaiting) {
       throw new QueueFullError(this.#config.maxWaiting);
     }
     this.waiting.push(seq);

@@ -24,6 +24,8 @@ export interface SequenceFactoryOptions {
   arena: FencedKvArena;
   blockSize: number;
   maxModelLen: number;
+  /** Token ids run 0..vocabSize-1; a prompt with any other id is refused at submit. */
+  vocabSize: number;
   dtypes: EnginePhaseDtypes;
   profile?: KvProfile | null;
   /** Share of max_tokens counted as think for models without markers. */
@@ -65,8 +67,24 @@ export class SequenceFactory {
   create(request: GenerateRequest): Sequence {
     const { arena, blockSize, maxModelLen, openId, closeId } = this.#opts;
     if (request.promptIds.length === 0) throw new RangeError("The prompt has no tokens");
+    // checked here, not in the batched step, so that one bad request never fails its batch
+    const { vocabSize } = this.#opts;
+    const bad = request.promptIds.findIndex((id) =>
+      !Number.isInteger(id) || id < 0 || id >= vocabSize
+    );
+    if (bad >= 0) {
+      throw new RangeError(
+        `Prompt token ${bad} (id ${
+          request.promptIds[bad]
+        }) is outside the vocabulary of ${vocabSize}`,
+      );
+    }
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
       throw new RangeError(`maxTokens must be a positive integer, got ${request.maxTokens}`);
+    }
+    const lp = request.logprobs;
+    if (lp !== undefined && !(Number.isInteger(lp) && lp >= 0 && lp <= 20)) {
+      throw new RangeError(`logprobs must be an integer from 0 to 20, got ${lp}`);
     }
     for (const name of ["presencePenalty", "frequencyPenalty"] as const) {
       const v = request[name];
@@ -97,7 +115,7 @@ export class SequenceFactory {
     // think blocks sealed after the answer began go straight to the after-answer dtype
     let answered = false;
     const seq: Sequence = new Sequence({
-      id: `seq-${++this.#numCreated}`,
+      id: request.requestId ?? `seq-${++this.#numCreated}`,
       request,
       sampling: withDefaults(request.sampling),
       kv: new SequenceKv(arena, {

@@ -19,7 +19,9 @@ export function engineStats(
   for (const seq of scheduler.running) {
     for (const [phase, usage] of Object.entries(seq.kv.usage())) {
       const byDtype = kvBytes[phase] ??= {};
-      for (const [dtype, bytes] of Object.entries(usage.dtypes)) {
+      // usage.dtypes counts blocks; a block of a dtype holds the same bytes in every layer
+      for (const [dtype, blocks] of Object.entries(usage.dtypes)) {
+        const bytes = blocks * arena.blockBytes(dtype) * arena.numLayers;
         byDtype[dtype] = (byDtype[dtype] ?? 0) + bytes;
       }
     }
@@ -46,17 +48,23 @@ export function engineStats(
   };
 }
 
-/** The blocks of each running sequence, in table order. */
+/** The blocks of each running sequence, in table order, with their bytes (all layers). */
 export function blockMap(
   running: readonly Sequence[],
+  arena: KvArena,
   cache?: PrefixCache | null,
 ): BlockMapEntry[] {
+  const bytesOf = (dtype: string) => arena.blockBytes(dtype) * arena.numLayers;
+  // what a block would hold at f16: the playground's "bytes per token against f16"
+  const f16Bytes = bytesOf("f16");
   return running.map((seq) => ({
     requestId: seq.id,
     blocks: seq.kv.blocks.map((b, i) => ({
       phase: b.phase,
       dtype: b.dtype,
       tokens: b.tokens,
+      bytes: bytesOf(b.dtype),
+      f16Bytes,
       open: i >= seq.kv.numSealed,
       demoted: b.demoted === true,
       shared: seq.kv.isShared(b.offset) && (cache?.refs(b.offset) ?? 0) > 1,

@@ -32,5 +32,7 @@ export function buildStepInput(
       rows.push({ seq: i, position: p, token: seq.tokenAt(p) });
     }
   });
-  return { seqs, rows, seals: [...chunks.flatMap((c) => c.seals), ...demotions] };
+  // the GPU computes logprobs for the whole step when any sampling sequence asks
+  const returnLogprobs = chunks.some((c) => c.sample && c.seq.request.logprobs !== undefined);
+  return { seqs, rows, seals: [...chunks.flatMap((c) => c.seals), ...demotions], returnLogprobs };
 }

@@ -5,7 +5,7 @@
  */
 import { canonical } from "../kv/policy.ts";
 import type { TextSide } from "./backend.ts";
-import type { ChatMessage } from "./types.ts";
+import type { ChatMessage, EncodeTextOptions, ThinkMarkerText } from "./types.ts";
 
 /** Tokenizer, chat template and dtype names of a served model. */
 export abstract class TextEngine {
@@ -20,9 +20,17 @@ export abstract class TextEngine {
     this.#baseDtype = canonical(baseDtype, "f16");
   }
 
-  /** Token ids of a text. */
-  encode(text: string): number[] {
-    return this.#text.tokenizer.encode(text);
+  /** Token ids of a text; `parseSpecial: false` spells control tokens as plain text. */
+  encode(text: string, options?: EncodeTextOptions): number[] {
+    return this.#text.tokenizer.encode(text, options);
+  }
+
+  /** The think markers as text, or null when the model has none. */
+  get thinkMarkers(): ThinkMarkerText | null {
+    const markers = this.#text.markers;
+    if (!markers || markers.openId === null || markers.closeId === null) return null;
+    const { tokenizer } = this.#text;
+    return { open: tokenizer.decode([markers.openId]), close: tokenizer.decode([markers.closeId]) };
   }
 
   /** Text of token ids. */

@@ -3,7 +3,8 @@
  * schemas onto these).
  * @module
  */
-import type { Phase } from "../kv/types.ts";
+import type { KvPolicy } from "../kv/policy.ts";
+import type { Phase, PhaseKvUsage } from "../kv/types.ts";
 import type { SamplingParams } from "../runner/types.ts";
 
 /** Why a sequence stopped. */
@@ -11,6 +12,8 @@ export type FinishReason = "stop" | "length" | "abort" | "error";
 
 /** One generation request. */
 export interface GenerateRequest {
+  /** The id /v1/kv and the logs show (the server passes its response id); default `seq-N`. */
+  requestId?: string;
   /** Token ids of the prompt (chat template already applied). */
   promptIds: readonly number[];
   /** Most tokens to generate, think and answer together. */
@@ -33,6 +36,21 @@ export interface GenerateRequest {
   kvCacheDtypeAnswer?: string;
   /** After this many think tokens the engine emits the close marker itself. */
   maxThinkTokens?: number;
+  /**
+   * Report each generated token's logprob and this many most likely alternatives (0..20),
+   * computed on the GPU next to sampling; absent reports none.
+   */
+  logprobs?: number;
+}
+
+/** A generated token's log-probability and the most likely tokens at its position. */
+export interface OutputLogprob {
+  /** The token id. */
+  token: number;
+  /** Natural log of its probability under the logits the sampler read (before temperature). */
+  logprob: number;
+  /** The most likely tokens, most likely first (as many as the request asked). */
+  top: { token: number; logprob: number }[];
 }
 
 /** A piece of streamed output. */
@@ -43,23 +61,15 @@ export interface GenerateOutput {
   text: string;
   /** The phase of these tokens. */
   phase: Phase;
+  /** With the request's `logprobs`: one entry per token id, null for a token the engine forced. */
+  logprobs?: (OutputLogprob | null)[];
   /** Set on the last output. */
   finishReason?: FinishReason;
   /** Set on the last output. */
   usage?: GenerateUsage;
 }
 
-/** KV memory one phase of a request used. */
-export interface PhaseKvUsage {
-  /** Tokens of the phase held in the KV cache. */
-  tokens: number;
-  /** Blocks they occupy. */
-  blocks: number;
-  /** Bytes of those blocks, all layers, scales included. */
-  bytes: number;
-  /** Blocks of each dtype. */
-  dtypes: Record<string, number>;
-}
+export type { PhaseKvUsage } from "../kv/types.ts";
 
 /** Counts reported when a request finishes. */
 export interface GenerateUsage {
@@ -118,18 +128,37 @@ export interface BlockMapEntry {
   /** The engine's id of the request. */
   requestId: string;
   /**
-   * The request's blocks in table order: phase, dtype, token count; `open` while f16 in the
-   * recent window or taking tokens, `demoted` once re-sealed smaller, `shared` when the prefix
-   * cache shares it with other requests.
+   * The request's blocks in table order, with the phase, dtype and token count of each, and
+   * (when the engine knows them) its bytes and the bytes it would take at f16, all layers;
+   * `open` while f16 in the recent window or taking tokens, `demoted` once re-sealed smaller,
+   * `shared` when the prefix cache shares it with other requests.
    */
   blocks: {
     phase: string;
     dtype: string;
     tokens: number;
+    bytes?: number;
+    f16Bytes?: number;
     open?: boolean;
     demoted?: boolean;
     shared?: boolean;
   }[];
+}
+
+/** How encode() reads a text. */
+export interface EncodeTextOptions {
+  /** Let the tokenizer's post-processor add the model's special tokens, e.g. BOS (default true). */
+  addSpecialTokens?: boolean;
+  /** Read control tokens written in the text (`</think>`) as those tokens (default true). */
+  parseSpecial?: boolean;
+}
+
+/** Text of a model's think markers. */
+export interface ThinkMarkerText {
+  /** Opens the think block (`<think>`). */
+  open: string;
+  /** Closes it (`</think>`). */
+  close: string;
 }
 
 /** What the server needs from an engine (the real one, or a fake in tests). */
@@ -138,8 +167,12 @@ export interface EngineApi {
   readonly modelId: string;
   /** Longest prompt + completion the engine accepts, in tokens. */
   readonly maxModelLen: number;
-  /** Token ids of a text (no special tokens added beyond what the text holds). */
-  encode(text: string): number[];
+  /** Each phase's KV dtype and where it came from (default, profile, flag). */
+  readonly kvPolicy: KvPolicy;
+  /** The model's think markers as text, or null for a model without them. */
+  readonly thinkMarkers?: ThinkMarkerText | null;
+  /** Token ids of a text; `parseSpecial: false` spells control tokens in it as plain text. */
+  encode(text: string, options?: EncodeTextOptions): number[];
   /** Text of token ids. */
   decode(ids: readonly number[]): string;
   /** Renders the model's chat template; `kwargs` reach the template (e.g. enable_thinking). */
@@ -151,10 +184,70 @@ export interface EngineApi {
     request: GenerateRequest,
     options?: { signal?: AbortSignal },
   ): AsyncIterable<GenerateOutput>;
-  /** Live counters for /metrics and /v1/kv. */
+  /** Live counters for /metrics and /v1/kv (call refresh() first where it exists). */
   stats(): EngineStats;
+  /**
+   * Brings stats() and blockMap() up to date; an engine in a Worker answers them from snapshots,
+   * and this waits for a fresh one. Absent where they are always current.
+   */
+  refresh?(): Promise<void>;
   /** Each running request's blocks, for GET /v1/kv. */
   blockMap(): BlockMapEntry[];
+  /** What the engine runs (model, adapter, KV budget, phase dtypes), for the startup summary. */
+  describe?(): EngineSummary;
   /** Stops the engine and releases the GPU. */
   close(): Promise<void>;
+}
+
+/** The model and the device, as the backend loaded them. */
+export interface ModelAbout {
+  /** Architecture registry name (`qwen2`). */
+  architecture: string;
+  /** Elements of every weight tensor. */
+  numParameters: number;
+  /** Bytes of the weights as stored in the checkpoint. */
+  weightBytes: number;
+  /** The GPU adapter, in words. */
+  adapter: string;
+}
+
+/** One phase's KV dtype, the source that set it, and the tokens the budget holds at it. */
+export interface PhaseSummary {
+  /** Canonical dtype name of the phase's sealed blocks. */
+  dtype: string;
+  /** `profile`, a flag (`--kv-cache-dtype-think`), or `default`. */
+  source: string;
+  /** Tokens the whole budget holds when every block is sealed at this dtype. */
+  tokensFit: number;
+}
+
+/** What the server prints when the engine is ready. */
+export interface EngineSummary {
+  /** The model folder's name. */
+  modelId: string;
+  /** Size and adapter, where the backend reports them. */
+  about: ModelAbout | null;
+  /** Longest prompt + completion, in tokens. */
+  maxModelLen: number;
+  /** Token ids run 0..vocabSize-1. */
+  vocabSize: number;
+  /** Tokens per KV block. */
+  blockSize: number;
+  /** Most sequences running at once. */
+  maxNumSeqs: number;
+  /** The KV byte budget, all layers. */
+  kvBudgetBytes: number;
+  /** Each phase's dtype, its source, and the tokens the budget holds at it. */
+  phases: Record<Phase, PhaseSummary>;
+  /** Tokens the budget holds at f16, for comparison. */
+  f16TokensFit: number;
+  /** The full-precision recent window in tokens, and where it came from. */
+  recentTokens: number;
+  /** `--kv-recent-tokens`, `profile` or `default`. */
+  recentSource: string;
+  /**
+   * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
+   * f16 and every other block at its costliest phase dtype.
+   */
+  maxConcurrency: number;
 }

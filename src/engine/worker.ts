@@ -1,84 +1,9 @@
 /**
- * The engine Worker: loads the model through a backend module, runs a LocalEngine (the same
- * EngineCore as in-process) and answers the main-thread proxy by messages, so that GPU waits
- * never stall the HTTP event loop. Stats and block map travel as snapshots, pushed while busy.
+ * The engine Worker's entry: serves the engine on the WebGPU backend (see worker_host.ts).
  * @module
  */
 /// <reference lib="deno.worker" />
-import { importBackend } from "./backend.ts";
-import { LocalEngine } from "./local_engine.ts";
-import { type EngineSnapshot, type FromWorker, toWire, type ToWorker } from "./protocol.ts";
-import type { GenerateRequest } from "./types.ts";
+import * as gpuBackend from "./gpu_backend.ts";
+import { serveEngineWorker } from "./worker_host.ts";
 
-/** How often a busy Worker pushes a snapshot. */
-const SNAPSHOT_MS = 250;
-
-let engine: LocalEngine | null = null;
-const requests = new Map<number, AbortController>();
-let timer: ReturnType<typeof setInterval> | null = null;
-
-function post(message: FromWorker): void {
-  self.postMessage(message);
-}
-
-function snapshot(): EngineSnapshot {
-  return { stats: engine!.stats(), blockMap: engine!.blockMap() };
-}
-
-self.onmessage = async (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
-  switch (message.type) {
-    case "init": {
-      const { model, config, backend } = message.init;
-      try {
-        const mod = await importBackend(backend);
-        const parts = await mod.loadEngineParts(model, config, (text) => {
-          post({ type: "progress", message: text });
-        });
-        engine = new LocalEngine(parts, config);
-        post({
-          type: "ready",
-          modelId: engine.modelId,
-          maxModelLen: engine.maxModelLen,
-          snapshot: snapshot(),
-        });
-      } catch (error) {
-        post({ type: "initFailed", error: toWire(error) });
-      }
-      return;
-    }
-    case "generate":
-      return run(message.id, message.request);
-    case "abort":
-      requests.get(message.id)?.abort();
-      return;
-    case "refresh":
-      post({ type: "snapshot", snapshot: snapshot() });
-      return;
-    case "close":
-      if (timer !== null) clearInterval(timer);
-      await engine?.close();
-      post({ type: "closed" });
-      self.close();
-  }
-};
-
-async function run(id: number, request: GenerateRequest): Promise<void> {
-  const controller = new AbortController();
-  requests.set(id, controller);
-  timer ??= setInterval(() => post({ type: "snapshot", snapshot: snapshot() }), SNAPSHOT_MS);
-  try {
-    for await (const output of engine!.generate(request, { signal: controller.signal })) {
-      post({ type: "output", id, output });
-    }
-  } catch (error) {
-    post({ type: "failed", id, error: toWire(error) });
-  } finally {
-    requests.delete(id);
-    if (requests.size === 0 && timer !== null) {
-      clearInterval(timer);
-      timer = null;
-      post({ type: "snapshot", snapshot: snapshot() });
-    }
-  }
-}
+serveEngineWorker(gpuBackend);

@@ -1,12 +1,14 @@
 /**
  * The main-thread side of the engine Worker: an EngineApi whose generate() streams outputs
  * posted by the Worker, with encode, decode and the chat template answered locally. stats() and
- * blockMap() return the latest snapshot the Worker pushed (it pushes while busy and on ask).
+ * blockMap() return the latest snapshot the Worker pushed (it pushes while busy, once idle, and
+ * when refresh() asks).
  * @module
  */
-import { importBackend, type TextSide } from "./backend.ts";
-import type { EngineConfig } from "./create_core.ts";
+import type { KvPolicy } from "../kv/policy.ts";
+import type { BackendModule, TextSide } from "./backend.ts";
 import { OutputStream } from "./output_stream.ts";
+import type { EngineSummary } from "./summary.ts";
 import { TextEngine } from "./text_engine.ts";
 import {
   type EngineSnapshot,
@@ -23,7 +25,10 @@ import type {
   GenerateRequest,
 } from "./types.ts";
 
-const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
+/** The Worker entry that serves the engine on the WebGPU backend. */
+export const GPU_WORKER_URL: string = new URL("./worker.ts", import.meta.url).href;
+/** How long refresh() waits for the Worker's snapshot before it settles for the last one. */
+const REFRESH_TIMEOUT_MS = 1000;
 /** How long close() waits after ending the Worker for its thread to release the GPU. */
 const WORKER_TEARDOWN_MS = 300;
 
@@ -31,23 +36,27 @@ const WORKER_TEARDOWN_MS = 300;
 export class WorkerEngine extends TextEngine implements EngineApi {
   readonly modelId: string;
   readonly maxModelLen: number;
+  readonly kvPolicy: KvPolicy;
   readonly #worker: Worker;
   readonly #streams = new Map<number, OutputStream>();
   #snapshot: EngineSnapshot;
+  readonly #summary: EngineSummary;
   #numRequests = 0;
+  #waiters: (() => void)[] = [];
   #closed: Promise<void> | null = null;
 
   private constructor(
     worker: Worker,
     text: TextSide,
-    config: EngineConfig,
     ready: Extract<FromWorker, { type: "ready" }>,
   ) {
-    super(text, config.kvCacheDtype);
+    super(text, ready.kvPolicy.prompt.dtype);
+    this.kvPolicy = ready.kvPolicy;
     this.#worker = worker;
     this.modelId = ready.modelId;
     this.maxModelLen = ready.maxModelLen;
     this.#snapshot = ready.snapshot;
+    this.#summary = ready.summary;
     worker.onmessage = (event: MessageEvent<FromWorker>) => this.#receive(event.data);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -56,13 +65,18 @@ export class WorkerEngine extends TextEngine implements EngineApi {
     };
   }
 
-  /** Starts the Worker and waits until it has loaded the model. */
+  /**
+   * Starts the Worker at `workerUrl` (one that calls serveEngineWorker with its backend) and waits
+   * until it has loaded the model; `backend` loads the text side on this thread.
+   */
   static async start(
     init: WorkerInit,
+    backend: Pick<BackendModule, "loadTextSide">,
+    workerUrl: string | URL = GPU_WORKER_URL,
     onProgress?: (message: string) => void,
   ): Promise<WorkerEngine> {
-    const text = await (await importBackend(init.backend)).loadTextSide(init.model);
-    const worker = new Worker(WORKER_URL, { type: "module" });
+    const text = await backend.loadTextSide(init.model);
+    const worker = new Worker(workerUrl, { type: "module" });
     const ready = await new Promise<Extract<FromWorker, { type: "ready" }>>((resolve, reject) => {
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
@@ -79,7 +93,7 @@ export class WorkerEngine extends TextEngine implements EngineApi {
       worker.terminate();
       throw error;
     });
-    return new WorkerEngine(worker, text, init.config, ready);
+    return new WorkerEngine(worker, text, ready);
   }
 
   /** Streams a request's outputs from the Worker; aborting `signal` cancels it there. */
@@ -90,16 +104,36 @@ export class WorkerEngine extends TextEngine implements EngineApi {
     return this.#generate(request, options.signal);
   }
 
-  /** The latest stats the Worker reported. */
+  /** What the engine runs, as the Worker reported when it was ready. */
+  describe(): EngineSummary {
+    return this.#summary;
+  }
+
+  /** The latest stats the Worker reported (refresh() first for current ones). */
   stats(): EngineStats {
-    this.#post({ type: "refresh" });
     return this.#snapshot.stats;
   }
 
-  /** The latest block map the Worker reported. */
+  /** The latest block map the Worker reported (refresh() first for a current one). */
   blockMap(): BlockMapEntry[] {
-    this.#post({ type: "refresh" });
     return this.#snapshot.blockMap;
+  }
+
+  /** Asks the Worker for a snapshot and waits for it (at most a second: a busy step may hold it). */
+  refresh(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, REFRESH_TIMEOUT_MS);
+      const waiters = this.#waiters;
+      function done() {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      this.#waiters.push(done);
+      this.#post({ type: "refresh" });
+    });
   }
 
   /** Cancels everything, waits for the Worker to release the GPU, and ends it. */
@@ -145,6 +179,7 @@ export class WorkerEngine extends TextEngine implements EngineApi {
         return;
       case "snapshot":
         this.#snapshot = message.snapshot;
+        for (const done of [...this.#waiters]) done();
         return;
     }
   }

@@ -45,7 +45,8 @@ const WANTED_LIMITS = [
 
 /** Opens the GPU; throws NoGpuAdapterError when WebGPU or an adapter is missing. */
 export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  // typed structurally: the engine Worker is checked against the worker lib, which has no Navigator
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) throw new NoGpuAdapterError("WebGPU (navigator.gpu) is not available");
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
   if (!adapter) throw new NoGpuAdapterError("No WebGPU adapter was found");

@@ -37,6 +37,14 @@ export class KernelCache {
   }
 
   /**
+   * Registers WGSL generated on the host under `name`, usable in `pipeline`'s files like a
+   * kernels/ file; the same name must always carry the same text.
+   */
+  define(name: string, text: string): void {
+    this.#sources.set(name, Promise.resolve(text));
+  }
+
+  /**
    * The pipeline of `entryPoint` in the concatenation of `files` (library files first; WGSL
    * module-scope declarations are order-independent) specialised by `overrides`.
    */

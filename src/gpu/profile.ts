@@ -16,7 +16,7 @@ export interface KernelProfile {
   readonly matmul: "rows" | "lanes";
   /** Threads per matmul workgroup. */
   readonly matmulWorkgroup: number;
-  /** Threads per paged-attention workgroup (each thread owns one (row, head, split)). */
+  /** Lanes per paged-attention workgroup (each owns head_dim / lanes channels of a row's heads). */
   readonly attention: number;
   /**
    * Loop iterations one SIMD group of a shader may run in all, or null where unbounded: Mesa's

@@ -61,6 +61,70 @@ export function decodeKvBlock(
   return out;
 }
 
+/**
+ * The (scale, min) of the group holding element (h, t, d) of `words` (fp8: the head's scale and
+ * 0; f16: 1 and 0).
+ */
+export function kvElementParams(
+  dtype: KvDtype,
+  layout: KvLayout,
+  words: Uint32Array,
+  isK: boolean,
+  h: number,
+  t: number,
+  d: number,
+): { scale: number; min: number } {
+  const sec = kvSections(dtype.kind, dtype.bits, layout);
+  if (dtype.kind === "f16") return { scale: 1, min: 0 };
+  if (dtype.kind === "fp8") {
+    return { scale: halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff), min: 0 };
+  }
+  const w = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
+  return { scale: halfValue(w & 0xffff), min: halfValue(w >>> 16) };
+}
+
+/** Decodes element (h, t, d) of the K (`isK`) or V section of the block `words` of `dtype`. */
+export function decodeKvElement(
+  dtype: KvDtype,
+  layout: KvLayout,
+  words: Uint32Array,
+  isK: boolean,
+  h: number,
+  t: number,
+  d: number,
+): number {
+  return element(dtype, layout, kvSections(dtype.kind, dtype.bits, layout), words, isK, h, t, d);
+}
+
+/** Word of an element's (scale, min) pair from the start of its params section (int, vec). */
+function paramIndex(
+  dtype: KvDtype,
+  layout: KvLayout,
+  isK: boolean,
+  h: number,
+  t: number,
+  d: number,
+): number {
+  const { blockSize: b, headDim } = layout;
+  if (dtype.kind === "vec") return h * b + t;
+  return isK
+    ? h * headDim + d
+    : (h * b + t) * vGroupsPerToken(headDim) + Math.floor(d / vGroupSize(headDim));
+}
+
+/** Where an element's code sits in its section's bitstream (int, vec). */
+export function kvCodeIndex(
+  dtype: KvDtype,
+  layout: KvLayout,
+  isK: boolean,
+  h: number,
+  t: number,
+  d: number,
+): number {
+  const { blockSize: b, headDim } = layout;
+  return isK && dtype.kind === "int" ? (h * headDim + d) * b + t : (h * b + t) * headDim + d;
+}
+
 function element(
   dtype: KvDtype,
   layout: KvLayout,
@@ -82,11 +146,10 @@ function element(
     const scale = halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff);
     return f32(e4m3Value(code) * scale);
   }
-  // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels
-  const codeIndex = isK ? (h * headDim + d) * b + t : i;
-  const param = isK ? words[sec.kParams + h * headDim + d] : words[
-    sec.vParams + (h * b + t) * vGroupsPerToken(headDim) + Math.floor(d / vGroupSize(headDim))
-  ];
+  // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels;
+  // vec: one group per head vector, K and V alike
+  const param = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
+  const codeIndex = kvCodeIndex(dtype, layout, isK, h, t, d);
   const q = readBits(words, isK ? sec.kCodes : sec.vCodes, codeIndex, dtype.bits);
   return f32(f32(q * halfValue(param & 0xffff)) + halfValue(param >>> 16));
 }

@@ -6,12 +6,10 @@
  * wrote it, because the tokens of an append are only written by the step that follows it.
  * @module
  */
-import type { PhaseKvUsage } from "../engine/types.ts";
-import type { SealOp } from "../runner/types.ts";
 import type { KvArena } from "./arena.ts";
 import { kvDtype } from "./dtype.ts";
 import { PrefixCache } from "./prefix_cache.ts";
-import { type BlockEntry, type Phase, PHASES } from "./types.ts";
+import { type BlockEntry, type Phase, type PhaseKvUsage, PHASES, type SealOp } from "./types.ts";
 
 /** The dtype every open block is written in. */
 export const OPEN_DTYPE = "f16";

@@ -6,7 +6,7 @@
  * through unchanged, and all run in one call so that the seal kernel's order rules hold.
  * @module
  */
-import type { SealOp } from "../runner/types.ts";
+import type { SealOp } from "./types.ts";
 import { kvDtype } from "./dtype.ts";
 import { checkLayout, type KvLayout, kvSections } from "./layout.ts";
 import type { KvSealer } from "./sealer.ts";

@@ -1,15 +1,26 @@
 /**
- * The one registry of KV-cache dtypes. Each entry names its bits, aliases, bytes per block
- * (scales included) and the WGSL functions in kernels/kv_decode.wgsl that decode it. Adding a
- * dtype is one entry here, one layout in layout.ts if its family is new, and its WGSL branch.
+ * The one registry of KV-cache dtypes. Each entry names its bits, aliases and codec family; the
+ * family fixes the block layout (layout.ts), the seal branch (kernels/kv_seal.wgsl), the decode
+ * branch (kernels/kv_decode.wgsl) and the oracle (tests/reference/kv_codec.ts). A dtype's id is
+ * its family code · 16 + its bits, so a new width of a family is one line here.
  *
- * No dtype rotates K or V (Hadamard) before quantizing. Keys are grouped per channel, which
- * already isolates outlier channels; a rotation spreads the outliers over every channel and
- * hurts. Measured by bench/kv_codec.ts (512 tokens, head_dim 128, keys with outlier channels,
- * block 16; attention KL plain → rotated): fp8 5.6e-3 → 4.4e-3, int8 3.9e-5 → 6.0e-5,
- * int4 1.2e-2 → 2.1e-2, int3 5.6e-2 → 8.5e-2, int2 0.46 → 0.42 (output error 0.75 → 0.85);
- * on i.i.d. Gaussian K and V it changes nothing beyond noise. fp8's gain is too small to make
- * the runner rotate q and the attention output.
+ * Families: `int` (KIVI: keys per channel over the block's tokens, values per token in groups
+ * of 32 channels, an f16 scale and minimum per group) and `vec` (one f16 scale and minimum per
+ * head vector, keys and values alike). Both are asymmetric (min/max), which centres the keys'
+ * per-channel offsets (the q/k/v biases) without a codebook.
+ *
+ * Which family serves each public name, from `deno task bench:kv` (reports/bench/kv.md, block 16):
+ * - `int4`, `int3`, `int2` are `vec`: the only family within 0.5 bit of its width at head_dim
+ *   128 (4.25, 3.25 and 2.25 bits against KIVI's 5.50, 4.50 and 3.50; at head_dim 32 it pays
+ *   1 bit: 5.00, 4.00, 3.00). On the default model's own q/k/v, rotated as its engine keeps them,
+ *   int4 gives an attention KL of 7.32e-3 at 5.00 bits, between kivi3 (1.41e-2 at 4.50) and
+ *   kivi4 (3.08e-3 at 5.50); at head_dim 128 the same bits buy KIVI a width less.
+ * - `int8` stays KIVI (1.09e-5 against rot8's 2.51e-5 on the default model); `rot8` stores 8.25
+ *   bits per element at head_dim 128 against int8's 9.50, for who wants them.
+ * - The engine keeps K and V rotated (src/kv/rotation.ts) when head_dim is a power of two of at
+ *   least 32: there the rotation lowers every dtype's KL (fp8 2.01e-3 to 1.11e-3, kivi4 5.25e-3
+ *   to 3.08e-3, int4 9.00e-3 to 7.32e-3); at head_dim 8 (stories260k) it raises KIVI's and
+ *   fp8's (kivi4 5.62e-3 to 1.35e-2).
  * @module
  */
 import { type KvCodecKind, type KvLayout, kvSections } from "./layout.ts";
@@ -18,7 +29,7 @@ import { type KvCodecKind, type KvLayout, kvSections } from "./layout.ts";
 export interface KvDtype {
   /** Canonical name (what block tables and profiles store). */
   readonly name: string;
-  /** Tag the attention and seal kernels switch on. */
+  /** Tag the attention and seal kernels switch on: family code · 16 + bits (f16 is 0). */
   readonly id: number;
   /** Bits of one element's code, scales excluded. */
   readonly bits: number;
@@ -26,6 +37,11 @@ export interface KvDtype {
   readonly kind: KvCodecKind;
   /** Other accepted names (case-insensitive). */
   readonly aliases: readonly string[];
+  /**
+   * Whether the family is meant for K and V rotated by the engine's randomized Hadamard
+   * transform (KV_ROTATION); the runner rotates every block of the engine, f16 included.
+   */
+  readonly rotated: boolean;
   /** Names of the WGSL functions decoding a K and a V element (kernels/kv_decode.wgsl for every quantized dtype). */
   readonly wgsl: { readonly k: string; readonly v: string };
   /** Bytes of one block in one layer's pool, every scale byte included, 16-byte aligned. */
@@ -35,9 +51,24 @@ export interface KvDtype {
 /** The name that means "the engine's base dtype"; the phase policy resolves it. */
 export const KV_DTYPE_AUTO = "auto";
 
+/**
+ * Family codes as kernels/kv_decode.wgsl and kernels/kv_seal.wgsl switch on them (a dtype's id
+ * is its family code · 16 + its bits, so a new width of a family needs no WGSL change).
+ */
+export const KV_FAMILY_CODES: Readonly<Record<Exclude<KvCodecKind, "f16">, number>> = {
+  fp8: 1,
+  int: 2,
+  vec: 3,
+};
+
+/**
+ * The rotation of the rotated families: x ↦ H·(s ⊙ x)/√D per head vector, H the Walsh-Hadamard
+ * matrix and s a ±1 vector drawn from `seed` (tests/reference/hadamard.ts is its oracle).
+ */
+export const KV_ROTATION: { readonly seed: number } = { seed: 0x2545f491 };
+
 function entry(
   name: string,
-  id: number,
   kind: KvCodecKind,
   bits: number,
   aliases: readonly string[],
@@ -47,23 +78,28 @@ function entry(
     : { k: `kv_${kind}_k`, v: `kv_${kind}_v` };
   return {
     name,
-    id,
+    id: kind === "f16" ? 0 : KV_FAMILY_CODES[kind] * 16 + bits,
     bits,
     kind,
     aliases,
+    rotated: kind === "vec",
     wgsl,
     blockBytes: (layout) => kvSections(kind, bits, layout).words * 4,
   };
 }
 
-/** Every dtype, by id. */
+/** Every dtype. */
 export const KV_DTYPES: readonly KvDtype[] = [
-  entry("f16", 0, "f16", 16, ["fp16", "float16", "half"]),
-  entry("fp8", 1, "fp8", 8, ["fp8_e4m3", "e4m3", "float8_e4m3fn"]),
-  entry("int8", 2, "int", 8, ["i8", "q8", "uint8"]),
-  entry("int4", 3, "int", 4, ["i4", "q4"]),
-  entry("int3", 4, "int", 3, ["i3", "q3"]),
-  entry("int2", 5, "int", 2, ["i2", "q2"]),
+  entry("f16", "f16", 16, ["fp16", "float16", "half"]),
+  entry("fp8", "fp8", 8, ["fp8_e4m3", "e4m3", "float8_e4m3fn"]),
+  entry("int8", "int", 8, ["i8", "q8", "uint8", "kivi8"]),
+  entry("int4", "vec", 4, ["i4", "q4", "rot4"]),
+  entry("int3", "vec", 3, ["i3", "q3", "rot3"]),
+  entry("int2", "vec", 2, ["i2", "q2", "rot2"]),
+  entry("rot8", "vec", 8, []),
+  entry("kivi4", "int", 4, []),
+  entry("kivi3", "int", 3, []),
+  entry("kivi2", "int", 2, []),
 ];
 
 const BY_NAME: ReadonlyMap<string, KvDtype> = new Map(
@@ -82,7 +118,7 @@ export class UnknownKvDtypeError extends RangeError {
 /** Every accepted name: canonical names with their aliases in parentheses, then `auto`. */
 export function validKvDtypeNames(): string[] {
   return [
-    ...KV_DTYPES.map((d) => `${d.name} (${d.aliases.join(", ")})`),
+    ...KV_DTYPES.map((d) => d.aliases.length ? `${d.name} (${d.aliases.join(", ")})` : d.name),
     `${KV_DTYPE_AUTO} (the base dtype)`,
   ];
 }
@@ -96,7 +132,7 @@ export function kvDtype(name: string): KvDtype {
 
 /** The registry entry of a kernel tag. */
 export function kvDtypeById(id: number): KvDtype {
-  const found = KV_DTYPES[id];
+  const found = KV_DTYPES.find((d) => d.id === id);
   if (!found) throw new RangeError(`No KV dtype has id ${id}`);
   return found;
 }

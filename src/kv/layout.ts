@@ -13,6 +13,11 @@
  *   V params: one u32 per (h, t, channel group of G): scale (low) and minimum (high).
  * - fp8 (OCP e4m3): K codes [H][B][D] bytes then V codes [H][B][D] bytes, four per u32
  *   (element 4i in the low byte); then one u32 per head: K scale (low half) and V scale (high).
+ * - vec b (asymmetric, one group per head vector): K codes, V codes, K params, V params.
+ *   K and V codes: one little-endian bitstream each, element (h, t, d) at code index
+ *   (h·B + t)·D + d (a vector's codes are contiguous); padded to a u32.
+ *   K params, V params: one u32 per (h, t): f16 scale (low half) and f16 minimum (high half).
+ *   Scales cost 32 / D bits per element: 0.25 at head_dim 128, 0.5 at 64.
  * Every block is padded to 16 bytes.
  * @module
  */
@@ -28,7 +33,7 @@ export interface KvLayout {
 }
 
 /** How a dtype stores its elements. */
-export type KvCodecKind = "f16" | "fp8" | "int";
+export type KvCodecKind = "f16" | "fp8" | "int" | "vec";
 
 /** Word offsets of a block's parts and its size in words (16-byte aligned). */
 export interface KvSections {
@@ -40,6 +45,10 @@ export interface KvSections {
   kParams: number;
   /** First word of the V scales (fp8: same as kParams). */
   vParams: number;
+  /** Words that hold data (codes and scales), before the pad. */
+  dataWords: number;
+  /** Groups sharing one scale (kernels/kv_seal.wgsl's seal_params runs one invocation each). */
+  paramGroups: number;
   /** Words of the block, padded to 16 bytes. */
   words: number;
 }
@@ -73,13 +82,28 @@ export function kvSections(kind: KvCodecKind, bits: number, layout: KvLayout): K
     vCodes = Math.ceil(elems / 4);
     kParams = vParams = 2 * vCodes;
     end = kParams + h;
-  } else {
+  } else if (kind === "int") {
     vCodes = Math.ceil((elems * bits) / 32);
     kParams = 2 * vCodes;
     vParams = kParams + h * d;
     end = vParams + h * b * vGroupsPerToken(d);
+  } else {
+    vCodes = Math.ceil((elems * bits) / 32);
+    kParams = 2 * vCodes;
+    vParams = kParams + h * b;
+    end = vParams + h * b;
   }
-  return { kCodes: 0, vCodes, kParams, vParams, words: Math.ceil(end / 4) * 4 };
+  // fp8 has one scale word per head; int and vec one (scale, min) word per group
+  const paramGroups = kind === "f16" ? 0 : kind === "fp8" ? h : end - kParams;
+  return {
+    kCodes: 0,
+    vCodes,
+    kParams,
+    vParams,
+    dataWords: end,
+    paramGroups,
+    words: Math.ceil(end / 4) * 4,
+  };
 }
 
 /** Checks a layout's fields are positive integers (an f16 block needs an even element count). */

@@ -83,3 +83,23 @@ export async function loadProfile(modelDir: string | URL): Promise<KvProfile | n
   }
   return parseProfile(text, String(url));
 }
+
+/**
+ * The profile a `--kv-profile` setting names: `auto` the model's own (null when it ships none),
+ * `none` null, anything else a file that must exist.
+ */
+export async function loadProfileSetting(
+  modelDir: string | URL,
+  setting: string = "auto",
+): Promise<KvProfile | null> {
+  if (setting === "auto") return await loadProfile(modelDir);
+  if (setting === "none") return null;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(setting);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new KvProfileError(setting, "no such file");
+    throw e;
+  }
+  return parseProfile(text, setting);
+}

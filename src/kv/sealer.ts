@@ -3,16 +3,15 @@
  * compute pass, once per layer pool.
  * @module
  */
-import type { SealOp } from "../runner/types.ts";
-import { kvDtype } from "./dtype.ts";
-import { checkLayout, type KvLayout, kvSections, vGroupsPerToken } from "./layout.ts";
+import type { SealOp } from "./types.ts";
+import { KV_FAMILY_CODES, kvDtype } from "./dtype.ts";
+import { checkLayout, type KvLayout, kvSections } from "./layout.ts";
 
 const KERNELS = new URL("../../kernels/", import.meta.url);
 const WORKGROUP_SIZE = 64;
 /** Uniform slots are this far apart (the WebGPU minimum uniform offset alignment). */
 const SLOT_BYTES = 256;
 const INITIAL_SLOTS = 256;
-const KIND_IDS = { fp8: 1, int: 2 } as const;
 
 /** Encodes seals of f16 blocks into blocks of quantized dtypes. */
 export class KvSealer {
@@ -89,12 +88,10 @@ export class KvSealer {
   ): void {
     if (seals.length === 0) return;
     const slots = this.#writeSlots(seals);
-    const { numKvHeads: h, blockSize: b, headDim: d } = this.#layout;
     const work = seals.map((s) => {
       const dtype = kvDtype(s.dtype);
       const sec = kvSections(dtype.kind, dtype.bits, this.#layout);
-      const groups = dtype.kind === "fp8" ? h : h * d + h * b * vGroupsPerToken(d);
-      return { groups, codeWords: 2 * sec.vCodes };
+      return { groups: sec.paramGroups, codeWords: 2 * sec.vCodes };
     });
     for (const pool of layerPools) {
       const bindGroup = this.#bindGroup(pool);
@@ -134,7 +131,7 @@ export class KvSealer {
       }
       const tokens = (s as { tokens?: number }).tokens ?? this.#layout.blockSize;
       data.set(
-        [s.src / 4, s.dst / 4, KIND_IDS[dtype.kind], dtype.bits, tokens],
+        [s.src / 4, s.dst / 4, KV_FAMILY_CODES[dtype.kind], dtype.bits, tokens],
         (i * SLOT_BYTES) / 4,
       );
     });

@@ -26,3 +26,32 @@ export interface BlockEntry {
   /** Set once the block was re-sealed into a smaller dtype than its phase's (a demotion). */
   demoted?: boolean;
 }
+
+/** A seal: quantize the f16 block at `src` into the block at `dst` of dtype `dtype` (all layers). */
+export interface SealOp {
+  /** Byte offset of the source f16 block in each layer's pool. */
+  src: number;
+  /** Byte offset of the destination block. */
+  dst: number;
+  /** Registry name of the destination dtype. */
+  dtype: string;
+  /** Tokens written in the source block (a block closed at a phase change is partial). */
+  tokens?: number;
+  /**
+   * Dtype of the source block when it is already sealed (a demotion: decode, then re-seal);
+   * absent or "f16" for an ordinary seal of an open block.
+   */
+  srcDtype?: string;
+}
+
+/** KV memory one phase of a request used. */
+export interface PhaseKvUsage {
+  /** Tokens of the phase held in the KV cache. */
+  tokens: number;
+  /** Blocks they occupy. */
+  blocks: number;
+  /** Bytes of those blocks, all layers, scales included. */
+  bytes: number;
+  /** Blocks of each dtype. */
+  dtypes: Record<string, number>;
+}

@@ -17,6 +17,11 @@ export interface AddedTokenInfo {
 export interface EncodeOptions {
   /** Let the post-processor add the model's special tokens, e.g. BOS (default true). */
   addSpecialTokens?: boolean;
+  /**
+   * Read added tokens (`<|User|>`, `</think>`) in the text as those tokens (default true).
+   * False spells them with ordinary tokens: user text must never forge a turn or a phase.
+   */
+  parseSpecial?: boolean;
 }
 
 /** Options of Tokenizer.decode. */
@@ -70,7 +75,28 @@ export class Tokenizer {
 
   /** Token ids of `text`. */
   encode(text: string, opts: EncodeOptions = {}): number[] {
+    if (opts.parseSpecial === false) return this.#encodePlain(text);
     return this.#hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+  }
+
+  // The library has no split_special_tokens: run its normalizer, pre-tokenizer and model
+  // directly, skipping the added-token splitter; a piece that still maps onto an added token is
+  // spelled one character at a time.
+  #encodePlain(text: string): number[] {
+    const { normalizer, pre_tokenizer: preTokenizer, model } = this.#hf;
+    if (model === null) throw new TokenizerError("", "the tokenizer has no model");
+    const added = new Set(this.addedTokens.map((t) => t.id));
+    const idsOf = (piece: string): number[] => {
+      const words = preTokenizer ? preTokenizer.pre_tokenize(piece) : [piece];
+      return model.encode(words).map((token) =>
+        this.#hf.token_to_id(token) ?? model.unk_token_id ?? 0
+      );
+    };
+    const normalized = normalizer ? normalizer.normalize(text) : text;
+    if (normalized.length === 0) return [];
+    const ids = idsOf(normalized);
+    if (!ids.some((id) => added.has(id))) return ids;
+    return [...normalized].flatMap((char) => idsOf(char).filter((id) => !added.has(id)));
   }
 
   /** Text of `ids`. */

@@ -1,24 +1,26 @@
 /**
  * The forward pass of one step as a sequence of dispatches in one compute pass:
- * embed → per layer (rmsnorm → qkv → [q/k norm] → rope → kv_write → attention → o_proj+residual
- * → rmsnorm → gate_up → swiglu → down+residual) → final norm of the sampling rows → lm_head →
- * penalties → sample.
+ * embed → per layer (rmsnorm → qkv → [q/k norm] → rope → [rotate q/k/v] → kv_write → attention →
+ * [rotate the output back] → o_proj+residual → rmsnorm → gate_up → swiglu → down+residual) →
+ * final norm of the sampling rows → lm_head → penalties → sample. With `rotateKv` every block of
+ * the cache holds K and V in the rotated space of src/kv/rotation.ts, f16 blocks included.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { countSlot } from "../gpu/dispatch.ts";
 import type { ModelSpec } from "../model/spec.ts";
-import { AttentionOp } from "./ops/attention.ts";
+import { AttentionOp, type AttentionPlan } from "./ops/attention.ts";
 import { EmbeddingOp } from "./ops/embedding.ts";
 import { type AttentionShape, qkvStride, RowKernel } from "./ops/elementwise.ts";
 import { MatmulOp } from "./ops/matmul.ts";
 import { HeadNormOp, RmsNormOp } from "./ops/rmsnorm.ts";
 import { PenaltyOp } from "./ops/penalty.ts";
+import { RotateOp } from "./ops/rotate.ts";
 import { SampleOp } from "./ops/sample.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
 /** Uniform slots of the counts buffer. */
-export const COUNT_SLOTS = { rows: 0, qHeads: 1, kHeads: 2, samples: 3, attention: 4 } as const;
+export const COUNT_SLOTS = { rows: 0, qHeads: 1, kHeads: 2, samples: 3 } as const;
 
 /** Every buffer a step reads or writes (activations sized for the runner's largest step). */
 export interface StepBuffers {
@@ -49,6 +51,8 @@ export interface ForwardOptions {
   blockSize: number;
   kvDecode: string;
   minSplitTokens?: number;
+  /** Rotate q, k and v before the cache and attention, and the attention output back. */
+  rotateKv: boolean;
 }
 
 /** Encodes extra work into a layer's pass once its qkv rows are final (after RoPE). */
@@ -77,6 +81,7 @@ export class ForwardPass {
   readonly #lmHead: MatmulOp;
   readonly #penalty: PenaltyOp;
   readonly #sample: SampleOp;
+  readonly #rotate: { qkv: RotateOp; out: RotateOp } | null;
 
   private constructor(weights: ModelWeights, ops: {
     attention: AttentionOp;
@@ -92,6 +97,7 @@ export class ForwardPass {
     lmHead: MatmulOp;
     penalty: PenaltyOp;
     sample: SampleOp;
+    rotate: { qkv: RotateOp; out: RotateOp } | null;
   }) {
     this.#weights = weights;
     this.attention = ops.attention;
@@ -107,6 +113,7 @@ export class ForwardPass {
     this.#lmHead = ops.lmHead;
     this.#penalty = ops.penalty;
     this.#sample = ops.sample;
+    this.#rotate = ops.rotate;
   }
 
   /** Compiles every kernel the model needs (pipelines are shared between equal-shaped layers). */
@@ -167,6 +174,17 @@ export class ForwardPass {
       SampleOp.create(gpu, spec.vocabSize),
     ]);
     const layers = await Promise.all(weights.layers.map(layerOps));
+    const d = spec.headDim;
+    const rotate = opts.rotateKv
+      ? {
+        qkv: await RotateOp.create(gpu, {
+          headDim: d,
+          stride: shape.qkvStride,
+          heads: spec.numHeads + 2 * spec.numKvHeads,
+        }, false),
+        out: await RotateOp.create(gpu, { headDim: d, stride: qDim, heads: spec.numHeads }, true),
+      }
+      : null;
     return new ForwardPass(weights, {
       attention,
       embed,
@@ -181,7 +199,20 @@ export class ForwardPass {
       lmHead,
       penalty,
       sample,
+      rotate,
     });
+  }
+
+  /** Whether the cache holds K and V rotated. */
+  get rotatesKv(): boolean {
+    return this.#rotate !== null;
+  }
+
+  /** Releases the attention scratch and the rotation signs. */
+  destroy(): void {
+    this.attention.destroy();
+    this.#rotate?.qkv.destroy();
+    this.#rotate?.out.destroy();
   }
 
   /**
@@ -193,7 +224,7 @@ export class ForwardPass {
     b: StepBuffers,
     numRows: number,
     numSamples: number,
-    splits: number,
+    attention: AttentionPlan,
     afterRope?: LayerHook,
   ): void {
     const count = (slot: number) => countSlot(b.counts, slot);
@@ -209,6 +240,8 @@ export class ForwardPass {
         this.#kNorm.encode(pass, b.qkv, w.kNorm, count(COUNT_SLOTS.kHeads), n);
       }
       this.#rope.encode(pass, [b.qkv, b.invFreq, b.rows, rows], n);
+      // before the capture hook: calibration reads q in the space the cache holds K in
+      this.#rotate?.qkv.encode(pass, b.qkv, rows, n);
       afterRope?.(pass, b.qkv, l);
       // Every row's K/V is in the cache before attention, so prefill rows see earlier rows.
       this.#kvWrite.encode(pass, [b.qkv, b.rows, b.pools[l], rows], n);
@@ -221,11 +254,10 @@ export class ForwardPass {
           table: b.table,
           pool: b.pools[l],
           out: b.attn,
-          params: count(COUNT_SLOTS.attention),
         },
-        n,
-        splits,
+        attention,
       );
+      this.#rotate?.out.encode(pass, b.attn, rows, n);
       ops.o.encode(pass, b.attn, b.hidden, null, rows, n);
       this.#norm.encode(pass, b.hidden, w.postNorm, b.normed, b.rows, rows, n);
       ops.gateUp.encode(pass, b.normed, b.gateUp, null, rows, n);

@@ -7,18 +7,23 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { createBuffer, createStorage } from "../gpu/buffers.ts";
-import { createCounts, writeCount } from "../gpu/dispatch.ts";
+import { countSlot, createCounts, writeCount } from "../gpu/dispatch.ts";
 import { withErrorScope } from "../gpu/errors.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
-import { F16_ONLY, type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
 import { ReadbackRing } from "./readback_ring.ts";
 import { ropeInvFreq } from "./rope_freq.ts";
-import type { KvSealer } from "./sealer.ts";
+import { kvDtype } from "../kv/dtype.ts";
+import type { KvLayout } from "../kv/layout.ts";
+import { canRotate, rotatesByDefault } from "../kv/rotation.ts";
+import { demoterScratchBytes, KvDemoter } from "../kv/demoter.ts";
+import { KvSealer } from "../kv/sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { SAMPLE_WORDS } from "./ops/sample.ts";
+import type { AttentionPlan } from "./ops/attention.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
+import { LogprobsReadout } from "./ops/logprobs.ts";
 import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
 import { destroyWeights, type ModelWeights, type ProgressFn, uploadWeights } from "./weights.ts";
@@ -33,25 +38,32 @@ export interface ModelRunnerOptions {
   maxRowsPerStep: number;
   /** Weight upload progress (tensors done of total). */
   onProgress?: ProgressFn;
-  /** KV dtypes the block tables may name (default: f16 only, until the KV registry is wired). */
-  kvDtypes?: KvDtypeTable;
-  /** WGSL library decoding quantized KV blocks (default "kv_decode_none": f16 only). */
-  kvDecodeKernel?: string;
+  /**
+   * Keep K and V rotated (src/kv/rotation.ts) in every block; default rotatesByDefault(head_dim).
+   * Block tables may name any registry dtype either way.
+   */
+  rotateKv?: boolean;
   /** Block-table entries per sequence (default: enough for max_position_embeddings). */
   maxBlocksPerSeq?: number;
   /** Fewest context tokens per attention split (tests lower it to reach split-K). */
   minSplitTokens?: number;
   /** Staging buffers made up front for token readback (default 4). */
   readbackDepth?: number;
+  /**
+   * f16 scratch blocks added past `kvPoolBytes` in each pool, where demotions (seals whose
+   * source is already quantized) decode their sources; the most demotions one step may carry.
+   * Default 0: no demotion.
+   */
+  demotionScratchBlocks?: number;
 }
 
 /** Runs steps of one model on the GPU. */
 export class ModelRunner implements Runner {
   /** Tokens per KV block. */
   readonly blockSize: number;
-  /** Encodes seals; set by the KV module (steps with seals and no sealer are rejected). */
-  sealer: KvSealer | null = null;
   readonly #gpu: Gpu;
+  readonly #sealer: KvSealer;
+  readonly #demoter: KvDemoter | null;
   readonly #spec: ModelSpec;
   readonly #weights: ModelWeights;
   readonly #forward: ForwardPass;
@@ -60,6 +72,7 @@ export class ModelRunner implements Runner {
   readonly #ring: ReadbackRing;
   /** Made on the first step that asks for a capture (calibration only). */
   #capture: QkvCapture | null = null;
+  #logprobs: LogprobsReadout | null = null;
 
   private constructor(
     gpu: Gpu,
@@ -69,8 +82,12 @@ export class ModelRunner implements Runner {
     buffers: StepBuffers,
     limits: StepLimits,
     readbackDepth: number,
+    sealer: KvSealer,
+    demoter: KvDemoter | null,
   ) {
     this.#gpu = gpu;
+    this.#sealer = sealer;
+    this.#demoter = demoter;
     this.#spec = spec;
     this.#weights = weights;
     this.#forward = forward;
@@ -88,7 +105,13 @@ export class ModelRunner implements Runner {
   ): Promise<ModelRunner> {
     const spec = ckpt.spec;
     const blockSize = opts.blockSize ?? 16;
-    for (const [name, v] of Object.entries({ ...opts, blockSize })) {
+    const { demotionScratchBlocks = 0, ...sizes } = opts;
+    if (!(Number.isInteger(demotionScratchBlocks) && demotionScratchBlocks >= 0)) {
+      throw new RangeError(
+        `ModelRunner option demotionScratchBlocks must be a non-negative integer, got ${demotionScratchBlocks}`,
+      );
+    }
+    for (const [name, v] of Object.entries({ ...sizes, blockSize })) {
       if (typeof v === "number" && !(Number.isInteger(v) && v > 0)) {
         throw new RangeError(`ModelRunner option ${name} must be a positive integer, got ${v}`);
       }
@@ -100,12 +123,17 @@ export class ModelRunner implements Runner {
           `exceed the adapter's binding limit ${gpu.maxBindingBytes}`,
       );
     }
-    if (opts.kvPoolBytes > gpu.maxBindingBytes) {
+    const kv: KvLayout = { numKvHeads: spec.numKvHeads, blockSize, headDim: spec.headDim };
+    const poolBytes = opts.kvPoolBytes + demoterScratchBytes(kv, demotionScratchBlocks);
+    if (poolBytes > gpu.maxBindingBytes) {
       throw new RangeError(
-        `kvPoolBytes ${opts.kvPoolBytes} exceeds the adapter's binding limit ${gpu.maxBindingBytes}`,
+        `kvPoolBytes ${poolBytes} exceeds the adapter's binding limit ${gpu.maxBindingBytes}`,
       );
     }
-    const kv: KvGeometry = { numKvHeads: spec.numKvHeads, blockSize, headDim: spec.headDim };
+    const rotateKv = opts.rotateKv ?? rotatesByDefault(spec.headDim);
+    if (rotateKv && !canRotate(spec.headDim)) {
+      throw new RangeError(`KV rotation needs a power-of-two head_dim, got ${spec.headDim}`);
+    }
     const maxBlocksPerSeq = opts.maxBlocksPerSeq ??
       Math.ceil(spec.maxPositionEmbeddings / blockSize);
     const limits: StepLimits = {
@@ -113,9 +141,8 @@ export class ModelRunner implements Runner {
       maxSeqs: opts.maxNumSeqs,
       maxTableEntries: opts.maxNumSeqs * maxBlocksPerSeq,
       vocabSize: spec.vocabSize,
-      poolBytes: opts.kvPoolBytes,
+      poolBytes,
       kv,
-      dtypes: opts.kvDtypes ?? F16_ONLY,
     };
     const device = gpu.device;
     const weights = await withErrorScope(
@@ -134,11 +161,41 @@ export class ModelRunner implements Runner {
       () =>
         ForwardPass.create(gpu, spec, weights, {
           blockSize,
-          kvDecode: opts.kvDecodeKernel ?? "kv_decode_none",
+          kvDecode: "kv_decode",
           minSplitTokens: opts.minSplitTokens,
+          rotateKv,
         }),
     );
-    return new ModelRunner(gpu, spec, weights, forward, buffers, limits, opts.readbackDepth ?? 4);
+    const sealer = await withErrorScope(
+      device,
+      "compiling the KV seal kernels",
+      () => KvSealer.create(device, kv),
+    );
+    const demoter = demotionScratchBlocks === 0 ? null : await withErrorScope(
+      device,
+      "compiling the KV demotion kernel",
+      () =>
+        KvDemoter.create(device, sealer, kv, {
+          offset: opts.kvPoolBytes,
+          blocks: demotionScratchBlocks,
+        }),
+    );
+    return new ModelRunner(
+      gpu,
+      spec,
+      weights,
+      forward,
+      buffers,
+      limits,
+      opts.readbackDepth ?? 4,
+      sealer,
+      demoter,
+    );
+  }
+
+  /** Demotions one step may carry (the pools' f16 scratch blocks); 0 without demotion. */
+  get maxDemotionsPerStep(): number {
+    return this.#demoter?.maxDemotions ?? 0;
   }
 
   /** Each layer's KV pool (the KV module's seal kernels write into these). */
@@ -148,15 +205,17 @@ export class ModelRunner implements Runner {
 
   /** Bytes of one block of `dtype` in one layer's pool. */
   blockBytes(dtype: string): number {
-    return requireDtype(this.#limits.dtypes, dtype).blockBytes(this.#limits.kv);
+    return kvDtype(dtype).blockBytes(this.#limits.kv);
+  }
+
+  /** Whether the cache holds K and V rotated (src/kv/rotation.ts), f16 blocks included. */
+  get rotatesKv(): boolean {
+    return this.#forward.rotatesKv;
   }
 
   /** Encodes and submits one step; resolves with its sampled tokens (and logits when asked). */
   async step(input: StepInput): Promise<StepResult> {
     const seals = input.seals ?? [];
-    if (seals.length > 0 && !this.sealer) {
-      throw new Error("Step has seals but no KV sealer is attached to the runner");
-    }
     const packed = packStep(input, this.#limits);
     const { device } = this.#gpu;
     const b = this.#buffers;
@@ -173,19 +232,33 @@ export class ModelRunner implements Runner {
     for (const { slot, tokens } of packed.countResets) {
       q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
     }
-    const splits = this.#forward.attention.splitsFor(Math.max(1, n), packed.maxContext);
+    const attention = this.#forward.attention.prepare(n, packed.maxContext);
     writeCount(device, b.counts, COUNT_SLOTS.rows, n);
     writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
     writeCount(device, b.counts, COUNT_SLOTS.kHeads, n * this.#spec.numKvHeads);
     writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
-    writeCount(device, b.counts, COUNT_SLOTS.attention, n, splits);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
+    const logprobs = input.returnLogprobs === true && ns > 0
+      ? this.#logprobs ??= await LogprobsReadout.create(
+        this.#gpu,
+        this.#spec.vocabSize,
+        this.#limits.maxSeqs,
+      )
+      : null;
     // A validation error would otherwise poison the step silently; it rejects the step instead.
     device.pushErrorScope("validation");
-    let copies: { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null };
+    let copies: Copies;
     try {
-      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true, capture);
+      copies = this.#encode(
+        n,
+        ns,
+        attention,
+        seals,
+        input.returnLogits === true,
+        capture,
+        logprobs,
+      );
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -195,11 +268,12 @@ export class ModelRunner implements Runner {
     });
     const tokens = new Int32Array(await this.#ring.read(copies.staging, ns * 4, scope));
     const qkv = copies.qkv && capture ? await capture.read(copies.qkv) : undefined;
-    if (!copies.logits) return { tokens, qkv };
+    const lp = copies.logprobs && logprobs ? await logprobs.read(copies.logprobs, ns) : undefined;
+    if (!copies.logits) return { tokens, qkv, logprobs: lp };
     await copies.logits.mapAsync(GPUMapMode.READ);
     const logits = new Float32Array(copies.logits.getMappedRange().slice(0));
     copies.logits.destroy();
-    return { tokens, logits, qkv };
+    return { tokens, logits, qkv, logprobs: lp };
   }
 
   async #prepareCapture(numRows: number): Promise<QkvCapture> {
@@ -217,21 +291,26 @@ export class ModelRunner implements Runner {
   #encode(
     n: number,
     ns: number,
-    splits: number,
+    attention: AttentionPlan,
     seals: readonly SealOp[],
     returnLogits: boolean,
     capture: QkvCapture | null,
-  ): { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null } {
+    logprobs: LogprobsReadout | null,
+  ): Copies {
     const { device } = this.#gpu;
     const b = this.#buffers;
     const encoder = device.createCommandEncoder({ label: "step" });
     const pass = encoder.beginComputePass({ label: "step" });
-    if (seals.length > 0) this.sealer!.encode(pass, b.pools, seals);
+    if (seals.length > 0) (this.#demoter ?? this.#sealer).encode(pass, b.pools, seals);
     const afterRope = capture
       ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
       : undefined;
-    if (n > 0) this.#forward.encode(pass, b, n, ns, splits, afterRope);
+    if (n > 0) this.#forward.encode(pass, b, n, ns, attention, afterRope);
+    // next to the sampler: the same logits, the tokens it just wrote
+    const count = countSlot(b.counts, COUNT_SLOTS.samples);
+    if (logprobs) logprobs.encode(pass, { logits: b.logits, outTokens: b.outTokens, count }, ns);
     pass.end();
+    const logprobsCopy = logprobs ? logprobs.stage(encoder, ns) : null;
     const qkv = capture ? capture.stage(encoder) : null;
     const staging = this.#ring.acquire();
     encoder.copyBufferToBuffer(b.outTokens, 0, staging, 0, Math.max(4, ns * 4));
@@ -245,14 +324,17 @@ export class ModelRunner implements Runner {
       encoder.copyBufferToBuffer(b.logits, 0, logits, 0, bytes);
     }
     device.queue.submit([encoder.finish()]);
-    return { staging, logits, qkv };
+    return { staging, logits, qkv, logprobs: logprobsCopy };
   }
 
   /** Releases the weights, pools and step buffers. */
   destroy(): void {
     this.#ring.destroy();
     this.#capture?.destroy();
-    this.#forward.attention.destroy();
+    this.#forward.destroy();
+    this.#demoter?.destroy();
+    this.#sealer.destroy();
+    this.#logprobs?.destroy();
     destroyWeights(this.#weights);
     for (const buf of Object.values(this.#buffers)) {
       if (buf instanceof GPUBuffer) buf.destroy();
@@ -292,4 +374,12 @@ function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuf
       (_, l) => f32(`kv_pool.${l}`, limits.poolBytes / 4),
     ),
   };
+}
+
+/** Staging copies one step reads back. */
+interface Copies {
+  staging: GPUBuffer;
+  logits: GPUBuffer | null;
+  qkv: GPUBuffer | null;
+  logprobs: GPUBuffer | null;
 }

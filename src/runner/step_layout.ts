@@ -11,8 +11,9 @@ export const SEQ_WORDS = 4;
 /** Token word of a row whose token comes from its slot's last sample on the GPU. */
 export const NULL_TOKEN = 0xffffffff;
 /**
- * u32 words per block-table entry: block word offset, dtype id, tokens held, padding. Blocks
- * closed at a phase change hold fewer than blockSize tokens, so positions are mapped to blocks
- * through the running sum of `tokens`, never by division.
+ * u32 words per block-table entry: block word offset, dtype id, tokens held, cache position of
+ * the block's first token. Blocks closed at a phase change hold fewer than blockSize tokens, so
+ * positions are mapped to blocks through that running sum of `tokens` (attention searches it),
+ * never by division.
  */
 export const TABLE_WORDS = 4;

@@ -4,7 +4,8 @@
  * @module
  */
 import type { StepInput } from "./types.ts";
-import { type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
+import { kvDtype } from "../kv/dtype.ts";
+import type { KvLayout } from "../kv/layout.ts";
 import { NULL_TOKEN, ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
 import { packSample, SAMPLE_WORDS } from "./ops/sample.ts";
 import { checkPenalties } from "./penalty_check.ts";
@@ -16,8 +17,7 @@ export interface StepLimits {
   maxTableEntries: number;
   vocabSize: number;
   poolBytes: number;
-  kv: KvGeometry;
-  dtypes: KvDtypeTable;
+  kv: KvLayout;
 }
 
 /** A step as the kernels read it. */
@@ -47,7 +47,7 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
       `Step has ${stepSeqs.length} sequences; the runner holds ${limits.maxSeqs}`,
     );
   }
-  const f16 = requireDtype(limits.dtypes, "f16");
+  const f16 = kvDtype("f16");
   const f16Bytes = f16.blockBytes(limits.kv);
 
   const seqs = new Uint32Array(Math.max(1, stepSeqs.length) * SEQ_WORDS);
@@ -65,8 +65,9 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
     }
     seqs.set([entry, s.blocks.length, s.slot], i * SEQ_WORDS);
     checkPenalties(s, i, limits.vocabSize);
+    let start = 0;
     for (const b of s.blocks) {
-      const info = requireDtype(limits.dtypes, b.dtype);
+      const info = kvDtype(b.dtype);
       if (
         b.offset % 16 !== 0 || b.offset < 0 ||
         b.offset + info.blockBytes(limits.kv) > limits.poolBytes
@@ -75,7 +76,8 @@ export function packStep(input: StepInput, limits: StepLimits): PackedStep {
           `Block offset ${b.offset} (${b.dtype}) is unaligned or outside the KV pool`,
         );
       }
-      table.set([b.offset / 4, info.id, b.tokens, 0], entry * TABLE_WORDS);
+      table.set([b.offset / 4, info.id, b.tokens, start], entry * TABLE_WORDS);
+      start += b.tokens;
       entry++;
     }
   });

@@ -3,7 +3,7 @@
  * (sequence, position, token) that share one command encoder.
  * @module
  */
-import type { BlockEntry } from "../kv/types.ts";
+import type { BlockEntry, SealOp } from "../kv/types.ts";
 
 /** Sampling parameters applied on the GPU. */
 export interface SamplingParams {
@@ -67,19 +67,7 @@ export interface StepRow {
   token: number | null;
 }
 
-/** A seal: quantize the f16 block at `src` into the block at `dst` of dtype `dtype` (all layers). */
-export interface SealOp {
-  src: number;
-  dst: number;
-  dtype: string;
-  /** Tokens written in the source block (a block closed at a phase change is partial). */
-  tokens?: number;
-  /**
-   * Dtype of the source block when it is already sealed (a demotion: decode, then re-seal);
-   * absent or "f16" for an ordinary seal of an open block.
-   */
-  srcDtype?: string;
-}
+export type { SealOp } from "../kv/types.ts";
 
 /** Everything one step needs. */
 export interface StepInput {
@@ -89,11 +77,27 @@ export interface StepInput {
   seals?: readonly SealOp[];
   /** Also read back the logits of each sampling row (tests and calibration only: it waits). */
   returnLogits?: boolean;
+  /** Also compute, on the GPU, each sampled token's logprob and the top 20 (logprobs requests). */
+  returnLogprobs?: boolean;
   /**
    * Also read back every row's q, k and v after RoPE in every layer (calibration only: it
    * waits, and it compiles a copy per row count).
    */
   captureQkv?: boolean;
+}
+
+/** One token and its log-probability. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+/** A sampled token's log-probability and the most likely tokens at its position. */
+export interface SampleLogprobs {
+  /** Logprob of the sampled token. */
+  logprob: number;
+  /** The 20 most likely tokens, most likely first. */
+  top: TokenLogprob[];
 }
 
 /** What a step yields once its readback arrives. */
@@ -102,6 +106,8 @@ export interface StepResult {
   tokens: Int32Array;
   /** Logits per sampling row after penalties, [numSampled][vocab], when asked. */
   logits?: Float32Array;
+  /** With `returnLogprobs`: per sampled sequence, its token's logprob and the top 20. */
+  logprobs?: SampleLogprobs[];
   /**
    * With `captureQkv`: [numLayers][numRows][(numHeads + 2 numKvHeads) headDim] floats, each
    * row q heads, then k heads, then v heads, after q/k norm and RoPE.

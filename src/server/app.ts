@@ -5,11 +5,16 @@
  */
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import type { EngineApi } from "../engine/types.ts";
 import { ApiError } from "./api_error.ts";
 import { bearerAuth } from "./auth.ts";
+import type { ReasoningField } from "./chat_format.ts";
 import { EngineRef } from "./engine_ref.ts";
 import { toApiError } from "./error_map.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { openRequestCap } from "./open_requests.ts";
+import { bodyDeadline } from "./body_deadline.ts";
 import { ServerMetrics } from "./metrics.ts";
 import type { Route, RouteDeps } from "./route.ts";
 import { chatCompletionsRoute } from "./routes/chat_completions.ts";
@@ -18,6 +23,8 @@ import { healthRoute } from "./routes/health.ts";
 import { kvRoute } from "./routes/kv.ts";
 import { metricsRoute } from "./routes/metrics.ts";
 import { getModelRoute, listModelsRoute } from "./routes/models.ts";
+import { playgroundRoute } from "./routes/playground.ts";
+import { detokenizeRoute, tokenizeRoute } from "./routes/tokenize.ts";
 
 /** Options of createApp. */
 export interface AppOptions {
@@ -25,10 +32,22 @@ export interface AppOptions {
   apiKeys?: readonly string[];
   /** The model name clients send and see; defaults to the engine's modelId. */
   servedModelName?: string;
-  /** New requests get 503 while this many wait in the engine's queue (default: no limit). */
-  maxWaiting?: number;
   /** Largest request body in bytes (default 8 MiB). */
   maxBodyBytes?: number;
+  /** Where chat responses put the reasoning: `reasoning`, `reasoning_content`, or both (default). */
+  reasoningField?: ReasoningField;
+  /** Origins browsers may call the API from (`*` for any); none sends no CORS headers. */
+  allowedOrigins?: readonly string[];
+  /** Milliseconds a client gets to send its request body before a 408 (default 30 s). */
+  bodyReadTimeoutMs?: number;
+  /** Requests on /v1 served at once, streams included; more get 503 (default 1024). */
+  maxOpenRequests?: number;
+  /** Where request lines and errors go (default: warnings and errors on stderr). */
+  logger?: Logger;
+  /** Serve the playground page at `GET /` (default true). */
+  ui?: boolean;
+  /** True once the server is shutting down: /health and new requests then answer 503. */
+  isDraining?: () => boolean;
 }
 
 const ROUTES: readonly Route[] = [
@@ -39,6 +58,9 @@ const ROUTES: readonly Route[] = [
   chatCompletionsRoute,
   completionsRoute,
   kvRoute,
+  playgroundRoute,
+  tokenizeRoute,
+  detokenizeRoute,
 ];
 
 /**
@@ -58,17 +80,37 @@ export function createApp(
     engine: new EngineRef(engine),
     metrics: new ServerMetrics(),
     servedModelName: options.servedModelName ?? null,
-    maxWaiting: options.maxWaiting ?? Infinity,
+    reasoningField: options.reasoningField ?? "both",
+    log: options.logger ?? createLogger("warn"),
   };
+  const isDraining = options.isDraining ?? (() => false);
   const app = new Hono();
-  app.onError((err, c) => sendError(c, err));
+  app.onError((err, c) => sendError(c, err, deps.log));
   app.notFound((c) =>
     sendError(
       c,
       new ApiError(404, `Invalid URL (${c.req.method} ${c.req.path})`, { code: "unknown_url" }),
+      deps.log,
     )
   );
-  if (options.apiKeys?.length) app.use("/v1/*", bearerAuth(options.apiKeys));
+  // before the key check: a browser's preflight carries no key
+  if (options.allowedOrigins?.length) app.use("*", corsFor(options.allowedOrigins));
+  if (options.apiKeys?.length) {
+    for (const path of ["/v1/*", "/tokenize", "/detokenize"]) {
+      app.use(path, bearerAuth(options.apiKeys));
+    }
+  }
+  // a router stops sending once /health says so; a request still arriving is turned away
+  app.use("*", async (c, next) => {
+    if (c.req.method !== "GET" || c.req.path === "/health") {
+      if (isDraining()) {
+        throw new ApiError(503, "The server is shutting down", { code: "draining" });
+      }
+    }
+    await next();
+  });
+  app.use("/v1/*", openRequestCap(options.maxOpenRequests ?? 1024));
+  app.use("*", bodyDeadline(options.bodyReadTimeoutMs ?? 30_000));
   app.use(
     "*",
     bodyLimit({
@@ -78,8 +120,9 @@ export function createApp(
       },
     }),
   );
-  for (const route of ROUTES) app.on(route.method, route.path, (c) => route.handle(c, deps));
-  for (const [path, methods] of methodsByPath()) {
+  const routes = ROUTES.filter((route) => route !== playgroundRoute || (options.ui ?? true));
+  for (const route of routes) app.on(route.method, route.path, (c) => route.handle(c, deps));
+  for (const [path, methods] of methodsByPath(routes)) {
     app.all(path, (c) => {
       throw new ApiError(405, `Method ${c.req.method} is not allowed on ${path}`, {
         code: "method_not_allowed",
@@ -90,14 +133,27 @@ export function createApp(
   return app;
 }
 
-function sendError(c: Context, err: unknown): Response {
+function corsFor(origins: readonly string[]) {
+  return cors({
+    origin: origins.includes("*") ? "*" : [...origins],
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowHeaders: ["Authorization", "Content-Type"],
+    maxAge: 600,
+  });
+}
+
+function sendError(c: Context, err: unknown, log: Logger): Response {
   const apiError = toApiError(err);
+  // load balancers poll /health: its 503s while loading are not news
+  const line = `${c.req.method} ${c.req.path} ${apiError.status} ${apiError.options.code ?? ""}`;
+  if (c.req.path === "/health") log.debug(line);
+  else log.info(line);
   return c.json(apiError.toBody(), apiError.status, apiError.options.headers);
 }
 
-function methodsByPath(): Map<string, string[]> {
+function methodsByPath(routes: readonly Route[]): Map<string, string[]> {
   const byPath = new Map<string, string[]>();
-  for (const route of ROUTES) {
+  for (const route of routes) {
     byPath.set(route.path, [...byPath.get(route.path) ?? [], route.method]);
   }
   return byPath;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { FinishReason } from "../engine/types.ts";
+import { completionLogprobs } from "./logprobs_format.ts";
 import type { PhaseText } from "./phase_text.ts";
 import type { JsonObject, ResponseFormat } from "./respond.ts";
 import type { ResponseIdentity } from "./response_identity.ts";
@@ -14,6 +15,8 @@ import type { UsageJson } from "./usage.ts";
 export class CompletionFormat implements ResponseFormat {
   readonly #identity: ResponseIdentity;
   readonly #includeReasoning: boolean;
+  /** Characters of text sent so far (text_offset counts from the completion's start). */
+  #offset = 0;
 
   /** A format for one response; reasoning is dropped when `includeReasoning` is false. */
   constructor(identity: ResponseIdentity, includeReasoning: boolean) {
@@ -29,7 +32,9 @@ export class CompletionFormat implements ResponseFormat {
   /** A text chunk, or null when there is no text. */
   delta(text: PhaseText): JsonObject | null {
     const joined = this.#text(text);
-    return joined ? this.#chunk(joined, null) : null;
+    const logprobs = this.#logprobs(text);
+    this.#offset += joined.length;
+    return joined || logprobs ? this.#chunk(joined, null, logprobs) : null;
   }
 
   /** The chunk with empty text and the finish reason. */
@@ -44,18 +49,25 @@ export class CompletionFormat implements ResponseFormat {
 
   /** The `text_completion` object. */
   whole(text: PhaseText, reason: FinishReason, usage: UsageJson): JsonObject {
-    return { ...this.#chunk(this.#text(text), reason), usage };
+    return { ...this.#chunk(this.#text(text), reason, this.#logprobs(text)), usage };
   }
 
   #text(text: PhaseText): string {
     return (this.#includeReasoning ? text.reasoning : "") + text.content;
   }
 
-  #chunk(text: string, reason: FinishReason | null): JsonObject {
+  #chunk(text: string, reason: FinishReason | null, logprobs: JsonObject | null = null) {
     return {
       ...this.#head(),
-      choices: [{ index: 0, text, logprobs: null, finish_reason: reason }],
+      choices: [{ index: 0, text, logprobs, finish_reason: reason }],
     };
+  }
+
+  // the tokens whose text this response shows: reasoning ones only when it shows reasoning
+  #logprobs(text: PhaseText): JsonObject | null {
+    if (!text.logprobs) return null;
+    const shown = text.logprobs.filter((e) => this.#includeReasoning || e.phase === "answer");
+    return shown.length ? completionLogprobs(shown, this.#offset) : null;
   }
 
   #head(): JsonObject {

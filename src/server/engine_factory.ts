@@ -4,7 +4,8 @@
  */
 import { createEngine, type EngineOptions } from "../engine/engine.ts";
 import type { EngineApi } from "../engine/types.ts";
-import { modelDir, type ServeFlags } from "./flags.ts";
+import { engineSettings } from "../config/flags.ts";
+import type { ServeFlags } from "./flags.ts";
 
 /** How the server starts its engine: in a Worker (the default) or on this thread. */
 export interface StartEngineOptions {
@@ -17,20 +18,7 @@ export interface StartEngineOptions {
 /** The engine options the serve flags name; flags left unset keep the engine's defaults. */
 export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {}): EngineOptions {
   return {
-    model: modelDir(flags),
-    kvCacheMemory: flags.kvCacheMemory,
-    kvCacheDtype: flags.kvCacheDtype,
-    kvCacheDtypeThink: flags.kvCacheDtypeThink,
-    kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
-    kvCacheDtypeThinkAfterAnswer: flags.kvCacheDtypeThinkAfterAnswer,
-    kvProfile: flags.kvProfile,
-    thinkFraction: flags.thinkFraction,
-    kvRecentTokens: flags.kvRecentTokens,
-    kvDemotion: flags.kvDemotion,
-    enablePrefixCaching: flags.enablePrefixCaching,
-    blockSize: flags.blockSize,
-    maxNumSeqs: flags.maxNumSeqs,
-    maxWaiting: flags.maxWaiting,
+    ...engineSettings(flags),
     onProgress: options.onProgress ?? logProgress,
     inProcess: options.inProcess,
   };

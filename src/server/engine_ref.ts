@@ -47,8 +47,9 @@ export class EngineRef {
   /** The engine; throws a 503 while it loads or after it failed to load. */
   get(): EngineApi {
     if (this.#engine) return this.#engine;
+    // the cause names files on the server: it goes to the operator's log, not to any client
     const message = this.#error
-      ? `The model failed to load: ${this.#error.message}`
+      ? "The model failed to load; the server's log says why"
       : "The model is loading; retry shortly";
     throw new ApiError(503, message, {
       code: this.#error ? "model_load_failed" : "model_loading",

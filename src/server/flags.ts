@@ -1,201 +1,99 @@
 /**
  * The serve configuration, from command-line flags (main.ts) or PHASEKV_* environment
- * variables (serve.ts), validated by one zod schema.
+ * variables (serve.ts): the shared engine flags (src/config/flags.ts) and the server's own.
  * @module
  */
-import { parseDemotionPolicy } from "../kv/demotion_policy.ts";
-import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { KV_DTYPE_AUTO, kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
+import {
+  flag,
+  flagsFromEnv,
+  type FlagValues,
+  parseFlags,
+  usageText,
+} from "../config/flag_parser.ts";
+import {
+  DEFAULT_MODEL_DIR,
+  ENGINE_FLAGS,
+  integer,
+  MODEL_FLAGS,
+  number,
+  text,
+} from "../config/flags.ts";
 
-/** Usage text of `deno task serve`. */
-export const USAGE: string = `Usage: deno task serve [options]
-  --model DIR                  model folder (default: models/phasekv-tiny-reasoner)
-  --host H                     address to listen on (default 127.0.0.1)
-  --port P                     port (default 8000)
-  --api-key K                  bearer key for /v1/* (repeat for several)
-  --served-model-name NAME     model name clients send (default: the folder name)
-  --kv-cache-dtype D           base KV dtype: auto, f16, fp8, int8, int4, int3, int2
-  --kv-cache-dtype-think D     KV dtype of the think phase
-  --kv-cache-dtype-answer D    KV dtype of the answer phase
-  --kv-cache-memory BYTES      KV byte budget, e.g. 512MiB or 2GB
-  --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
-  --block-size N               tokens per KV block (default 16)
-  --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
-                               stand behind it (default: the profile's, else 32)
-  --kv-demotion LIST           under memory pressure, demote sealed blocks before preempting:
-                               phase:floor in order (default answer:int2,think:int3; none)
-  --kv-cache-dtype-think-after-answer D
-                               demote a sequence's think blocks to D when its answer begins
-  --[no-]enable-prefix-caching share full prompt blocks across requests (default: on)
-  --think-fraction F           share of max_tokens counted as think without markers (0.75)
-  --max-num-seqs N             most sequences running at once
-  --max-waiting N              answer 503 while N requests wait (default: no limit)
-  -h, --help                   show this help`;
+export { BYTE_SIZE_HINT, DEFAULT_MODEL_DIR, parseByteSize } from "../config/flags.ts";
 
-const UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
+/** Flags only the server takes. */
+export const SERVER_FLAGS = {
+  host: flag(text.default("127.0.0.1"), "address to listen on", { value: "H" }),
+  port: flag(integer(0, 65535).default(8000), "port (0 picks a free one)", { value: "P" }),
+  "api-key": flag(z.array(text).default([]), "bearer key for /v1/* (repeat for several)", {
+    value: "K",
+    multiple: true,
+  }),
+  "served-model-name": flag(text.optional(), "the model name clients send", {
+    value: "NAME",
+    defaultText: "the folder name",
+  }),
+  "reasoning-field": flag(
+    z.enum(["both", "reasoning", "reasoning_content"]).default("both"),
+    "where chat responses put the reasoning: both, reasoning (vLLM) or reasoning_content",
+    { value: "F" },
+  ),
+  "allowed-origins": flag(
+    z.array(text).default([]),
+    "CORS: an origin browsers may call from, or *",
+    {
+      value: "O",
+      multiple: true,
+      defaultText: "none",
+    },
+  ),
+  "log-level": flag(
+    z.enum(["debug", "info", "warn", "error"]).default("info"),
+    "debug, info (a line per request), warn or error",
+    { value: "L" },
+  ),
+  "shutdown-timeout": flag(number(0).default(30), "seconds open requests get after SIGTERM", {
+    value: "S",
+  }),
+  "body-read-timeout": flag(
+    number(Number.MIN_VALUE).default(30),
+    "seconds a client gets to send its request body",
+    { value: "S" },
+  ),
+  "max-open-requests": flag(
+    integer(1).default(1024),
+    "requests served at once, streams included; more get 503",
+    { value: "N" },
+  ),
+  "no-ui": flag(z.boolean().optional(), "do not serve the playground page at /"),
 };
 
-/** Bytes of a size such as 1048576, 64MiB or 2GB; null when `text` is not one. */
-export function parseByteSize(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
-  return m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : null;
-}
-
-/** What a bad byte size is told (the flag's name goes before it). */
-export const BYTE_SIZE_HINT = "try 512MiB or 2GB";
-
-const byteSize = z.string().transform((text, ctx) => {
-  const bytes = parseByteSize(text);
-  if (bytes === null) {
-    ctx.addIssue({ code: "custom", message: `not a byte size: ${text} (${BYTE_SIZE_HINT})` });
-    return z.NEVER;
-  }
-  return bytes;
-});
-
-// checked here so that a typo stops the server before the model loads, not after
-const kvDtypeName = z.string().min(1).superRefine((name, ctx) => {
-  if (name.trim().toLowerCase() === KV_DTYPE_AUTO) return;
-  try {
-    kvDtype(name);
-  } catch (err) {
-    if (!(err instanceof UnknownKvDtypeError)) throw err;
-    ctx.addIssue({ code: "custom", message: err.message });
-  }
-});
-
-const serveFlagsSchema = z.object({
-  model: z.string().min(1).optional(),
-  host: z.string().min(1).default("127.0.0.1"),
-  port: z.coerce.number().int().min(0).max(65535).default(8000),
-  apiKey: z.array(z.string().min(1)).default([]),
-  servedModelName: z.string().min(1).optional(),
-  kvCacheDtype: kvDtypeName.default(KV_DTYPE_AUTO),
-  kvCacheDtypeThink: kvDtypeName.optional(),
-  kvCacheDtypeAnswer: kvDtypeName.optional(),
-  kvCacheDtypeThinkAfterAnswer: kvDtypeName.optional(),
-  kvCacheMemory: byteSize.optional(),
-  kvProfile: z.enum(["auto", "none"]).default("auto"),
-  blockSize: z.coerce.number().int().min(1).default(16),
-  kvRecentTokens: z.coerce.number().int().min(0).optional(),
-  enablePrefixCaching: z.preprocess(
-    (v) =>
-      ({ true: true, "1": true, false: false, "0": false } as Record<string, boolean>)[
-        String(v).trim().toLowerCase()
-      ] ?? v,
-    z.boolean(),
-  ).optional(),
-  kvDemotion: z.string().superRefine((text, ctx) => {
-    try {
-      parseDemotionPolicy(text);
-    } catch (err) {
-      if (!(err instanceof RangeError)) throw err;
-      ctx.addIssue({ code: "custom", message: err.message });
-    }
-  }).optional(),
-  thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
-  maxNumSeqs: z.coerce.number().int().min(1).optional(),
-  maxWaiting: z.coerce.number().int().min(0).optional(),
-});
+/** Every flag of `deno task serve`, and the PHASEKV_* variables of `deno serve`. */
+export const SERVE_FLAGS = { ...MODEL_FLAGS, ...SERVER_FLAGS, ...ENGINE_FLAGS };
 
 /** The serve configuration, validated. */
-export type ServeFlags = z.infer<typeof serveFlagsSchema>;
+export type ServeFlags = FlagValues<typeof SERVE_FLAGS>;
 
-const FLAG_NAMES = {
-  model: "model",
-  host: "host",
-  port: "port",
-  "api-key": "apiKey",
-  "served-model-name": "servedModelName",
-  "kv-cache-dtype": "kvCacheDtype",
-  "kv-cache-dtype-think": "kvCacheDtypeThink",
-  "kv-cache-dtype-answer": "kvCacheDtypeAnswer",
-  "kv-cache-dtype-think-after-answer": "kvCacheDtypeThinkAfterAnswer",
-  "kv-cache-memory": "kvCacheMemory",
-  "kv-profile": "kvProfile",
-  "block-size": "blockSize",
-  "kv-recent-tokens": "kvRecentTokens",
-  "kv-demotion": "kvDemotion",
-  "enable-prefix-caching": "enablePrefixCaching",
-  "think-fraction": "thinkFraction",
-  "max-num-seqs": "maxNumSeqs",
-  "max-waiting": "maxWaiting",
-} as const;
+/** Usage text of `deno task serve`. */
+export const USAGE: string = usageText(
+  "deno task serve [options]",
+  SERVE_FLAGS,
+  "Serves the model over an OpenAI-compatible API. Each flag is also a PHASEKV_* variable of\n" +
+    "`deno serve -A src/server/serve.ts` (--kv-cache-dtype is PHASEKV_KV_CACHE_DTYPE).",
+);
 
-/** Flags that take no value; `--no-FLAG` turns them off. */
-const BOOLEAN_FLAGS: readonly string[] = ["enable-prefix-caching"];
-
-/** Parses command-line flags; null when --help was asked; throws a TypeError naming the bad flag. */
+/** Parses command-line flags; null when --help was asked; throws a FlagError naming the bad flag. */
 export function parseServeArgs(args: readonly string[]): ServeFlags | null {
-  const options = Object.fromEntries(
-    Object.keys(FLAG_NAMES).filter((flag) => !BOOLEAN_FLAGS.includes(flag)).map((
-      flag,
-    ) => [flag, { type: "string", multiple: flag === "api-key" }]),
-  ) as Record<string, { type: "string"; multiple: boolean }>;
-  const booleans = Object.fromEntries(
-    BOOLEAN_FLAGS.flatMap((f) => [[f, { type: "boolean" }], [`no-${f}`, { type: "boolean" }]]),
-  ) as Record<string, { type: "boolean" }>;
-  const { values } = parseArgs({
-    args: [...args],
-    options: { ...options, ...booleans, help: { type: "boolean", short: "h" } },
-    strict: true,
-  });
-  for (const flag of BOOLEAN_FLAGS) {
-    const on = (values as Record<string, unknown>)[flag];
-    const off = (values as Record<string, unknown>)[`no-${flag}`];
-    if (on && off) throw new TypeError(`Invalid --${flag}: given with --no-${flag}`);
-    if (off) (values as Record<string, unknown>)[flag] = false;
-  }
-  if (values.help) return null;
-  const given = values as Record<string, unknown>;
-  const raw: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(FLAG_NAMES)) {
-    if (given[flag] !== undefined) raw[key] = given[flag];
-  }
-  return validate(raw, (flag) => `--${flag}`);
+  return parseFlags(SERVE_FLAGS, args);
 }
 
 /** Reads PHASEKV_MODEL, PHASEKV_API_KEY (comma-separated), PHASEKV_KV_CACHE_DTYPE and the rest. */
 export function serveFlagsFromEnv(get: (name: string) => string | undefined): ServeFlags {
-  const raw: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(FLAG_NAMES)) {
-    const value = get(envName(flag));
-    if (value === undefined || value === "") continue;
-    raw[key] = key === "apiKey" ? value.split(",").map((k) => k.trim()).filter(Boolean) : value;
-  }
-  return validate(raw, envName);
+  return flagsFromEnv(SERVE_FLAGS, get);
 }
-
-/** The repository's tiny reasoning model, loaded when no --model is given. */
-export const DEFAULT_MODEL_DIR: string = fileURLToPath(
-  new URL("../../models/phasekv-tiny-reasoner/", import.meta.url),
-);
 
 /** The model folder to load: the --model flag, or the repository's tiny reasoner. */
 export function modelDir(flags: ServeFlags): string {
   return flags.model ?? DEFAULT_MODEL_DIR;
-}
-
-function envName(flag: string): string {
-  return `PHASEKV_${flag.toUpperCase().replaceAll("-", "_")}`;
-}
-
-// nameOf spells a flag (`kv-cache-dtype`) the way the user gave it: as a flag or a variable
-function validate(raw: Record<string, unknown>, nameOf: (flag: string) => string): ServeFlags {
-  const parsed = serveFlagsSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const flag = Object.entries(FLAG_NAMES).find(([, key]) => key === issue.path[0])?.[0] ?? "";
-  throw new TypeError(`Invalid ${nameOf(flag)}: ${issue.message}`);
 }

@@ -25,6 +25,7 @@ export class Generation {
   readonly #unlink: () => void;
   #first: IteratorResult<GenerateOutput> | null;
   #finished = false;
+  #finishReason: string | null = null;
 
   private constructor(
     controller: AbortController,
@@ -69,6 +70,16 @@ export class Generation {
     }
   }
 
+  /** The engine's finish reason, once the last output arrived. */
+  get finishReason(): string | null {
+    return this.#finishReason;
+  }
+
+  /** The request's timer (time to first token, duration). */
+  get timer(): RequestTimer {
+    return this.#timer;
+  }
+
   /** Whether the client went away (or cancel() was called). */
   get cancelled(): boolean {
     return this.#controller.signal.aborted;
@@ -77,7 +88,7 @@ export class Generation {
   /** The outputs, first one included; ends at the output that carries a finish reason. */
   async *outputs(): AsyncGenerator<GenerateOutput> {
     try {
-      let next = this.#first ?? await this.#iterator.next();
+      let next = this.#first ?? await this.#next();
       this.#first = null;
       while (!next.done && !this.cancelled) {
         const output = next.value;
@@ -89,14 +100,25 @@ export class Generation {
         yield output;
         if (output.finishReason) {
           this.#finished = true;
+          this.#finishReason = output.finishReason;
           this.#timer.finish(output.finishReason);
           return;
         }
-        next = await this.#iterator.next();
+        next = await this.#next();
       }
       if (!this.cancelled) throw new Error("The engine ended the request without a finish reason");
     } finally {
       this.close();
+    }
+  }
+
+  // a stream the engine failed is an error for the metrics, not a client's abort
+  async #next(): Promise<IteratorResult<GenerateOutput>> {
+    try {
+      return await this.#iterator.next();
+    } catch (err) {
+      if (!this.cancelled) this.#timer.finish("error");
+      throw err;
     }
   }
 

@@ -2,7 +2,7 @@
  * A cumulative Prometheus histogram with fixed bucket edges.
  * @module
  */
-import { family } from "./prometheus.ts";
+import { family, type Labels } from "./prometheus.ts";
 
 /** Counts observations into buckets `le` each edge, plus their sum and count. */
 export class Histogram {
@@ -30,18 +30,18 @@ export class Histogram {
     if (i >= 0) this.#counts[i]++;
   }
 
-  /** Exposition lines of the histogram as family `name`. */
-  render(name: string, help: string): string[] {
+  /** Exposition lines of the histogram as family `name`, every sample carrying `labels`. */
+  render(name: string, help: string, labels: Labels = {}): string[] {
     let cumulative = 0;
     const buckets = this.#edges.map((edge, i) => {
       cumulative += this.#counts[i];
-      return { suffix: "_bucket", labels: { le: String(edge) }, value: cumulative };
+      return { suffix: "_bucket", labels: { ...labels, le: String(edge) }, value: cumulative };
     });
     return family(name, "histogram", help, [
       ...buckets,
-      { suffix: "_bucket", labels: { le: "+Inf" }, value: this.#count },
-      { suffix: "_sum", value: this.#sum },
-      { suffix: "_count", value: this.#count },
+      { suffix: "_bucket", labels: { ...labels, le: "+Inf" }, value: this.#count },
+      { suffix: "_sum", labels, value: this.#sum },
+      { suffix: "_count", labels, value: this.#count },
     ]);
   }
 }

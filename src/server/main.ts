@@ -1,18 +1,22 @@
 /**
  * `deno task serve`: parse flags, start the engine in the background, and serve the
- * OpenAI-compatible API at once (/health answers 503 until the model is loaded). SIGINT and
- * SIGTERM stop taking requests, let the open ones end, and close the engine; a second one exits
- * at once.
+ * OpenAI-compatible API at once (/health answers 503 until the model is loaded, and keeps
+ * answering 503 if the load fails). SIGINT and SIGTERM stop taking requests, give the open ones
+ * `--shutdown-timeout` seconds to end, and close the engine; a second signal exits at once.
  * @module
  */
 import type { EngineApi } from "../engine/types.ts";
 import { createApp } from "./app.ts";
+import { appOptionsFromFlags } from "./app_options.ts";
 import { startEngine } from "./engine_factory.ts";
 import { modelDir, parseServeArgs, type ServeFlags, USAGE } from "./flags.ts";
+import { createLogger } from "./log.ts";
+import { startupSummary } from "./startup_summary.ts";
 
 const SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
-async function main(args: string[]): Promise<number> {
+/** Runs the server for command-line `args` until a signal stops it; resolves to the exit code. */
+export async function serveMain(args: string[]): Promise<number> {
   let flags: ServeFlags | null;
   try {
     flags = parseServeArgs(args);
@@ -29,14 +33,12 @@ async function main(args: string[]): Promise<number> {
     console.error(`phasekv: a model is needed: no model folder at ${dir}; pass --model DIR`);
     return 2;
   }
-  const engine = startEngine(flags);
+  const log = createLogger(flags.logLevel);
+  const engine = startEngine(flags, { onProgress: (message) => log.debug(message) });
   // a failed load is reported below; this keeps the rejection from counting as unhandled
   const settled: Promise<EngineApi | null> = engine.catch(() => null);
-  const app = createApp(engine, {
-    apiKeys: flags.apiKey,
-    servedModelName: flags.servedModelName,
-    maxWaiting: flags.maxWaiting,
-  });
+  let stopping = false;
+  const app = createApp(engine, { ...appOptionsFromFlags(flags, log), isDraining: () => stopping });
   const server = Deno.serve({
     hostname: flags.host,
     port: flags.port,
@@ -44,33 +46,51 @@ async function main(args: string[]): Promise<number> {
       console.log(`phasekv: listening on http://${hostname}:${port}`),
   }, app.fetch);
 
-  let stopping: Promise<void> | null = null;
+  const deadlineMs = flags.shutdownTimeout * 1000;
+  const stopped = Promise.withResolvers<boolean>();
   const stop = (signal: Deno.Signal) => {
     // a second signal means the user will not wait for open streams to end
     if (stopping) Deno.exit(130);
-    console.error(`phasekv: ${signal}: stopping`);
+    stopping = true;
+    log.warn(`${signal}: stopping (open requests get ${flags.shutdownTimeout} s)`);
     // the engine closes after the server has drained, so no open stream loses its engine
-    stopping ??= server.shutdown().then(async () => await (await settled)?.close());
+    drain(server, deadlineMs).then(async (late) => {
+      if (late) log.warn("the shutdown deadline passed: cutting off the open requests");
+      await (await settled)?.close();
+      stopped.resolve(late);
+    });
   };
   const listeners = SIGNALS.map((signal) => [signal, () => stop(signal)] as const);
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
 
   const loaded = await engine.then(
-    () => true,
+    (ready) => {
+      if (!stopping) { for (const line of startupSummary(ready, flags)) log.info(line); }
+      return true;
+    },
     (err: Error) => {
-      console.error(`phasekv: the model failed to load: ${err.message}`);
+      // the server stays up, /health answering 503, so an orchestrator sees the failure
+      log.error(`the model failed to load: ${err.message}`);
       return false;
     },
   );
-  if (!loaded) {
-    await server.shutdown();
-    return 1;
-  }
-  if (!stopping) console.log(`phasekv: model ${dir} loaded`);
-  await server.finished;
-  await stopping;
+  const late = await stopped.promise;
   for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
-  return 0;
+  const code = loaded ? 0 : 1;
+  // connections still open would keep the process alive past the deadline
+  if (late) Deno.exit(code);
+  return code;
+}
+
+/** Shuts the server down; true when `deadlineMs` passed before the open requests ended. */
+async function drain(server: Deno.HttpServer, deadlineMs: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) =>
+    timer = setTimeout(() => resolve(true), deadlineMs)
+  );
+  const outcome = await Promise.race([server.shutdown().then(() => false), late]);
+  clearTimeout(timer);
+  return outcome;
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -82,4 +102,4 @@ async function isDirectory(path: string): Promise<boolean> {
 }
 
 // a natural exit (no Deno.exit) lets the runtime finish tearing down the engine Worker first
-if (import.meta.main) Deno.exitCode = await main(Deno.args);
+if (import.meta.main) Deno.exitCode = await serveMain(Deno.args);

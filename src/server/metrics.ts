@@ -1,12 +1,16 @@
 /**
  * The server's metrics: latencies it measures itself while streaming (time to first token,
  * inter-token latency, end to end) and the engine's live counters, rendered for /metrics.
- * Names follow vLLM's `vllm:*` with a `phasekv_` prefix.
+ * The series routers and dashboards read carry vLLM's own names (`vllm:num_requests_waiting`,
+ * `vllm:kv_cache_usage_perc`, …) and its `model_name` label, so a phasekv replica drops in behind
+ * an existing router; phasekv's per-phase series (`phasekv_*`) stand beside them.
  * @module
  */
 import type { EngineStats, GenerateOutput } from "../engine/types.ts";
+import type { KvPolicy } from "../kv/policy.ts";
+import { PHASES } from "../kv/types.ts";
 import { Histogram } from "./histogram.ts";
-import { family } from "./prometheus.ts";
+import { family, type Labels } from "./prometheus.ts";
 
 // vLLM's edges, with finer ones at the bottom of the ITL scale for small models
 const TTFT_EDGES = [
@@ -75,22 +79,32 @@ export class ServerMetrics {
   }
 
   /** The Prometheus text of the server's metrics and, once loaded, the engine's. */
-  render(stats: EngineStats | null): string {
+  render(stats: EngineStats | null, modelName: string, policy?: KvPolicy): string {
+    const model = { model_name: modelName };
     const lines: string[] = [];
-    if (stats) lines.push(...engineLines(stats));
+    if (stats) lines.push(...engineLines(stats, model));
+    if (policy) lines.push(...policyLines(policy, model));
     lines.push(
       ...family(
-        "phasekv_request_success_total",
+        "vllm:request_success_total",
         "counter",
         "Requests finished, by finish reason.",
         [...this.#finished].map(([reason, value]) => ({
-          labels: { finished_reason: reason },
+          labels: { ...model, finished_reason: reason },
           value,
         })),
       ),
-      ...this.#ttft.render("phasekv_time_to_first_token_seconds", "Time to first token."),
-      ...this.#itl.render("phasekv_inter_token_latency_seconds", "Time between output tokens."),
-      ...this.#e2e.render("phasekv_e2e_request_latency_seconds", "Request latency, end to end."),
+      ...this.#ttft.render("vllm:time_to_first_token_seconds", "Time to first token.", model),
+      ...this.#itl.render(
+        "vllm:inter_token_latency_seconds",
+        "Time between output tokens.",
+        model,
+      ),
+      ...this.#e2e.render(
+        "vllm:e2e_request_latency_seconds",
+        "Request latency, end to end.",
+        model,
+      ),
     );
     return lines.join("\n") + "\n";
   }
@@ -100,6 +114,7 @@ export class ServerMetrics {
 export class RequestTimer {
   readonly #start = performance.now();
   #last: number | null = null;
+  #first: number | null = null;
   #done = false;
   readonly #ttft: Histogram;
   readonly #itl: Histogram;
@@ -118,6 +133,7 @@ export class RequestTimer {
     if (n === 0) return;
     const now = performance.now();
     if (this.#last === null) {
+      this.#first = now;
       this.#ttft.observe((now - this.#start) / 1000);
     } else {
       // an output can carry several tokens (readback lag); each gets its share of the gap
@@ -125,6 +141,14 @@ export class RequestTimer {
       for (let i = 0; i < n; i++) this.#itl.observe(perToken);
     }
     this.#last = now;
+  }
+
+  /** Seconds to the first token (null before it) and since the request started. */
+  timings(): { ttftSeconds: number | null; seconds: number } {
+    return {
+      ttftSeconds: this.#first === null ? null : (this.#first - this.#start) / 1000,
+      seconds: (performance.now() - this.#start) / 1000,
+    };
   }
 
   /** Records the end of the request once; later calls are ignored. */
@@ -135,26 +159,45 @@ export class RequestTimer {
   }
 }
 
-function engineLines(stats: EngineStats): string[] {
+function policyLines(policy: KvPolicy, model: Labels): string[] {
+  return family(
+    "phasekv_kv_cache_dtype_info",
+    "gauge",
+    "Each phase's KV dtype and where it came from (default, profile, flag); always 1.",
+    PHASES.map((phase) => ({ labels: { ...model, phase, ...policy[phase] }, value: 1 })),
+  );
+}
+
+function engineLines(stats: EngineStats, model: Labels): string[] {
   const kvBytes = Object.entries(stats.kvBytes).flatMap(([phase, byDtype]) =>
-    Object.entries(byDtype).map(([dtype, value]) => ({ labels: { phase, dtype }, value }))
+    Object.entries(byDtype).map(([dtype, value]) => ({ labels: { ...model, phase, dtype }, value }))
   );
   const tokens = Object.entries(stats.tokensByPhase).map(([phase, value]) => ({
-    labels: { phase },
+    labels: { ...model, phase },
     value,
   }));
+  const generated = (stats.tokensByPhase.think ?? 0) + (stats.tokensByPhase.answer ?? 0);
   return [
-    ...family("phasekv_num_requests_running", "gauge", "Requests in the running batch.", [
-      { value: stats.numRunning },
+    ...family("vllm:num_requests_running", "gauge", "Requests in the running batch.", [
+      { labels: model, value: stats.numRunning },
     ]),
-    ...family("phasekv_num_requests_waiting", "gauge", "Requests waiting to be scheduled.", [
-      { value: stats.numWaiting },
+    ...family("vllm:num_requests_waiting", "gauge", "Requests waiting to be scheduled.", [
+      { labels: model, value: stats.numWaiting },
     ]),
-    ...family("phasekv_kv_cache_usage_perc", "gauge", "Fraction of the KV byte budget in use.", [
-      { value: stats.kvUsage },
+    ...family("vllm:kv_cache_usage_perc", "gauge", "Fraction of the KV byte budget in use (0-1).", [
+      { labels: model, value: stats.kvUsage },
+    ]),
+    ...family("vllm:prompt_tokens_total", "counter", "Prompt tokens prefilled.", [
+      { labels: model, value: stats.tokensByPhase.prompt ?? 0 },
+    ]),
+    ...family("vllm:generation_tokens_total", "counter", "Tokens generated, think and answer.", [
+      { labels: model, value: generated },
+    ]),
+    ...family("vllm:num_preemptions_total", "counter", "Sequences preempted.", [
+      { labels: model, value: stats.numPreemptions },
     ]),
     ...family("phasekv_kv_cache_budget_bytes", "gauge", "KV cache byte budget.", [
-      { value: stats.kvBudgetBytes },
+      { labels: model, value: stats.kvBudgetBytes },
     ]),
     ...family(
       "phasekv_kv_cache_bytes",
@@ -168,37 +211,50 @@ function engineLines(stats: EngineStats): string[] {
       "Tokens prefilled or generated, by phase.",
       tokens,
     ),
-    ...family("phasekv_num_preemptions_total", "counter", "Sequences preempted.", [
-      { value: stats.numPreemptions },
-    ]),
-    ...kvExtraFamilies(stats),
+    ...kvExtraFamilies(stats, model),
   ];
 }
 
 /** Demotion and prefix-cache counters (absent from engines that do not report them). */
-function kvExtraFamilies(stats: EngineStats): string[] {
+function kvExtraFamilies(stats: EngineStats, model: Labels): string[] {
   const demotions = stats.kvDemotions ?? [];
   const blocks = demotions.map((d) => ({
-    labels: { phase: d.phase, dtype: d.dtype },
+    labels: { ...model, phase: d.phase, dtype: d.dtype },
     value: d.blocks,
   }));
   const bytes = demotions.map((d) => ({
-    labels: { phase: d.phase, dtype: d.dtype },
+    labels: { ...model, phase: d.phase, dtype: d.dtype },
     value: d.bytesFreed,
   }));
-  const prefix = (value: number | undefined) => value === undefined ? [] : [{ value }];
+  const prefix = (value: number | undefined) =>
+    value === undefined ? [] : [{ labels: model, value }];
+  const queries = prefix(stats.prefixCacheQueries);
+  const hits = prefix(stats.prefixCacheHits);
   return [
+    // vLLM's names first (routers read them), then phasekv's own
+    ...family(
+      "vllm:prefix_cache_queries_total",
+      "counter",
+      "Prompt tokens looked up in the prefix cache.",
+      queries,
+    ),
+    ...family(
+      "vllm:prefix_cache_hits_total",
+      "counter",
+      "Prompt tokens served from the prefix cache.",
+      hits,
+    ),
     ...family(
       "phasekv_prefix_cache_queries_total",
       "counter",
       "Prompt tokens looked up in the prefix cache.",
-      prefix(stats.prefixCacheQueries),
+      queries,
     ),
     ...family(
       "phasekv_prefix_cache_hits_total",
       "counter",
       "Prompt tokens served from the prefix cache.",
-      prefix(stats.prefixCacheHits),
+      hits,
     ),
     ...family(
       "phasekv_kv_demoted_blocks_total",

@@ -20,7 +20,9 @@ export async function parseBody<T extends z.ZodType>(c: Context, schema: T): Pro
   let bytes: ArrayBuffer;
   try {
     bytes = await c.req.arrayBuffer();
-  } catch {
+  } catch (err) {
+    // the read deadline (body_deadline.ts) ends the read with its own 408
+    if (err instanceof ApiError) throw err;
     throw invalidRequest("The request body could not be read", null, "invalid_body");
   }
   let text: string;
@@ -39,5 +41,28 @@ export async function parseBody<T extends z.ZodType>(c: Context, schema: T): Pro
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw invalidRequest("The request body must be a JSON object", null, "invalid_body");
   }
+  checkDepth(json as Record<string, unknown>);
   return schema.parse(json);
+}
+
+/** How deeply a body may nest: far more than any real request, far less than the stack. */
+export const MAX_BODY_DEPTH = 64;
+
+// checked without recursion, before the schema or a chat template walks it recursively
+function checkDepth(body: Record<string, unknown>): void {
+  for (const [field, value] of Object.entries(body)) {
+    const stack: [unknown, number][] = [[value, 1]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (typeof node !== "object" || node === null) continue;
+      if (depth > MAX_BODY_DEPTH) {
+        throw invalidRequest(
+          `Invalid value for '${field}': nested more than ${MAX_BODY_DEPTH} levels deep`,
+          field,
+          "invalid_value",
+        );
+      }
+      for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    }
+  }
 }

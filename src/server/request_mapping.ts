@@ -26,12 +26,16 @@ export function checkModel(requested: string | null | undefined, served: string)
   );
 }
 
-/** Builds the engine request; `promptParam` names the body field the prompt came from. */
+/**
+ * Builds the engine request; `promptParam` names the body field the prompt came from, and
+ * `requestId` (the response's id) names the request in /v1/kv and the logs.
+ */
 export function toGenerateRequest(
   engine: EngineApi,
   body: MappedFields,
   promptIds: number[],
   promptParam: string,
+  requestId?: string,
 ): GenerateRequest {
   const [limitParam, limit] = body.max_completion_tokens != null
     ? ["max_completion_tokens", body.max_completion_tokens]
@@ -42,6 +46,7 @@ export function toGenerateRequest(
   });
   const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   return {
+    requestId,
     promptIds,
     maxTokens,
     sampling: samplingOf(body),
@@ -95,7 +100,8 @@ function samplingOf(body: SamplingFields): Partial<SamplingParams> {
 }
 
 function kvDtype(engine: EngineApi, name: string | null | undefined, param: string) {
-  if (name == null) return undefined;
+  // `auto` leaves the phase to the server's own policy
+  if (name == null || name.trim().toLowerCase() === "auto") return undefined;
   try {
     return engine.resolveKvDtype(name);
   } catch (err) {

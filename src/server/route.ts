@@ -4,9 +4,10 @@
  * @module
  */
 import type { Context } from "hono";
-import { QueueFullError } from "../engine/errors.ts";
 import type { EngineApi } from "../engine/types.ts";
+import type { ReasoningField } from "./chat_format.ts";
 import type { EngineRef } from "./engine_ref.ts";
+import type { Logger } from "./log.ts";
 import type { ServerMetrics } from "./metrics.ts";
 
 /** The app's shared parts a handler may use. */
@@ -15,8 +16,10 @@ export interface RouteDeps {
   metrics: ServerMetrics;
   /** The name clients use for the model; null means the engine's modelId. */
   servedModelName: string | null;
-  /** Requests may wait in the engine's queue up to this many; then new ones get 503. */
-  maxWaiting: number;
+  /** Where chat responses put the reasoning. */
+  reasoningField: ReasoningField;
+  /** Request lines and errors. */
+  log: Logger;
 }
 
 /** One route of the app. */
@@ -29,9 +32,4 @@ export interface Route {
 /** The model name clients see and must send. */
 export function servedModel(deps: RouteDeps, engine: EngineApi): string {
   return deps.servedModelName ?? engine.modelId;
-}
-
-/** Throws QueueFullError (503) when the engine already has `maxWaiting` requests waiting. */
-export function admit(deps: RouteDeps, engine: EngineApi): void {
-  if (engine.stats().numWaiting >= deps.maxWaiting) throw new QueueFullError(deps.maxWaiting);
 }

@@ -8,10 +8,13 @@
 import { decodeKvBlock } from "../kv/block_decode.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import type { BlockEntry, Phase } from "../kv/types.ts";
-import { GREEDY, type SealOp } from "../runner/types.ts";
-import type { QuantizedCache } from "./quantize_cache.ts";
+import { GREEDY, type SamplingParams, type SealOp } from "../runner/types.ts";
 import { blockOffset, readPoolBlocks, type ServedModel } from "./served_model.ts";
-import { type KvBlock, type KvTrace, splitBlocks } from "./trace.ts";
+import { type KvBlock, type KvTrace, type QuantizedCache, splitBlocks } from "./trace.ts";
+import { PhaseTracker } from "../kv/phase.ts";
+import type { ThinkMarkers } from "../model/chat_template.ts";
+import { generateOne } from "../runner/single_sequence.ts";
+import type { EncodedPrompt } from "./prompts.ts";
 
 /** One generated sequence: the prompt's and the generated token ids, and each token's phase. */
 export interface TokenSequence {
@@ -136,4 +139,36 @@ async function readCache(
     values.push(v);
   }
   return { keys, values };
+}
+
+/** Options of `generateSequence`. */
+export interface GenerateSequenceOptions {
+  maxTokens: number;
+  sampling: SamplingParams;
+  stopIds: readonly number[];
+  /** The model's think marker ids; null applies the think-fraction rule. */
+  markers: ThinkMarkers | null;
+}
+
+/** Generates after `prompt` on the served model and labels every token with its phase. */
+export async function generateSequence(
+  model: ServedModel,
+  prompt: EncodedPrompt,
+  opts: GenerateSequenceOptions,
+): Promise<TokenSequence> {
+  const result = await generateOne(model.runner, prompt.ids, {
+    maxTokens: opts.maxTokens,
+    sampling: opts.sampling,
+    stopIds: opts.stopIds,
+    maxRowsPerStep: model.maxRows,
+  });
+  const tracker = new PhaseTracker({
+    openId: opts.markers?.open ?? null,
+    closeId: opts.markers?.close ?? null,
+    startsInThink: prompt.startsInThink,
+    maxTokens: opts.maxTokens,
+  });
+  const phases: Phase[] = prompt.ids.map(() => "prompt");
+  for (const id of result.ids) phases.push(tracker.observe(id));
+  return { ids: [...prompt.ids, ...result.ids], promptLength: prompt.ids.length, phases };
 }

@@ -4,8 +4,7 @@
  * and the KL of the next-token distribution from two teacher-forced runs' logits.
  * @module
  */
-import type { QuantizedCache } from "./quantize_cache.ts";
-import type { KvBlock, KvTrace } from "./trace.ts";
+import type { KvBlock, KvTrace, QuantizedCache } from "./trace.ts";
 
 /** Per-layer samples (one per sampled query position and head) of the attention metrics. */
 export interface AttentionSamples {

@@ -1,11 +1,16 @@
 /**
  * Where calibration prompts come from: a file the user names, fresh problems in the format of
  * a model's held-out set (its numbers redrawn, so the accuracy set is not calibrated on), or
- * built-in story openings for base models.
+ * built-in story openings for base models; and each prompt encoded as the server encodes it.
  * @module
  */
-import type { ChatMessage } from "../model/chat_template.ts";
+import {
+  type ChatMessage,
+  type ChatTemplate,
+  generationOpensThink,
+} from "../model/chat_template.ts";
 import { createRng } from "./rng.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
 
 /** One calibration prompt: chat messages (rendered with the model's template) or plain text. */
 export type CalibrationPrompt =
@@ -137,4 +142,34 @@ export async function calibrationPrompts(
     (_, i): CalibrationPrompt => ({ kind: "text", text: STORY_PROMPTS[i % STORY_PROMPTS.length] }),
   );
   return { prompts, source: "built-in story openings" };
+}
+
+/** A prompt as token ids, and whether generation starts inside a think block. */
+export interface EncodedPrompt {
+  ids: number[];
+  startsInThink: boolean;
+}
+
+/** Raised for a chat prompt when the model has no chat template. */
+export class NoChatTemplateError extends Error {
+  /** Explains that chat prompts need a template. */
+  constructor() {
+    super("Chat prompts need a model with a chat template; give plain-text prompts instead");
+    this.name = "NoChatTemplateError";
+  }
+}
+
+/** Encodes `prompt` as the server would for /v1/chat/completions or /v1/completions. */
+export function encodePrompt(
+  prompt: CalibrationPrompt,
+  tokenizer: Tokenizer,
+  template: ChatTemplate | null,
+): EncodedPrompt {
+  if (prompt.kind === "text") return { ids: tokenizer.encode(prompt.text), startsInThink: false };
+  if (template === null) throw new NoChatTemplateError();
+  const text = template.render(prompt.messages);
+  return {
+    ids: tokenizer.encode(text, { addSpecialTokens: false }),
+    startsInThink: generationOpensThink(template.generationPrompt(prompt.messages)),
+  };
 }

@@ -1,15 +1,14 @@
 /**
- * The model as the server runs it, opened for calibration: the GPU ModelRunner with the KV
- * registry's dtypes, the kv_decode attention path and the GPU sealer, plus pool readback.
+ * The model as the server runs it, opened for calibration: the GPU ModelRunner (the KV registry's
+ * dtypes, the kv_decode attention path, the GPU sealer and the engine's KV rotation), plus pool
+ * readback.
  * Calibration generates, captures and re-runs sequences through it, so every tensor it measures
  * comes from the served kernels.
  * @module
  */
 import { type Gpu, openGpu } from "../gpu/device.ts";
-import { registryTable } from "../engine/gpu_backend.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import type { KvLayout } from "../kv/layout.ts";
-import { KvSealer } from "../kv/sealer.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
 
@@ -26,6 +25,8 @@ export interface ServedModelOptions {
   blockSize?: number;
   /** An already open GPU (tests share one); default opens one and owns it. */
   gpu?: Gpu;
+  /** Whether the runner rotates K and V (the engine's default for the head size when absent). */
+  rotateKv?: boolean;
 }
 
 /** A served model and the geometry of its KV pools. */
@@ -62,10 +63,8 @@ export async function openServedModel(
     maxNumSeqs: 1,
     maxRowsPerStep: opts.maxSequenceTokens,
     maxBlocksPerSeq: maxBlocks,
-    kvDtypes: registryTable,
-    kvDecodeKernel: "kv_decode",
+    rotateKv: opts.rotateKv,
   });
-  runner.sealer = await KvSealer.create(gpu.device, layout);
   return {
     gpu,
     runner,

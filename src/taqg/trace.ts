@@ -24,6 +24,12 @@ export interface KvTrace {
   queries: Float32Array[];
 }
 
+/** A dequantized cache, laid out like `KvTrace.keys` / `KvTrace.values`. */
+export interface QuantizedCache {
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
 /** A run of consecutive tokens of one phase that the runtime seals as one KV block. */
 export interface KvBlock {
   index: number;

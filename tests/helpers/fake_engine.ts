@@ -14,6 +14,7 @@ import type {
   GenerateRequest,
   GenerateUsage,
 } from "../../src/engine/types.ts";
+import type { KvPolicy } from "../../src/kv/policy.ts";
 import type { Phase } from "../../src/kv/types.ts";
 
 /** Options of the fake engine. */
@@ -53,6 +54,11 @@ const CLOSE_MARKER_ID = 0xe001;
 /** An EngineApi with a scripted output. */
 export class FakeEngine implements EngineApi {
   readonly modelId = "fake-reasoner";
+  readonly kvPolicy: KvPolicy = {
+    prompt: { dtype: "f16", source: "default" },
+    think: { dtype: "int4", source: "profile" },
+    answer: { dtype: "int8", source: "flag" },
+  };
   readonly maxModelLen: number;
   /** Requests the engine received, in order. */
   readonly requests: GenerateRequest[] = [];

@@ -370,6 +370,7 @@ export function fakeModel(): {
     headDim: number;
     eosTokenIds: number[];
     maxPositionEmbeddings: number;
+    vocabSize: number;
   };
   tokenizer: typeof FAKE_TOKENIZER;
   markers: { openId: number; closeId: number };
@@ -382,6 +383,7 @@ export function fakeModel(): {
       headDim: 32,
       eosTokenIds: [FAKE_EOS],
       maxPositionEmbeddings: 4096,
+      vocabSize: FAKE_VOCAB.length,
     },
     tokenizer: FAKE_TOKENIZER,
     markers: { openId: FAKE_OPEN, closeId: FAKE_CLOSE },
@@ -410,3 +412,12 @@ export function loadTextSide(): Promise<{
     renderChat: (messages) => messages.map((m) => m.content).join("\n"),
   });
 }
+
+/** The fake runner as createEngine's `backend`, with its Worker entry. */
+export const FAKE_ENGINE_BACKEND: {
+  backend: { loadEngineParts: typeof loadEngineParts; loadTextSide: typeof loadTextSide };
+  workerUrl: string;
+} = {
+  backend: { loadEngineParts, loadTextSide },
+  workerUrl: new URL("./fake_worker.ts", import.meta.url).href,
+};

@@ -7,6 +7,8 @@
  */
 import type { LoadedCheckpoint, ModelSpec } from "../../src/model/spec.ts";
 import { roundF16, toFloat32 } from "../../src/model/tensor_convert.ts";
+import { rotationSigns } from "../../src/kv/rotation.ts";
+import { rotateRows, unrotateRows } from "./hadamard.ts";
 
 /** Rounding the GPU applies, mirrored so the oracle can match it bit for bit where it should. */
 export interface ReferenceOptions {
@@ -14,6 +16,11 @@ export interface ReferenceOptions {
   f16Weights?: boolean;
   /** Round K and V to f16 when written to the cache, as the GPU's open block stores them. */
   f16Kv?: boolean;
+  /**
+   * Rotate q, k and v after RoPE by the engine's KV rotation (src/kv/rotation.ts) and the
+   * attention output back, as a runner with `rotateKv` does; traces then hold rotated q, k, v.
+   */
+  rotateKv?: boolean;
 }
 
 /** What one layer computed for one token (after q/k norm and RoPE; K and V as cached). */
@@ -102,12 +109,19 @@ export class ReferenceModel {
   readonly spec: ModelSpec;
   readonly #weights: Map<string, Float32Array>;
   readonly #f16Kv: boolean;
+  readonly #signs: Float32Array | null;
   readonly #caches = new Map<number, SeqCache>();
 
-  private constructor(spec: ModelSpec, weights: Map<string, Float32Array>, f16Kv: boolean) {
+  private constructor(
+    spec: ModelSpec,
+    weights: Map<string, Float32Array>,
+    f16Kv: boolean,
+    rotateKv: boolean,
+  ) {
     this.spec = spec;
     this.#weights = weights;
     this.#f16Kv = f16Kv;
+    this.#signs = rotateKv ? rotationSigns(spec.headDim) : null;
   }
 
   /** Builds the model from a loaded checkpoint, converting every tensor to f32 once. */
@@ -117,7 +131,7 @@ export class ReferenceModel {
       const values = toFloat32(tensor);
       weights.set(name, opts.f16Weights ? roundArrayF16(values) : values);
     }
-    return new ReferenceModel(ckpt.spec, weights, opts.f16Kv ?? false);
+    return new ReferenceModel(ckpt.spec, weights, opts.f16Kv ?? false, opts.rotateKv ?? false);
   }
 
   /** Logits for `tokenId` at `position` of sequence `seq`; positions 0..position-1 must be cached. */
@@ -194,6 +208,9 @@ export class ReferenceModel {
     }
     applyRope(q, s.headDim, position, s.ropeTheta);
     applyRope(k, s.headDim, position, s.ropeTheta);
+    if (this.#signs) {
+      for (const x of [q, k, v]) x.set(rotateRows(x, this.#signs));
+    }
     if (this.#f16Kv) {
       roundArrayF16(k);
       roundArrayF16(v);
@@ -203,7 +220,8 @@ export class ReferenceModel {
     cache.v[l][position] = v;
     cache.k[l].length = position + 1;
     cache.v[l].length = position + 1;
-    const attn = this.#attention(q, cache.k[l], cache.v[l]);
+    let attn = this.#attention(q, cache.k[l], cache.v[l]);
+    if (this.#signs) attn = unrotateRows(attn, this.#signs);
     addInPlace(x, matvec(this.#w(`${p}.self_attn.o_proj.weight`), attn, s.hiddenSize));
 
     // mlp (SwiGLU)

@@ -29,3 +29,25 @@ export function hadamardRows(x: Float32Array, n: number): Float32Array {
   for (let i = 0; i < out.length; i += n) hadamardInPlace(out, i, n);
   return out;
 }
+
+/** A copy of `x` with every run of n = signs.length values mapped to H·(s ⊙ x)/√n. */
+export function rotateRows(x: Float32Array, signs: Float32Array): Float32Array {
+  const n = signs.length;
+  const out = x.slice();
+  for (let i = 0; i < out.length; i += n) {
+    for (let j = 0; j < n; j++) out[i + j] *= signs[j];
+    hadamardInPlace(out, i, n);
+  }
+  return out;
+}
+
+/** The inverse of rotateRows: s ⊙ (H·y)/√n on every run of n values. */
+export function unrotateRows(y: Float32Array, signs: Float32Array): Float32Array {
+  const n = signs.length;
+  const out = y.slice();
+  for (let i = 0; i < out.length; i += n) {
+    hadamardInPlace(out, i, n);
+    for (let j = 0; j < n; j++) out[i + j] *= signs[j];
+  }
+  return out;
+}

@@ -1,11 +1,18 @@
 /**
  * Plain-TypeScript oracle of the KV block codecs (layouts in src/kv/layout.ts). It mirrors the
  * f32 arithmetic of kernels/kv_seal.wgsl step by step (Math.fround after every operation), so
- * the GPU seal is expected to produce identical codes and scales.
+ * the GPU seal is expected to produce identical codes and scales. Decoding is the runtime's one
+ * CPU decoder (src/kv/block_decode.ts), re-exported here for the tests.
  * @module
  */
+import {
+  decodeKvBlock,
+  decodeKvElement,
+  kvCodeIndex,
+  kvElementParams,
+} from "../../src/kv/block_decode.ts";
 import type { KvDtype } from "../../src/kv/dtype.ts";
-import { type KvLayout, kvSections, vGroupSize, vGroupsPerToken } from "../../src/kv/layout.ts";
+import { type KvLayout, kvSections, vGroupSize } from "../../src/kv/layout.ts";
 
 /** K and V of one block, each [numKvHeads][blockSize][headDim]. */
 export interface KvBlockValues {
@@ -85,31 +92,10 @@ function at(layout: KvLayout, h: number, t: number, d: number): number {
   return (h * layout.blockSize + t) * layout.headDim + d;
 }
 
-/** Where the code of an element of an int block sits in its section's bitstream. */
-function intCodeIndex(layout: KvLayout, isK: boolean, h: number, t: number, d: number): number {
-  const { blockSize: b, headDim: dd } = layout;
-  return isK ? (h * dd + d) * b + t : (h * b + t) * dd + d;
-}
-
-/** Word of the (scale, min) pair of an element's group, from the start of its params section. */
-function intParamIndex(layout: KvLayout, isK: boolean, h: number, t: number, d: number): number {
-  return isK
-    ? h * layout.headDim + d
-    : (h * layout.blockSize + t) * vGroupsPerToken(layout.headDim) +
-      Math.floor(d / vGroupSize(layout.headDim));
-}
-
 function writeBits(words: Uint32Array, base: number, index: number, bits: number, code: number) {
   const pos = index * bits, w = base + (pos >>> 5), s = pos & 31;
   words[w] |= code << s;
   if (s + bits > 32) words[w + 1] |= code >>> (32 - s);
-}
-
-function readBits(words: Uint32Array, base: number, index: number, bits: number): number {
-  const pos = index * bits, w = base + (pos >>> 5), s = pos & 31;
-  let v = words[w] >>> s;
-  if (s + bits > 32) v |= words[w + 1] << (32 - s);
-  return v & ((1 << bits) - 1);
 }
 
 /** (scale, min) of asymmetric b-bit codes over xs, as f16 bits; codes via intCode(). */
@@ -147,8 +133,10 @@ export function encodeBlock(
     words.set(packF16Block(f16, layout));
   } else if (dtype.kind === "fp8") {
     encodeFp8(words, sec, layout, f16, tokens);
+  } else if (dtype.kind === "int") {
+    encodeInt(words, sec, dtype, layout, f16, tokens);
   } else {
-    encodeInt(words, sec, layout, f16, tokens, dtype.bits);
+    encodeVec(words, sec, dtype, layout, f16, tokens);
   }
   return words;
 }
@@ -182,116 +170,104 @@ function encodeFp8(
   });
 }
 
+/** Writes one group's (scale, min) word and its elements' codes. */
+function encodeGroup(
+  words: Uint32Array,
+  paramWord: number,
+  codeBase: number,
+  bits: number,
+  xs: readonly number[],
+  codeIndices: readonly number[],
+) {
+  const p = intParams(xs, bits);
+  words[paramWord] = p.scale | (p.min << 16);
+  xs.forEach((x, j) => {
+    writeBits(words, codeBase, codeIndices[j], bits, intCode(x, bits, p.scale, p.min));
+  });
+}
+
 function encodeInt(
   words: Uint32Array,
   sec: ReturnType<typeof kvSections>,
+  dtype: KvDtype,
   layout: KvLayout,
   f16: KvBlockValues,
   tokens: number,
-  bits: number,
 ) {
   const { numKvHeads: hh, headDim: dd } = layout;
+  const bits = dtype.bits;
   const g = vGroupSize(dd);
   // K: per (head, channel) across tokens
   for (let h = 0; h < hh; h++) {
     for (let d = 0; d < dd; d++) {
-      const xs = Array.from({ length: tokens }, (_, t) => f16.k[at(layout, h, t, d)]);
-      const p = intParams(xs, bits);
-      words[sec.kParams + intParamIndex(layout, true, h, 0, d)] = p.scale | (p.min << 16);
-      xs.forEach((x, t) => {
-        writeBits(
-          words,
-          sec.kCodes,
-          intCodeIndex(layout, true, h, t, d),
-          bits,
-          intCode(x, bits, p.scale, p.min),
-        );
-      });
+      const ts = Array.from({ length: tokens }, (_, t) => t);
+      encodeGroup(
+        words,
+        sec.kParams + h * dd + d,
+        sec.kCodes,
+        bits,
+        ts.map((t) => f16.k[at(layout, h, t, d)]),
+        ts.map((t) => kvCodeIndex(dtype, layout, true, h, t, d)),
+      );
     }
   }
   // V: per (head, token) across groups of channels
+  const groups = Math.ceil(dd / g);
   for (let h = 0; h < hh; h++) {
     for (let t = 0; t < tokens; t++) {
       for (let d0 = 0; d0 < dd; d0 += g) {
         const ds = Array.from({ length: Math.min(g, dd - d0) }, (_, j) => d0 + j);
-        const xs = ds.map((d) => f16.v[at(layout, h, t, d)]);
-        const p = intParams(xs, bits);
-        words[sec.vParams + intParamIndex(layout, false, h, t, d0)] = p.scale | (p.min << 16);
-        ds.forEach((d, j) => {
-          writeBits(
-            words,
-            sec.vCodes,
-            intCodeIndex(layout, false, h, t, d),
-            bits,
-            intCode(xs[j], bits, p.scale, p.min),
-          );
-        });
+        encodeGroup(
+          words,
+          sec.vParams + (h * layout.blockSize + t) * groups + d0 / g,
+          sec.vCodes,
+          bits,
+          ds.map((d) => f16.v[at(layout, h, t, d)]),
+          ds.map((d) => kvCodeIndex(dtype, layout, false, h, t, d)),
+        );
+      }
+    }
+  }
+}
+
+function encodeVec(
+  words: Uint32Array,
+  sec: ReturnType<typeof kvSections>,
+  dtype: KvDtype,
+  layout: KvLayout,
+  f16: KvBlockValues,
+  tokens: number,
+) {
+  const { numKvHeads: hh, blockSize: b, headDim: dd } = layout;
+  const ds = Array.from({ length: dd }, (_, d) => d);
+  for (
+    const [isK, x, params, codes] of [
+      [true, f16.k, sec.kParams, sec.kCodes],
+      [false, f16.v, sec.vParams, sec.vCodes],
+    ] as const
+  ) {
+    for (let h = 0; h < hh; h++) {
+      for (let t = 0; t < tokens; t++) {
+        encodeGroup(
+          words,
+          params + h * b + t,
+          codes,
+          dtype.bits,
+          ds.map((d) => x[at(layout, h, t, d)]),
+          ds.map((d) => kvCodeIndex(dtype, layout, isK, h, t, d)),
+        );
       }
     }
   }
 }
 
 /** Decodes one element of a block (isK: the K section). */
-export function decodeElement(
-  dtype: KvDtype,
-  layout: KvLayout,
-  words: Uint32Array,
-  isK: boolean,
-  h: number,
-  t: number,
-  d: number,
-): number {
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
-  if (dtype.kind === "f16") {
-    const i = (isK ? 0 : layout.numKvHeads * layout.blockSize * layout.headDim) +
-      at(layout, h, t, d);
-    return f16Value((words[i >> 1] >>> ((i & 1) * 16)) & 0xffff);
-  }
-  if (dtype.kind === "fp8") {
-    const i = at(layout, h, t, d);
-    const code = (words[(isK ? sec.kCodes : sec.vCodes) + (i >> 2)] >>> (8 * (i & 3))) & 0xff;
-    const scale = f16Value((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff);
-    return f32(e4m3Decode(code) * scale);
-  }
-  const p = elementParams(dtype, layout, words, isK, h, t, d);
-  const q = readBits(
-    words,
-    isK ? sec.kCodes : sec.vCodes,
-    intCodeIndex(layout, isK, h, t, d),
-    dtype.bits,
-  );
-  return f32(f32(q * p.scale) + p.min);
-}
+export const decodeElement: typeof decodeKvElement = decodeKvElement;
 
 /** The (scale, min) values of an element's group (fp8: the head's scale and 0). */
-export function elementParams(
-  dtype: KvDtype,
-  layout: KvLayout,
-  words: Uint32Array,
-  isK: boolean,
-  h: number,
-  t: number,
-  d: number,
-): { scale: number; min: number } {
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
-  if (dtype.kind === "fp8") {
-    return { scale: f16Value((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff), min: 0 };
-  }
-  const w = words[(isK ? sec.kParams : sec.vParams) + intParamIndex(layout, isK, h, t, d)];
-  return { scale: f16Value(w & 0xffff), min: f16Value(w >>> 16) };
-}
+export const elementParams: typeof kvElementParams = kvElementParams;
 
 /** Decodes a whole block. */
 export function decodeBlock(dtype: KvDtype, layout: KvLayout, words: Uint32Array): KvBlockValues {
-  const n = layout.numKvHeads * layout.blockSize * layout.headDim;
-  const out = { k: new Float32Array(n), v: new Float32Array(n) };
-  for (let h = 0; h < layout.numKvHeads; h++) {
-    for (let t = 0; t < layout.blockSize; t++) {
-      for (let d = 0; d < layout.headDim; d++) {
-        out.k[at(layout, h, t, d)] = decodeElement(dtype, layout, words, true, h, t, d);
-        out.v[at(layout, h, t, d)] = decodeElement(dtype, layout, words, false, h, t, d);
-      }
-    }
-  }
-  return out;
+  return decodeKvBlock(dtype, layout, words);
 }

@@ -237,3 +237,21 @@ export function penalizedLogitsRef(
   for (const [t, c] of count) out[t] = logits[t] - (penalties.frequency * c + penalties.presence);
   return out;
 }
+
+/** Oracle of kernels/logprobs.wgsl: the token's logprob and the `top` most likely tokens. */
+export function logprobsRef(
+  logits: Float32Array,
+  token: number,
+  top: number,
+): { logprob: number; top: { token: number; logprob: number }[] } {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+  return {
+    logprob: logits[token] - lse,
+    top: order.slice(0, top).map((i) => ({ token: i, logprob: logits[i] - lse })),
+  };
+}

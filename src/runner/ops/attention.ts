@@ -1,30 +1,39 @@
 /**
- * Paged attention dispatch (kernels/paged_attention.wgsl, plus attention_merge.wgsl when the
- * context is split across workgroups), and the choice of the number of splits.
+ * Paged attention dispatch (kernels/paged_attention.wgsl, one dispatch per window of the
+ * context, then attention_merge.wgsl), and the plan that splits a step's contexts so that no
+ * invocation of a software adapter runs into its loop bound.
  * @module
  */
 import type { Gpu } from "../../gpu/device.ts";
 import { createBuffer } from "../../gpu/buffers.ts";
-import { dispatch } from "../../gpu/dispatch.ts";
-import type { Binding } from "../../gpu/kernel_cache.ts";
+import { dispatch, UNIFORM_SLOT_BYTES } from "../../gpu/dispatch.ts";
+import { KV_DTYPES } from "../../kv/dtype.ts";
 import type { AttentionShape } from "./elementwise.ts";
 
-/** Most splits of one row's context. */
+/** Most parallel splits of one row's context. */
 export const MAX_SPLITS = 16;
-/** Rows for which the partial-state scratch holds MAX_SPLITS splits of every head. */
-const SPLIT_ROWS = 4;
-/** Above this many (row, head) pairs the GPU is busy enough without splitting. */
-const BUSY_PAIRS = 256;
-/** The kernel's private q/acc arrays hold this many dims. */
-const MAX_HEAD_DIM = 256;
+/** Per-lane private capacities of the kernel (MAX_LANE_VALUES, MAX_DPL, MAX_GROUP). */
+const MAX_LANE_VALUES = 128;
+const MAX_DPL = 32;
+const MAX_GROUP = 16;
+/** Blocks closed early (phase changes) a split may meet beyond its full ones. */
+const PARTIAL_BLOCKS = 16;
+/** Share of the loop bound the plan may use (the rest is slack for the model's error). */
+const LOOP_BUDGET = 0.85;
+/** Workgroups per window that keep the adapter busy: a few per CPU core, or a GPU's SMs. */
+const BUSY_WORKGROUPS = { software: 16, gpu: 512 } as const;
 
 /** Attention options. */
 export interface AttentionOptions {
   blockSize: number;
-  /** Library file decoding quantized blocks: "kv_decode", or "kv_decode_none" (f16 only). */
+  /** Library file decoding quantized blocks (kernels/kv_decode.wgsl: "kv_decode"). */
   kvDecode: string;
-  /** Fewest context tokens a split covers (tests lower it to reach the split path). */
+  /** Fewest context tokens a parallel split covers (tests lower it to reach the merge). */
   minSplitTokens?: number;
+  /** Caps the tokens one invocation covers (tests lower it to reach several windows). */
+  maxSplitTokens?: number;
+  /** Threads per workgroup (default: the adapter profile's, adjusted to the shape). */
+  lanes?: number;
 }
 
 /** Buffers attention reads and writes. */
@@ -35,31 +44,50 @@ export interface AttentionBuffers {
   table: GPUBuffer;
   pool: GPUBuffer;
   out: GPUBuffer;
-  /** Uniform (rows, splits) as written by the caller for this step. */
-  params: Binding;
+}
+
+/** How a step's attention is cut: S parallel splits of T tokens, in W sequential windows. */
+export interface AttentionPlan {
+  rows: number;
+  splits: number;
+  splitTokens: number;
+  windows: number;
+}
+
+/** The kernel's shape for a model: lanes per workgroup and channels per lane. */
+export interface AttentionKernelShape {
+  lanes: number;
+  channelsPerLane: number;
+  group: number;
 }
 
 /** Causal attention of each row over its sequence's paged cache. */
 export class AttentionOp {
   readonly #gpu: Gpu;
   readonly #shape: AttentionShape;
+  readonly #kernel: AttentionKernelShape;
+  readonly #blockSize: number;
   readonly #main: GPUComputePipeline;
   readonly #merge: GPUComputePipeline;
-  readonly #partial: GPUBuffer;
   readonly #minSplitTokens: number;
+  readonly #maxSplitTokens: number;
+  #state: GPUBuffer | null = null;
+  #params: GPUBuffer | null = null;
 
   private constructor(
     gpu: Gpu,
     shape: AttentionShape,
+    kernel: AttentionKernelShape,
+    opts: AttentionOptions,
     pipelines: [GPUComputePipeline, GPUComputePipeline],
-    minSplitTokens: number,
   ) {
     this.#gpu = gpu;
     this.#shape = shape;
+    this.#kernel = kernel;
+    this.#blockSize = opts.blockSize;
     [this.#main, this.#merge] = pipelines;
-    this.#minSplitTokens = minSplitTokens;
-    const slots = SPLIT_ROWS * shape.numHeads * MAX_SPLITS;
-    this.#partial = createBuffer(gpu.device, "attention.partial", slots * (shape.headDim + 2) * 4);
+    this.#minSplitTokens = opts.minSplitTokens ?? 256;
+    this.#maxSplitTokens = opts.maxSplitTokens ?? Infinity;
   }
 
   /** Compiles the attention and merge kernels for a model's shape. */
@@ -68,15 +96,18 @@ export class AttentionOp {
     shape: AttentionShape,
     opts: AttentionOptions,
   ): Promise<AttentionOp> {
-    if (shape.headDim > MAX_HEAD_DIM || shape.headDim % 2 !== 0) {
-      throw new RangeError(`head_dim ${shape.headDim} must be even and at most ${MAX_HEAD_DIM}`);
-    }
-    if (shape.numHeads % shape.numKvHeads !== 0) {
-      throw new RangeError(`${shape.numHeads} heads do not divide into ${shape.numKvHeads} groups`);
-    }
+    const kernel = attentionKernelShape(
+      shape,
+      opts.blockSize,
+      opts.lanes ?? gpu.profile.attention,
+      gpu.device.limits.maxComputeWorkgroupStorageSize,
+    );
+    const ids = KV_DTYPES.filter((d) => d.kind !== "f16").map((d) => d.id);
+    const lanesQuant = `kv_lanes_quant_${ids.join("_") || "none"}`;
+    gpu.kernels.define(lanesQuant, lanesQuantWgsl(ids));
     const pipelines = await Promise.all([
-      gpu.kernels.pipeline([opts.kvDecode, "kv_load", "paged_attention"], "main", {
-        WG: gpu.profile.attention,
+      gpu.kernels.pipeline([opts.kvDecode, "kv_load", lanesQuant, "paged_attention"], "main", {
+        LANES: kernel.lanes,
         NUM_HEADS: shape.numHeads,
         NUM_KV_HEADS: shape.numKvHeads,
         BLOCK_SIZE: opts.blockSize,
@@ -90,99 +121,242 @@ export class AttentionOp {
         HEAD_DIM: shape.headDim,
       }),
     ]);
-    return new AttentionOp(gpu, shape, pipelines, opts.minSplitTokens ?? 256);
+    return new AttentionOp(
+      gpu,
+      shape,
+      kernel,
+      opts,
+      pipelines as [
+        GPUComputePipeline,
+        GPUComputePipeline,
+      ],
+    );
   }
 
-  /** Splits per row for a step of `numRows` rows whose longest context is `maxContext` tokens. */
-  splitsFor(numRows: number, maxContext: number): number {
-    return attentionSplits({
+  /** The workgroup shape the kernel was compiled with. */
+  get kernelShape(): AttentionKernelShape {
+    return this.#kernel;
+  }
+
+  /** The plan for a step of `numRows` rows whose longest context is `maxContext` tokens. */
+  plan(numRows: number, maxContext: number): AttentionPlan {
+    const { lanes, channelsPerLane, group } = this.#kernel;
+    const bound = this.#gpu.profile.maxLoopIterations;
+    const perWindowSplit = bound === null ? Infinity : maxSplitTokens({
+      bound,
+      lanes,
+      channelsPerLane,
+      group,
+      blockSize: this.#blockSize,
+    });
+    return attentionPlan({
       numRows,
       maxContext,
-      numHeads: this.#shape.numHeads,
-      headDim: this.#shape.headDim,
+      numKvHeads: this.#shape.numKvHeads,
+      stateBytesPerSplit: this.#shape.numHeads * (this.#shape.headDim + 2) * 4,
+      maxStateBytes: Math.min(this.#gpu.maxBindingBytes, 128 << 20),
       minSplitTokens: this.#minSplitTokens,
-      maxLoopIterations: this.#gpu.profile.maxLoopIterations,
-      lanes: this.#gpu.profile.attention,
+      maxSplitTokens: Math.min(perWindowSplit, this.#maxSplitTokens),
+      busyWorkgroups: BUSY_WORKGROUPS[this.#gpu.profile.name],
     });
   }
 
-  /** Encodes attention (and the merge when `splits` > 1) for `numRows` rows. */
-  encode(
-    pass: GPUComputePassEncoder,
-    b: AttentionBuffers,
-    numRows: number,
-    splits: number,
-  ): void {
+  /**
+   * Plans a step and writes its per-window parameters (queue-ordered, so they land before the
+   * next submit); the plan is what `encode` takes.
+   */
+  prepare(numRows: number, maxContext: number): AttentionPlan {
+    const plan = this.plan(numRows, maxContext);
+    const device = this.#gpu.device;
+    const stateBytes = Math.max(1, plan.rows) * plan.splits * this.#shape.numHeads *
+      (this.#shape.headDim + 2) * 4;
+    if (!this.#state || this.#state.size < stateBytes) {
+      this.#state?.destroy();
+      this.#state = createBuffer(device, "attention.state", stateBytes);
+    }
+    const paramBytes = plan.windows * UNIFORM_SLOT_BYTES;
+    if (!this.#params || this.#params.size < paramBytes) {
+      this.#params?.destroy();
+      this.#params = device.createBuffer({
+        label: "attention.params",
+        size: Math.max(paramBytes, 4 * UNIFORM_SLOT_BYTES),
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+    }
+    const words = new Uint32Array(paramBytes / 4);
+    for (let w = 0; w < plan.windows; w++) {
+      words.set([plan.rows, plan.splits, plan.splitTokens, w], w * UNIFORM_SLOT_BYTES / 4);
+    }
+    device.queue.writeBuffer(this.#params, 0, words);
+    return plan;
+  }
+
+  /** Encodes attention for the plan `prepare` returned (its windows, then the merge). */
+  encode(pass: GPUComputePassEncoder, b: AttentionBuffers, plan: AttentionPlan): void {
+    if (plan.rows === 0) return;
+    const state = this.#state, params = this.#params;
+    if (!state || !params) throw new Error("AttentionOp.encode before prepare");
     const kernels = this.#gpu.kernels;
-    const { numHeads, headDim } = this.#shape;
-    const main = kernels.bindGroup(this.#main, [
-      b.qkv,
-      b.rows,
-      b.seqs,
-      b.table,
-      b.pool,
-      b.out,
-      this.#partial,
-      b.params,
-    ]);
-    const x = Math.ceil((numHeads * splits) / this.#gpu.profile.attention);
-    dispatch(pass, this.#main, main, x, numRows);
-    if (splits === 1) return;
-    const merge = kernels.bindGroup(this.#merge, [this.#partial, b.out, b.params]);
-    dispatch(
-      pass,
-      this.#merge,
-      merge,
-      Math.ceil(numHeads * headDim / this.#gpu.profile.elementwise),
-      numRows,
-    );
+    const slot = (w: number) => ({ buffer: params, offset: w * UNIFORM_SLOT_BYTES, size: 16 });
+    for (let w = 0; w < plan.windows; w++) {
+      const group = kernels.bindGroup(this.#main, [
+        b.qkv,
+        b.rows,
+        b.seqs,
+        b.table,
+        b.pool,
+        state,
+        slot(w),
+      ]);
+      dispatch(pass, this.#main, group, this.#shape.numKvHeads * plan.splits, plan.rows);
+    }
+    const merge = kernels.bindGroup(this.#merge, [state, b.out, slot(0)]);
+    const width = this.#shape.numHeads * this.#shape.headDim;
+    dispatch(pass, this.#merge, merge, Math.ceil(width / this.#gpu.profile.elementwise), plan.rows);
   }
 
-  /** Frees the scratch buffer. */
+  /** Frees the scratch buffers. */
   destroy(): void {
-    this.#partial.destroy();
+    this.#state?.destroy();
+    this.#params?.destroy();
+    this.#state = this.#params = null;
   }
-}
-
-/** What the choice of splits depends on. */
-export interface SplitQuery {
-  numRows: number;
-  maxContext: number;
-  numHeads: number;
-  headDim: number;
-  minSplitTokens: number;
-  /** The adapter's bound on loop iterations per SIMD group (null: none). */
-  maxLoopIterations: number | null;
-  /** Threads of an attention workgroup (a software adapter's SIMD group). */
-  lanes: number;
 }
 
 /**
- * Splits per row: enough to keep a long context busy on a GPU, few enough for the scratch, and
- * on software adapters enough that no SIMD group exceeds the loop bound. Measured on lavapipe: a
- * group of lanes fails once the token range its lanes cover, times 2·headDim + 1 iterations per
- * token, nears the bound; lanes are consecutive splits of one head, so a group covers
- * `lanes / splits` of the context (all of it below `lanes` splits). A step that cannot meet the
- * bound is refused rather than computed wrong.
+ * WGSL of kv_lanes_quant: a lane's channels of one token's K or V in a quantized block, one
+ * branch per dtype id, each calling kv_k_quant / kv_v_quant with its id as a constant (measured
+ * on lavapipe: with the id a variable, int4 attention ran 3-6x slower than f16).
  */
-export function attentionSplits(q: SplitQuery): number {
-  const pairs = q.numRows * q.numHeads;
-  const byScratch = Math.floor((SPLIT_ROWS * q.numHeads * MAX_SPLITS) / pairs);
-  const cap = Math.max(1, Math.min(MAX_SPLITS, byScratch));
-  let needed = 1;
-  if (q.maxLoopIterations !== null) {
-    // 10% slack for the kernel's other loops
-    const perGroup = Math.floor((0.9 * q.maxLoopIterations) / (2 * q.headDim + 1));
-    const groups = Math.ceil(q.maxContext / perGroup);
-    if (groups > 1) needed = q.lanes * groups;
+export function lanesQuantWgsl(ids: readonly number[]): string {
+  const loop = (fn: string, id: number) =>
+    `for (var i = 0u; i < DPL; i++) { kv[i] = ${fn}(word, ${id}u, kvh, t, d0 + i); }`;
+  const cases = ids.map((id) =>
+    `    case ${id}u: {\n` +
+    `      if (is_v) { ${loop("kv_v_quant", id)} } else { ${loop("kv_k_quant", id)} }\n` +
+    `    }\n`
+  ).join("");
+  return `fn kv_lanes_quant(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32) {\n` +
+    `  switch dtype {\n${cases}    default: {}\n  }\n}\n`;
+}
+
+/**
+ * Lanes per workgroup for a shape: the profile's, halved until each lane holds an even number
+ * of channels (f16 channels come in whole words), doubled while a lane's q and accumulators
+ * overflow the kernel's private arrays, and halved again while the partial dot products
+ * overflow workgroup memory.
+ */
+export function attentionKernelShape(
+  shape: AttentionShape,
+  blockSize: number,
+  profileLanes: number,
+  maxWorkgroupBytes: number,
+): AttentionKernelShape {
+  const { numHeads, numKvHeads, headDim } = shape;
+  if (headDim % 2 !== 0) {
+    throw new RangeError(`head_dim ${headDim} must be even`);
   }
-  if (needed > cap) {
+  if (numHeads % numKvHeads !== 0) {
+    throw new RangeError(`${numHeads} heads do not divide into ${numKvHeads} groups`);
+  }
+  const group = numHeads / numKvHeads;
+  if (group > MAX_GROUP) {
+    throw new RangeError(`${group} q heads per KV head; attention handles at most ${MAX_GROUP}`);
+  }
+  const fits = (lanes: number) => headDim % (2 * lanes) === 0;
+  let lanes = Math.max(1, profileLanes);
+  while (lanes > 1 && !fits(lanes)) lanes /= 2;
+  const overflows = (l: number) => headDim / l > MAX_DPL || group * headDim / l > MAX_LANE_VALUES;
+  while (overflows(lanes) && fits(lanes * 2)) lanes *= 2;
+  const wgBytes = (l: number) => (group * blockSize * (l + 1)) * 4;
+  while (wgBytes(lanes) > maxWorkgroupBytes && lanes > 1 && !overflows(lanes / 2)) lanes /= 2;
+  if (overflows(lanes) || wgBytes(lanes) > maxWorkgroupBytes) {
     throw new RangeError(
-      `Attention over ${q.maxContext} tokens for ${q.numRows} rows exceeds this software ` +
-        `adapter's loop bound (${q.maxLoopIterations} iterations per invocation); use fewer ` +
-        `tokens per step (max_num_batched_tokens), a shorter context, or a GPU`,
+      `No attention workgroup fits head_dim ${headDim}, ${group} q heads per KV head and ` +
+        `blocks of ${blockSize} (${maxWorkgroupBytes} bytes of workgroup memory)`,
     );
   }
-  const wanted = pairs >= BUSY_PAIRS ? 1 : Math.ceil(q.maxContext / q.minSplitTokens);
-  return Math.max(needed, Math.min(cap, wanted));
+  return { lanes, channelsPerLane: headDim / lanes, group };
+}
+
+/** What bounds the tokens one invocation may loop over. */
+export interface LoopModel {
+  /** Loop iterations an invocation may run in all. */
+  bound: number;
+  lanes: number;
+  channelsPerLane: number;
+  group: number;
+  blockSize: number;
+}
+
+/**
+ * Loop iterations an invocation of paged_attention.wgsl runs for `tokens` tokens met in
+ * `blocks` blocks, counting every loop of the kernel as written (an upper bound: the compiler
+ * may unroll some).
+ */
+export function loopIterations(m: LoopModel, tokens: number, blocks: number): number {
+  const { lanes: n, channelsPerLane: c, group: g } = m;
+  const fixed = 2 * g * (c + 1) + 24; // state in and out, binary search
+  const perToken = 2 * (c + 1) + // K and V loads
+    g * (c + 1) + // dot products
+    g * (c + 2) + 1 + // V accumulation
+    g; // block maximum
+  const perBlock = 2 + g * (c + 1) + // softmax rescale
+    (Math.ceil(g * m.blockSize / n) + 1) * (n + 1); // score reduction
+  return fixed + perToken * tokens + perBlock * blocks;
+}
+
+/** The most tokens one invocation may cover while staying within the loop budget. */
+export function maxSplitTokens(m: LoopModel): number {
+  const budget = LOOP_BUDGET * m.bound;
+  const blocks = (t: number) => Math.ceil(t / m.blockSize) + 1 + PARTIAL_BLOCKS;
+  let lo = 0, hi = 1 << 20;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (loopIterations(m, mid, blocks(mid)) <= budget) lo = mid;
+    else hi = mid;
+  }
+  if (lo < m.blockSize) {
+    throw new RangeError(`Attention of this shape cannot cover one block within the loop bound`);
+  }
+  return lo;
+}
+
+/** What a step's plan depends on. */
+export interface PlanQuery {
+  numRows: number;
+  maxContext: number;
+  numKvHeads: number;
+  /** State bytes of one row's split (every q head). */
+  stateBytesPerSplit: number;
+  maxStateBytes: number;
+  minSplitTokens: number;
+  /** Most tokens one invocation may cover (Infinity without a loop bound). */
+  maxSplitTokens: number;
+  /** Workgroups per window that keep the adapter busy. */
+  busyWorkgroups: number;
+}
+
+/**
+ * Parallel splits where rows are too few to keep the adapter busy (each covering at least
+ * minSplitTokens), as many as the state scratch holds; then split tokens and windows so that
+ * no invocation covers more than maxSplitTokens.
+ */
+export function attentionPlan(q: PlanQuery): AttentionPlan {
+  const rows = q.numRows;
+  const context = Math.max(1, q.maxContext);
+  const groups = Math.max(1, rows * q.numKvHeads);
+  const byScratch = Math.floor(q.maxStateBytes / (Math.max(1, rows) * q.stateBytesPerSplit));
+  const splits = Math.max(
+    1,
+    Math.min(
+      MAX_SPLITS,
+      byScratch,
+      Math.ceil(q.busyWorkgroups / groups),
+      Math.ceil(context / q.minSplitTokens),
+    ),
+  );
+  const splitTokens = Math.min(q.maxSplitTokens, Math.ceil(context / splits));
+  const windows = Math.ceil(context / (splits * splitTokens));
+  return { rows, splits, splitTokens, windows };
 }

@@ -10,7 +10,7 @@ import { checkModel, toGenerateRequest } from "../request_mapping.ts";
 import { parseBody } from "../request_body.ts";
 import { respond } from "../respond.ts";
 import { newIdentity } from "../response_identity.ts";
-import { admit, type Route, servedModel } from "../route.ts";
+import { type Route, servedModel } from "../route.ts";
 import { type CompletionRequest, completionRequestSchema } from "../schemas/completion.ts";
 import { UsageTally } from "../usage.ts";
 
@@ -24,17 +24,22 @@ export const completionsRoute: Route = {
     const engine = deps.engine.get();
     const model = servedModel(deps, engine);
     checkModel(body.model, model);
-    const request = toGenerateRequest(engine, body, promptIds(engine, body.prompt), "prompt");
-    admit(deps, engine);
+    const identity = newIdentity("cmpl", model);
+    const ids = promptIds(engine, body.prompt);
+    const request = {
+      ...toGenerateRequest(engine, body, ids, "prompt", identity.id),
+      logprobs: body.logprobs ?? undefined,
+    };
     const generation = await Generation.start(engine, request, c.req.raw.signal, timer);
-    const format = new CompletionFormat(
-      newIdentity("cmpl", model),
-      body.include_reasoning ?? true,
-    );
+    const format = new CompletionFormat(identity, body.include_reasoning ?? true);
     return respond(c, generation, format, {
       stream: body.stream ?? false,
       includeUsage: body.stream_options?.include_usage ?? false,
       tally: new UsageTally(request.promptIds.length),
+      markers: engine.thinkMarkers ?? null,
+      log: (line) => deps.log.info(line),
+      tokenText: body.logprobs != null ? (id: number) => engine.decode([id]) : undefined,
+      requestId: identity.id,
     });
   },
 };

@@ -8,9 +8,13 @@ import type { Route } from "../route.ts";
 export const metricsRoute: Route = {
   method: "GET",
   path: "/metrics",
-  handle(c, deps) {
-    const stats = deps.engine.engine?.stats() ?? null;
-    return c.text(deps.metrics.render(stats), 200, {
+  async handle(c, deps) {
+    const engine = deps.engine.engine;
+    await engine?.refresh?.();
+    const stats = engine?.stats() ?? null;
+    // before the load the engine's id is unknown: the served name, or the engine-to-be's
+    const modelName = deps.servedModelName ?? engine?.modelId ?? "";
+    return c.text(deps.metrics.render(stats, modelName, engine?.kvPolicy), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     });
   },

@@ -37,5 +37,7 @@ function modelCard(deps: RouteDeps, engine: EngineApi) {
     owned_by: "phasekv",
     root: engine.modelId,
     max_model_len: engine.maxModelLen,
+    // each phase's KV dtype and where it came from (default, profile, flag)
+    kv_cache_dtypes: engine.kvPolicy,
   };
 }

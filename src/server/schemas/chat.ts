@@ -17,6 +17,8 @@ export const chatRequestSchema = samplingSchema.extend({
   messages: z.array(message).min(1),
   max_completion_tokens: z.int().min(1).nullish(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.int().min(0).max(20).nullish(),
 });
 
 /** A chat completion request, parsed. */

@@ -14,6 +14,8 @@ export const completionRequestSchema = samplingSchema.extend({
   prompt: z.union([z.string(), tokenIds, oneOf(z.string()), oneOf(tokenIds)]),
   echo: z.literal(false, { error: "echo is not supported by phasekv" }).nullish(),
   suffix: z.null({ error: "suffix is not supported by phasekv" }).optional(),
+  // the number of most likely alternatives per token (vLLM allows up to 20)
+  logprobs: z.int().min(0).max(20).nullish(),
 });
 
 /** A text completion request, parsed. */

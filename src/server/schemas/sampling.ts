@@ -6,9 +6,20 @@
  */
 import { z } from "zod";
 
-// fields asking for features phasekv lacks: refusing beats answering without them
-const unsupported = (field: string) =>
-  z.literal([false, 0], { error: `${field} is not supported by phasekv` }).nullish();
+/**
+ * A feature phasekv does not implement (tools, structured output, logit bias): refused with a
+ * 400 naming the field, unless the value asks for nothing (`tools: []`, `tool_choice: "none"`,
+ * `response_format: {"type": "text"}`, `logit_bias: {}`), which clients send by default.
+ */
+const refused = (field: string, isNeutral: (value: unknown) => boolean = () => false) =>
+  z.unknown().superRefine((value, ctx) => {
+    if (value === null || value === undefined || isNeutral(value)) return;
+    ctx.addIssue({ code: "custom", message: `${field} is not supported by phasekv` });
+  }).optional();
+
+const isEmptyArray = (v: unknown) => Array.isArray(v) && v.length === 0;
+const isEmptyObject = (v: unknown) =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 
 /** Zod schema of the fields both completion routes take. */
 export const samplingSchema = z.object({
@@ -28,12 +39,27 @@ export const samplingSchema = z.object({
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
-  kv_cache_dtype_think: z.string().nullish(),
-  kv_cache_dtype_answer: z.string().nullish(),
+  // a dtype name is short; a long one is refused without being echoed back
+  kv_cache_dtype_think: z.string().max(32).nullish(),
+  kv_cache_dtype_answer: z.string().max(32).nullish(),
   max_think_tokens: z.int().min(0).nullish(),
   include_reasoning: z.boolean().nullish(),
-  logprobs: unsupported("logprobs"),
   best_of: z.literal(1, { error: "Only best_of=1 is supported" }).nullish(),
+  tools: refused("tools", isEmptyArray),
+  tool_choice: refused("tool_choice", (v) => v === "none"),
+  functions: refused("functions", isEmptyArray),
+  function_call: refused("function_call", (v) => v === "none"),
+  parallel_tool_calls: z.unknown().optional(),
+  response_format: refused(
+    "response_format",
+    (v) => isEmptyObject(v) || (v as { type?: unknown })?.type === "text",
+  ),
+  logit_bias: refused("logit_bias", isEmptyObject),
+  guided_json: refused("guided_json"),
+  guided_regex: refused("guided_regex"),
+  guided_choice: refused("guided_choice"),
+  guided_grammar: refused("guided_grammar"),
+  structured_outputs: refused("structured_outputs"),
 });
 
 /** The shared fields, parsed. */

@@ -1,0 +1,46 @@
+import { assertEquals } from "@std/assert";
+import { buildSummary, type SummaryInput } from "../src/engine/summary.ts";
+import { resolveKvPolicy } from "../src/kv/policy.ts";
+
+// blocks of 16 tokens, one layer: f16 1024 bytes, int4 256 bytes
+const INPUT: SummaryInput = {
+  modelId: "m",
+  vocabSize: 100,
+  about: null,
+  maxModelLen: 160,
+  blockSize: 16,
+  maxNumSeqs: 4,
+  kvBudgetBytes: 64 * 1024,
+  numLayers: 1,
+  blockBytes: (dtype) => dtype === "f16" ? 1024 : 256,
+  policy: resolveKvPolicy({ base: "int4" }),
+  profile: null,
+};
+
+Deno.test("buildSummary counts the recent window's f16 blocks in the concurrency it reports", () => {
+  // R = 32: 3 f16 blocks (two of window, one open) and 7 int4 blocks per 160-token sequence
+  const s = buildSummary({ ...INPUT, kvRecentTokens: 32 });
+  assertEquals([s.recentTokens, s.recentSource], [32, "--kv-recent-tokens"]);
+  assertEquals(s.maxConcurrency, Math.floor(65536 / (3 * 1024 + 7 * 256)));
+  // no window: only the open block stays f16
+  assertEquals(
+    buildSummary({ ...INPUT, kvRecentTokens: 0 }).maxConcurrency,
+    Math.floor(65536 / (1024 + 9 * 256)),
+  );
+  // the profile's window when the user set none
+  const fromProfile = buildSummary({
+    ...INPUT,
+    profile: { version: 1, phases: {}, recent_tokens: 16 },
+  });
+  assertEquals([fromProfile.recentTokens, fromProfile.recentSource], [16, "profile"]);
+  assertEquals(buildSummary(INPUT).recentSource, "default");
+});
+
+Deno.test("buildSummary reports each phase's source from the policy: a flag beats the profile", () => {
+  const profile = { version: 1 as const, phases: { think: "int3" } };
+  const s = buildSummary({ ...INPUT, profile, policy: resolveKvPolicy({ base: "int4" }, profile) });
+  assertEquals(s.phases.think.dtype, "int4");
+  assertEquals(s.phases.think.source, "flag");
+  const p = buildSummary({ ...INPUT, profile, policy: resolveKvPolicy({}, profile) });
+  assertEquals([p.phases.think.source, p.phases.prompt.source], ["profile", "default"]);
+});
