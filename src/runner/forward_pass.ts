@@ -203,7 +203,7 @@ export class ForwardPass {
     this.#layers.forEach((ops, l) => {
       const w = this.#weights.layers[l];
       this.#norm.encode(pass, b.hidden, w.inputNorm, b.normed, b.rows, rows, n);
-      ops.qkv.encode(pass, b.normed, b.qkv, w.qkvBias, rows, n);
+      ops.qkv.encode(pass, { x: b.normed, y: b.qkv, bias: w.qkvBias, count: rows }, n);
       if (this.#qNorm && this.#kNorm && w.qNorm && w.kNorm) {
         this.#qNorm.encode(pass, b.qkv, w.qNorm, count(COUNT_SLOTS.qHeads), n);
         this.#kNorm.encode(pass, b.qkv, w.kNorm, count(COUNT_SLOTS.kHeads), n);
@@ -226,11 +226,11 @@ export class ForwardPass {
         n,
         splits,
       );
-      ops.o.encode(pass, b.attn, b.hidden, null, rows, n);
+      ops.o.encode(pass, { x: b.attn, y: b.hidden, count: rows }, n);
       this.#norm.encode(pass, b.hidden, w.postNorm, b.normed, b.rows, rows, n);
-      ops.gateUp.encode(pass, b.normed, b.gateUp, null, rows, n);
+      ops.gateUp.encode(pass, { x: b.normed, y: b.gateUp, count: rows }, n);
       this.#swiglu.encode(pass, [b.gateUp, b.act, rows], n);
-      ops.down.encode(pass, b.act, b.hidden, null, rows, n);
+      ops.down.encode(pass, { x: b.act, y: b.hidden, count: rows }, n);
     });
     if (numSamples === 0) return;
     const samples = count(COUNT_SLOTS.samples);
@@ -243,7 +243,7 @@ export class ForwardPass {
       samples,
       numSamples,
     );
-    this.#lmHead.encode(pass, b.sampleNormed, b.logits, null, samples, numSamples);
+    this.#lmHead.encode(pass, { x: b.sampleNormed, y: b.logits, count: samples }, numSamples);
     this.#penalty.encode(pass, b.logits, b.samples, b.tokenCounts, samples, numSamples);
     this.#sample.encode(pass, {
       logits: b.logits,

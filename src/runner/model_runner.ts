@@ -21,7 +21,14 @@ import { SAMPLE_WORDS } from "./ops/sample.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
 import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
-import { destroyWeights, type ModelWeights, type ProgressFn, uploadWeights } from "./weights.ts";
+import type { WeightsDtype } from "../model/weights_dtype.ts";
+import {
+  destroyWeights,
+  type ModelWeights,
+  type ProgressFn,
+  uploadWeights,
+  weightsBytes,
+} from "./weights.ts";
 
 /** How to build a runner. */
 export interface ModelRunnerOptions {
@@ -33,6 +40,8 @@ export interface ModelRunnerOptions {
   maxRowsPerStep: number;
   /** Weight upload progress (tensors done of total). */
   onProgress?: ProgressFn;
+  /** How matrices are stored on the GPU (default f16). */
+  weightsDtype?: WeightsDtype;
   /** KV dtypes the block tables may name (default: f16 only, until the KV registry is wired). */
   kvDtypes?: KvDtypeTable;
   /** WGSL library decoding quantized KV blocks (default "kv_decode_none": f16 only). */
@@ -49,6 +58,8 @@ export interface ModelRunnerOptions {
 export class ModelRunner implements Runner {
   /** Tokens per KV block. */
   readonly blockSize: number;
+  /** Bytes the weights hold on the GPU. */
+  readonly weightBytes: number;
   /** Encodes seals; set by the KV module (steps with seals and no sealer are rejected). */
   sealer: KvSealer | null = null;
   readonly #gpu: Gpu;
@@ -77,6 +88,7 @@ export class ModelRunner implements Runner {
     this.#buffers = buffers;
     this.#limits = limits;
     this.blockSize = limits.kv.blockSize;
+    this.weightBytes = weightsBytes(weights);
     this.#ring = new ReadbackRing(gpu.device, Math.max(16, limits.maxSeqs * 4), readbackDepth);
   }
 
@@ -121,7 +133,7 @@ export class ModelRunner implements Runner {
     const weights = await withErrorScope(
       device,
       "uploading weights",
-      () => uploadWeights(gpu, ckpt, opts.onProgress),
+      () => uploadWeights(gpu, ckpt, { dtype: opts.weightsDtype, onProgress: opts.onProgress }),
     );
     const buffers = await withErrorScope(
       device,
