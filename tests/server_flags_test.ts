@@ -29,6 +29,8 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     "8",
     "--kv-profile",
     "none",
+    "--weights-dtype",
+    "int4",
   ]);
   assertEquals(flags, {
     model: "/models/qwq",
@@ -43,6 +45,7 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     thinkFraction: 0.5,
     maxNumSeqs: 8,
     kvProfile: "none",
+    weightsDtype: "int4",
   });
 });
 
@@ -66,6 +69,8 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   );
   assertEquals(parseServeArgs(["--kv-cache-dtype", "Q4"])!.kvCacheDtype, "Q4");
   assertThrows(() => parseServeArgs(["--bogus"]));
+  assertThrows(() => parseServeArgs(["--weights-dtype", "int3"]), TypeError, "--weights-dtype");
+  assertEquals(parseServeArgs([])!.weightsDtype, undefined);
 });
 
 Deno.test("serveFlagsFromEnv() reads PHASEKV_* variables and names the bad one", () => {

@@ -56,6 +56,7 @@ export async function main(args: string[]): Promise<number> {
     kvCacheDtypeThink: flags.kvCacheDtypeThink,
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
     kvProfile: flags.kvProfile,
+    weightsDtype: flags.weightsDtype,
     thinkFraction: flags.thinkFraction,
     blockSize: flags.blockSize,
     onProgress: (message) => console.error(`generate: ${message}`),

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { KV_DTYPE_AUTO, kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
+import { type WeightsDtype, weightsDtypeSchema } from "../model/weights_dtype.ts";
 import { BYTE_SIZE_HINT, DEFAULT_MODEL_DIR, parseByteSize } from "../server/flags.ts";
 
 /** Usage text of `deno task generate`. */
@@ -24,6 +25,7 @@ export const GENERATE_USAGE: string =
   --block-size N               tokens per KV block (default 16)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
   --max-think-tokens N         close the think block after N think tokens
+  --weights-dtype D            matrices on the GPU: f16 (default), int8, int4 (quantized at load)
   --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --json                       print one JSON object (ids, text, KV usage) as the last line
   -h, --help                   show this help`;
@@ -59,6 +61,8 @@ export interface GenerateFlags {
   maxThinkTokens?: number;
   /** Whether the model's calibration profile may override the KV dtype flags. */
   kvProfile: "auto" | "none";
+  /** How the matrices are stored on the GPU. */
+  weightsDtype?: WeightsDtype;
   json: boolean;
 }
 
@@ -80,6 +84,7 @@ const STRING_FLAGS = [
   "kv-cache-memory",
   "max-think-tokens",
   "kv-profile",
+  "weights-dtype",
 ] as const;
 
 type Values = Partial<Record<(typeof STRING_FLAGS)[number], string>>;
@@ -128,8 +133,16 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
     kvCacheMemory: byteSize(v, "kv-cache-memory"),
     maxThinkTokens: integer(v, "max-think-tokens", 0),
     kvProfile: kvProfile(v["kv-profile"]),
+    weightsDtype: weightsDtype(v["weights-dtype"]),
     json: v.json ?? false,
   };
+}
+
+function weightsDtype(value: string | undefined): WeightsDtype | undefined {
+  if (value === undefined) return undefined;
+  const parsed = weightsDtypeSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new GenerateFlagError("--weights-dtype", `expected f16, int8 or int4, got ${value}`);
 }
 
 function kvProfile(value: string | undefined): "auto" | "none" {

@@ -4,6 +4,7 @@
  * @module
  */
 import type { KvProfile } from "../kv/profile.ts";
+import type { WeightsDtype } from "../model/weights_dtype.ts";
 import type { Runner } from "../runner/types.ts";
 import { type CoreModel, EngineCore } from "./engine_core.ts";
 import { FencedKvArena } from "./fenced_arena.ts";
@@ -29,6 +30,8 @@ export interface EngineConfig {
   thinkFraction?: number;
   /** Tokens per KV block. */
   blockSize: number;
+  /** How the model's matrices are stored on the GPU (default f16). */
+  weightsDtype?: WeightsDtype;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
   kvSlabBytes?: number;
   /** Most sequences in the running batch. */

@@ -59,6 +59,7 @@ export async function loadEngineParts(
     kvPoolBytes,
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
+    weightsDtype: config.weightsDtype,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
     kvDtypes: registryTable,
     kvDecodeKernel: "kv_decode",

@@ -42,6 +42,8 @@ export interface ModelRunnerOptions {
   onProgress?: ProgressFn;
   /** How matrices are stored on the GPU (default f16). */
   weightsDtype?: WeightsDtype;
+  /** Inputs per scale of a quantized weight dtype (default WEIGHT_GROUP_SIZE). */
+  weightsGroupSize?: number;
   /** KV dtypes the block tables may name (default: f16 only, until the KV registry is wired). */
   kvDtypes?: KvDtypeTable;
   /** WGSL library decoding quantized KV blocks (default "kv_decode_none": f16 only). */
@@ -133,7 +135,12 @@ export class ModelRunner implements Runner {
     const weights = await withErrorScope(
       device,
       "uploading weights",
-      () => uploadWeights(gpu, ckpt, { dtype: opts.weightsDtype, onProgress: opts.onProgress }),
+      () =>
+        uploadWeights(gpu, ckpt, {
+          dtype: opts.weightsDtype,
+          groupSize: opts.weightsGroupSize,
+          onProgress: opts.onProgress,
+        }),
     );
     const buffers = await withErrorScope(
       device,

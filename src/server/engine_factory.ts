@@ -23,6 +23,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     kvCacheDtypeThink: flags.kvCacheDtypeThink,
     kvCacheDtypeAnswer: flags.kvCacheDtypeAnswer,
     kvProfile: flags.kvProfile,
+    weightsDtype: flags.weightsDtype,
     thinkFraction: flags.thinkFraction,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,

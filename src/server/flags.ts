@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { KV_DTYPE_AUTO, kvDtype, UnknownKvDtypeError } from "../kv/dtype.ts";
+import { weightsDtypeSchema } from "../model/weights_dtype.ts";
 
 /** Usage text of `deno task serve`. */
 export const USAGE: string = `Usage: deno task serve [options]
@@ -19,6 +20,7 @@ export const USAGE: string = `Usage: deno task serve [options]
   --kv-cache-dtype-think D     KV dtype of the think phase
   --kv-cache-dtype-answer D    KV dtype of the answer phase
   --kv-cache-memory BYTES      KV byte budget, e.g. 512MiB or 2GB
+  --weights-dtype D            matrices on the GPU: f16 (default), int8, int4 (quantized at load)
   --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --block-size N               tokens per KV block (default 16)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
@@ -78,6 +80,7 @@ const serveFlagsSchema = z.object({
   kvCacheDtypeAnswer: kvDtypeName.optional(),
   kvCacheMemory: byteSize.optional(),
   kvProfile: z.enum(["auto", "none"]).default("auto"),
+  weightsDtype: weightsDtypeSchema.optional(),
   blockSize: z.coerce.number().int().min(1).default(16),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
@@ -98,6 +101,7 @@ const FLAG_NAMES = {
   "kv-cache-dtype-answer": "kvCacheDtypeAnswer",
   "kv-cache-memory": "kvCacheMemory",
   "kv-profile": "kvProfile",
+  "weights-dtype": "weightsDtype",
   "block-size": "blockSize",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
