@@ -4,13 +4,14 @@
  * the KV bits per element the engine measured (scale bytes included) and the think share of the
  * generated tokens.
  *
- *   deno task bench:accuracy [--model DIR] [--n N] [--configs LIST] [--json]
+ *   deno task bench:accuracy [--model DIR] [--n N] [--configs LIST] [--weights LIST] [--json]
  *
  * LIST is a comma list of configuration names (bench/accuracy_configs.ts): a dtype (`int4`,
  * every phase), `phase=dtype` pairs joined by `+` (`think=int4+answer=int8`, other phases f16),
- * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent).
+ * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent). The
+ * --weights LIST (default `f16`) of weight dtypes runs every configuration once per dtype.
  * Prints a markdown table on stdout and progress on stderr; with --json the last stdout line is
- * one JSON array of rows {config, prompt, think, answer, bits_per_element, accuracy, n, correct,
+ * one JSON array of rows {config, weights, prompt, think, answer, bits_per_element, accuracy, n, correct,
  * think_fraction, seconds} (a skipped row has nulls and a `note`).
  * @module
  */
@@ -19,6 +20,7 @@ import { loadProfile } from "../src/kv/profile.ts";
 import { resolvePhasePolicy } from "../src/kv/policy.ts";
 import type { Phase } from "../src/kv/types.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
+import { weightsDtypeSchema } from "../src/model/weights_dtype.ts";
 import {
   BASE_DTYPE,
   CALIBRATED,
@@ -72,10 +74,13 @@ async function runConfig(
     const seconds = (performance.now() - t0) / 1000;
     const s = summarize(results);
     console.error(
-      `${config.name}: accuracy ${(100 * s.accuracy).toFixed(1)}% in ${seconds.toFixed(1)} s`,
+      `${config.name} (${settings.weightsDtype ?? "f16"} weights): accuracy ${
+        (100 * s.accuracy).toFixed(1)
+      }% in ${seconds.toFixed(1)} s`,
     );
     return {
       config: config.name,
+      weights: settings.weightsDtype ?? "f16",
       dtypes,
       bits_per_element: s.bitsPerElement,
       accuracy: s.accuracy,
@@ -122,6 +127,7 @@ async function main(): Promise<void> {
       model: { type: "string", default: DEFAULT_MODEL },
       n: { type: "string", default: "500" },
       configs: { type: "string", default: DEFAULT_CONFIGS.join(",") },
+      weights: { type: "string", default: "f16" },
       json: { type: "boolean", default: false },
     },
   });
@@ -129,20 +135,24 @@ async function main(): Promise<void> {
   const n = Number(values.n);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n expects a positive integer`);
   const configs = parseConfigList(values.configs!);
+  const weightsList = values.weights!.split(",").map((w) => weightsDtypeSchema.parse(w.trim()));
   const { problems, settings } = await loadProblems(model, n);
   console.error(`${problems.length} problems, max_tokens ${settings.maxTokens}`);
   const profile = await loadProfile(model);
   const stamp = await weightsStamp(model);
   const rows: Row[] = [];
-  for (const config of configs) {
-    if (config.name === CALIBRATED && !profile) {
-      rows.push(skippedRow(config.name, `skipped: ${model} has no phasekv.profile.json`));
-      continue;
+  for (const weightsDtype of weightsList) {
+    for (const config of configs) {
+      if (config.name === CALIBRATED && !profile) {
+        const note = `skipped: ${model} has no phasekv.profile.json`;
+        rows.push(skippedRow(config.name, note, weightsDtype));
+        continue;
+      }
+      // what the engine resolves the profile to, shown in the row
+      const dtypes = config.dtypes ?? resolvePhasePolicy({ base: BASE_DTYPE }, profile);
+      rows.push(await runConfig(model, config, dtypes, problems, { ...settings, weightsDtype }));
+      await weightsStamp(model, stamp);
     }
-    // what the engine resolves the profile to, shown in the row
-    const dtypes = config.dtypes ?? resolvePhasePolicy({ base: BASE_DTYPE }, profile);
-    rows.push(await runConfig(model, config, dtypes, problems, settings));
-    await weightsStamp(model, stamp);
   }
   console.log(`model: ${model}, max_tokens ${settings.maxTokens}, greedy\n`);
   console.log(formatTable(rows));

@@ -5,6 +5,7 @@
  * @module
  */
 import { createEngine } from "../src/engine/engine.ts";
+import type { WeightsDtype } from "../src/model/weights_dtype.ts";
 import type { EngineApi, GenerateOutput } from "../src/engine/types.ts";
 import { engineKvOptions, type KvConfig } from "./accuracy_configs.ts";
 import { type HeldoutProblem, type RequestResult, scoreRequest } from "./accuracy_score.ts";
@@ -16,6 +17,8 @@ export interface RunSettings {
   kvCacheMemory: number;
   /** Generated-token cap of every request. */
   maxTokens: number;
+  /** How the model's matrices are stored (default f16). */
+  weightsDtype?: WeightsDtype;
 }
 
 /** Starts the engine of one configuration; `calibrated` keeps the model's profile, others drop it. */
@@ -30,6 +33,7 @@ export function startEngine(
     kvCacheMemory: settings.kvCacheMemory,
     maxNumSeqs: settings.maxNumSeqs,
     maxNumBatchedTokens: settings.maxNumBatchedTokens,
+    weightsDtype: settings.weightsDtype,
     // the pool below never queues more than this many requests at once
     maxWaiting: 2 * settings.maxNumSeqs,
     // a profile beside the model would override the engine's dtypes: only `calibrated` wants it

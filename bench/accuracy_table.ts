@@ -3,10 +3,13 @@
  * @module
  */
 import type { Phase } from "../src/kv/types.ts";
+import type { WeightsDtype } from "../src/model/weights_dtype.ts";
 
 /** One configuration's result (snake_case: the JSON keeps these names). */
 export interface Row {
   config: string;
+  /** How the model's matrices were stored (--weights-dtype). */
+  weights: WeightsDtype;
   /** Canonical dtype per phase; null for a skipped row. */
   dtypes: Record<Phase, string> | null;
   bits_per_element: number | null;
@@ -23,9 +26,10 @@ export interface Row {
 export type JsonRow = Omit<Row, "dtypes"> & Partial<Record<Phase, string>>;
 
 /** A row for a configuration that did not run. */
-export function skippedRow(config: string, note: string): Row {
+export function skippedRow(config: string, note: string, weights: WeightsDtype = "f16"): Row {
   return {
     config,
+    weights,
     dtypes: null,
     bits_per_element: null,
     accuracy: null,
@@ -41,14 +45,15 @@ export function skippedRow(config: string, note: string): Row {
 export function formatTable(rows: readonly Row[]): string {
   const fixed = (x: number | null, digits: number) => x === null ? "—" : x.toFixed(digits);
   const lines = [
-    "| config | prompt | think | answer | bits/element | accuracy | correct / n | think fraction | seconds |",
-    "|---|---|---|---|---:|---:|---:|---:|---:|",
+    "| config | weights | prompt | think | answer | bits/element | accuracy | correct / n | think fraction | seconds |",
+    "|---|---|---|---|---|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const d = r.dtypes ?? { prompt: "—", think: "—", answer: "—" };
     const accuracy = r.accuracy === null ? "—" : `${(100 * r.accuracy).toFixed(1)}%`;
     const cells = [
       r.config,
+      r.weights,
       d.prompt,
       d.think,
       d.answer,

@@ -134,6 +134,7 @@ Deno.test("parseHeldout reads JSON lines and names a bad line", () => {
 Deno.test("the table shows skipped rows with their note; JSON rows spread the dtypes", () => {
   const ran = {
     config: "int4",
+    weights: "int8" as const,
     dtypes: { prompt: "int4", think: "int4", answer: "int4" },
     bits_per_element: 5.25,
     accuracy: 0.9,
@@ -144,12 +145,15 @@ Deno.test("the table shows skipped rows with their note; JSON rows spread the dt
   };
   const rows = [ran, skippedRow(CALIBRATED, "skipped: no profile")];
   const text = formatTable(rows);
-  assert(text.includes("| int4 | int4 | int4 | int4 | 5.250 | 90.0% | 9 / 10 | 0.750 | 1.5 |"));
-  assert(text.includes("| calibrated | — | — | — | — | — | 0 / 0 | — | — |"));
+  assert(
+    text.includes("| int4 | int8 | int4 | int4 | int4 | 5.250 | 90.0% | 9 / 10 | 0.750 | 1.5 |"),
+  );
+  assert(text.includes("| calibrated | f16 | — | — | — | — | — | 0 / 0 | — | — |"));
   assert(text.includes("calibrated: skipped: no profile"));
   const json = jsonRows(rows);
   assertEquals(json[0].think, "int4");
   assertEquals(json[0].accuracy, 0.9);
+  assertEquals(json[0].weights, "int8");
   assertEquals(json[1].note, "skipped: no profile");
   assert(!("dtypes" in json[0]));
 });
