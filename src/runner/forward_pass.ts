@@ -15,6 +15,7 @@ import { MatmulOp } from "./ops/matmul.ts";
 import { HeadNormOp, RmsNormOp } from "./ops/rmsnorm.ts";
 import { PenaltyOp } from "./ops/penalty.ts";
 import { SampleOp } from "./ops/sample.ts";
+import { ropeParameters } from "./rope_freq.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
 /** Uniform slots of the counts buffer. */
@@ -159,7 +160,7 @@ export class ForwardPass {
       RmsNormOp.create(gpu, h, spec.rmsNormEps, true),
       spec.qkNorm ? headNorm(spec.numHeads, 0) : null,
       spec.qkNorm ? headNorm(spec.numKvHeads, qDim) : null,
-      RowKernel.rope(gpu, shape),
+      RowKernel.rope(gpu, shape, ropeParameters(spec).attentionFactor),
       RowKernel.kvWrite(gpu, shape, opts.blockSize),
       RowKernel.swiglu(gpu, spec.intermediateSize),
       MatmulOp.create(gpu, weights.lmHead, { outStride: spec.vocabSize }),

@@ -13,7 +13,7 @@ import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
 import { F16_ONLY, type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
 import { ReadbackRing } from "./readback_ring.ts";
-import { ropeInvFreq } from "./rope_freq.ts";
+import { ropeParameters } from "./rope_freq.ts";
 import type { KvSealer } from "./sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
@@ -304,7 +304,7 @@ function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuf
     lastToken: f32("last_token", seqs),
     outTokens: f32("out_tokens", seqs),
     tokenCounts: createBuffer(d, "token_counts", tokenCountBytes(seqs, spec.vocabSize)),
-    invFreq: createStorage(d, "inv_freq", ropeInvFreq(spec.headDim, spec.ropeTheta)),
+    invFreq: createStorage(d, "inv_freq", ropeParameters(spec).invFreq),
     counts: createCounts(d, "counts", Object.keys(COUNT_SLOTS).length),
     pools: Array.from(
       { length: spec.numLayers },

@@ -5,6 +5,7 @@
  * f32; options round weights and the KV cache to f16 the way the GPU stores them.
  * @module
  */
+import type { RopeOracle } from "./rope_scaling.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../../src/model/spec.ts";
 import { roundF16, toFloat32 } from "../../src/model/tensor_convert.ts";
 
@@ -14,6 +15,8 @@ export interface ReferenceOptions {
   f16Weights?: boolean;
   /** Round K and V to f16 when written to the cache, as the GPU's open block stores them. */
   f16Kv?: boolean;
+  /** RoPE from the rope_scaling oracle (default: unscaled theta^(-2i/d)). */
+  rope?: RopeOracle;
 }
 
 /** What one layer computed for one token (after q/k norm and RoPE; K and V as cached). */
@@ -68,15 +71,25 @@ export function rmsNorm(
   return out;
 }
 
-/** Rotates each head of `x` in place, Hugging Face rotate-half style: dim i pairs with i + d/2. */
-export function applyRope(x: Float32Array, headDim: number, position: number, theta: number): void {
+/**
+ * Rotates each head of `x` in place, Hugging Face rotate-half style: dim i pairs with i + d/2.
+ * `rope` (scaled inverse frequencies and the cos/sin factor) replaces theta^(-2i/d) when given.
+ */
+export function applyRope(
+  x: Float32Array,
+  headDim: number,
+  position: number,
+  theta: number,
+  rope?: RopeOracle,
+): void {
   const half = headDim / 2;
+  const scale = rope?.attentionFactor ?? 1;
   for (let h = 0; h < x.length / headDim; h++) {
     const base = h * headDim;
     for (let i = 0; i < half; i++) {
-      const angle = position * Math.pow(theta, (-2 * i) / headDim);
-      const cos = Math.cos(angle);
-      const sin = Math.sin(angle);
+      const angle = position * (rope ? rope.invFreq[i] : Math.pow(theta, (-2 * i) / headDim));
+      const cos = Math.cos(angle) * scale;
+      const sin = Math.sin(angle) * scale;
       const a = x[base + i];
       const b = x[base + i + half];
       x[base + i] = a * cos - b * sin;
@@ -102,6 +115,7 @@ export class ReferenceModel {
   readonly spec: ModelSpec;
   readonly #weights: Map<string, Float32Array>;
   readonly #f16Kv: boolean;
+  #rope?: RopeOracle;
   readonly #caches = new Map<number, SeqCache>();
 
   private constructor(spec: ModelSpec, weights: Map<string, Float32Array>, f16Kv: boolean) {
@@ -117,7 +131,9 @@ export class ReferenceModel {
       const values = toFloat32(tensor);
       weights.set(name, opts.f16Weights ? roundArrayF16(values) : values);
     }
-    return new ReferenceModel(ckpt.spec, weights, opts.f16Kv ?? false);
+    const model = new ReferenceModel(ckpt.spec, weights, opts.f16Kv ?? false);
+    model.#rope = opts.rope;
+    return model;
   }
 
   /** Logits for `tokenId` at `position` of sequence `seq`; positions 0..position-1 must be cached. */
@@ -192,8 +208,8 @@ export class ReferenceModel {
       this.#headNorm(q, this.#w(`${p}.self_attn.q_norm.weight`));
       this.#headNorm(k, this.#w(`${p}.self_attn.k_norm.weight`));
     }
-    applyRope(q, s.headDim, position, s.ropeTheta);
-    applyRope(k, s.headDim, position, s.ropeTheta);
+    applyRope(q, s.headDim, position, s.ropeTheta, this.#rope);
+    applyRope(k, s.headDim, position, s.ropeTheta, this.#rope);
     if (this.#f16Kv) {
       roundArrayF16(k);
       roundArrayF16(v);
