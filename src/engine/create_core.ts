@@ -5,6 +5,7 @@
  */
 import type { KvProfile } from "../kv/profile.ts";
 import type { WeightsDtype } from "../model/weights_dtype.ts";
+import { DEFAULT_MIN_KV_BYTES } from "./kv_budget.ts";
 import type { Runner } from "../runner/types.ts";
 import { type CoreModel, EngineCore } from "./engine_core.ts";
 import { FencedKvArena } from "./fenced_arena.ts";
@@ -13,8 +14,11 @@ import { SequenceFactory } from "./sequence_factory.ts";
 
 /** Engine settings (the server's flags). */
 export interface EngineConfig {
-  /** KV cache budget in bytes, all layers. */
-  kvCacheMemory: number;
+  /**
+   * KV cache budget in bytes, all layers; unset, the GPU backend derives it from the weights'
+   * size and the adapter's limits (kv_budget.ts).
+   */
+  kvCacheMemory?: number;
   /** Base KV dtype (prompt blocks, and `auto`). */
   kvCacheDtype: string;
   /** KV dtype of the think phase (default: the base). */
@@ -44,9 +48,8 @@ export interface EngineConfig {
   pipelineDepth: number;
 }
 
-/** Defaults: 256 MiB of f16 KV, 16-token blocks, 16 sequences, two steps in flight. */
+/** Defaults: f16 KV, 16-token blocks, 16 sequences, two steps in flight (KV budget: see above). */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
-  kvCacheMemory: 256 * 1024 * 1024,
   kvCacheDtype: "f16",
   blockSize: 16,
   maxNumSeqs: 16,
@@ -68,7 +71,7 @@ export function createEngineCore(
   config: EngineConfig,
 ): EngineCore {
   const arena = new FencedKvArena({
-    budgetBytes: config.kvCacheMemory,
+    budgetBytes: config.kvCacheMemory ?? DEFAULT_MIN_KV_BYTES,
     numLayers: model.numLayers,
     blockBytes: (dtype) => runner.blockBytes(dtype),
     slabBytes: config.kvSlabBytes,
