@@ -8,25 +8,37 @@ import { z } from "zod";
 
 /** Llama 3.1's frequency-band rescaling (transformers' `_compute_llama3_parameters`). */
 export interface Llama3RopeScaling {
+  /** The rope_type. */
   readonly type: "llama3";
+  /** Divisor of the low frequencies. */
   readonly factor: number;
+  /** Wavelengths above original / lowFreqFactor are divided by factor. */
   readonly lowFreqFactor: number;
+  /** Wavelengths below original / highFreqFactor are kept. */
   readonly highFreqFactor: number;
+  /** The pre-scaling context length. */
   readonly originalMaxPositionEmbeddings: number;
 }
 
 /** YaRN (transformers' `_compute_yarn_parameters`), defaults applied except the context length. */
 export interface YarnRopeScaling {
+  /** The rope_type. */
   readonly type: "yarn";
+  /** Divisor of the interpolated (low) frequencies. */
   readonly factor: number;
   /** Pre-YaRN context length; null means the config's max_position_embeddings. */
   readonly originalMaxPositionEmbeddings: number | null;
+  /** Rotations over the original context above which a dimension extrapolates (default 32). */
   readonly betaFast: number;
+  /** Rotations below which a dimension interpolates (default 1). */
   readonly betaSlow: number;
   /** Explicit attention factor; null derives it from factor and mscale. */
   readonly attentionFactor: number | null;
+  /** DeepSeek's mscale (with mscaleAllDim, the attention factor is their ratio). */
   readonly mscale: number | null;
+  /** DeepSeek's mscale_all_dim. */
   readonly mscaleAllDim: number | null;
+  /** Whether the correction range is rounded outward to whole dimensions (default true). */
   readonly truncate: boolean;
 }
 
