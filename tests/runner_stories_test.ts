@@ -72,7 +72,7 @@ Deno.test({
       a.forEach((ids, i) => ids.forEach((id, t) => same += id === b[i][t] ? 1 : 0));
       return same / a.flat().length;
     };
-    // bench/weights_agreement.ts measures 92% over 8 prompts.
+    // bench/weights_agreement.ts measures 85% over 8 prompts x 64 tokens.
     assertGreater(agree(runs.int8.ids, runs.f16.ids), 0.75);
     for (const ids of runs.int4.ids) assertGreater(new Set(ids).size, 4, tokenizer.decode(ids));
   },
