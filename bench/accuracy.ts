@@ -4,18 +4,24 @@
  * the KV bits per element the engine measured (scale bytes included) and the think share of the
  * generated tokens.
  *
- *   deno task bench:accuracy [--model DIR] [--n N] [--configs LIST] [--weights LIST] [--json]
+ *   deno task bench:accuracy [--model DIR] [--problems FILE] [--n N] [--configs LIST]
+ *                            [--recent-tokens LIST] [--weights LIST] [--json]
  *
  * LIST is a comma list of configuration names (bench/accuracy_configs.ts): a dtype (`int4`,
  * every phase), `phase=dtype` pairs joined by `+` (`think=int4+answer=int8`, other phases f16),
- * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent). The
- * --weights LIST (default `f16`) of weight dtypes runs every configuration once per dtype.
+ * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent). Every
+ * quantized configuration runs once per recent window in `--recent-tokens`; f16 runs once (a
+ * window changes nothing there) and every other row is paired with it on the same problems.
+ * The --weights LIST (default `f16`) of weight dtypes (`--weights-dtype`) runs all of that once
+ * per dtype; rows pair with the first f16 row (f16 KV over the first weight dtype).
  * Prints a markdown table on stdout and progress on stderr; with --json the last stdout line is
- * one JSON array of rows {config, weights, prompt, think, answer, bits_per_element, accuracy, n, correct,
- * think_fraction, seconds} (a skipped row has nulls and a `note`).
+ * one JSON array of rows {config, weights, recent_tokens, prompt, think, answer,
+ * bits_per_element, bytes_per_token, accuracy, n, correct, think_fraction, seconds, paired,
+ * outcomes} (a skipped row has nulls and a `note`).
  * @module
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_RECENT_TOKENS } from "../src/kv/block_table.ts";
 import { loadProfile } from "../src/kv/profile.ts";
 import { resolvePhasePolicy } from "../src/kv/policy.ts";
 import type { Phase } from "../src/kv/types.ts";
@@ -30,7 +36,20 @@ import {
 } from "./accuracy_configs.ts";
 import { encodePrompts, type RunSettings, solveAll, startEngine } from "./accuracy_run.ts";
 import { type HeldoutProblem, parseHeldout, summarize } from "./accuracy_score.ts";
+import { pairedDifference } from "./accuracy_paired.ts";
 import { formatTable, jsonRows, type Row, skippedRow } from "./accuracy_table.ts";
+
+const HELP = `deno task bench:accuracy [options]
+
+Exact-match accuracy of a model's answers under each KV configuration, through the engine.
+
+  --model DIR            model folder (default: models/phasekv-tiny-reasoner)
+  --problems FILE        problems in heldout.jsonl's format (default: DIR/heldout.jsonl)
+  --n N                  the first N problems (default 500)
+  --configs LIST         comma list: f16, int4, think=int4+answer=int3, calibrated, ...
+  --recent-tokens LIST   comma list of recent windows in tokens (default: ${DEFAULT_RECENT_TOKENS})
+  --json                 print the rows as one JSON array on the last stdout line
+  -h, --help             show this help`;
 
 const DEFAULT_MODEL = new URL("../models/phasekv-tiny-reasoner", import.meta.url).pathname;
 const SETTINGS: Omit<RunSettings, "maxTokens"> = {
@@ -61,6 +80,7 @@ async function runConfig(
 ): Promise<Row> {
   console.error(`${config.name}: loading the engine`);
   const engine = await startEngine(model, config, settings);
+  const label = `${config.name} R=${settings.recentTokens ?? "default"}`;
   try {
     const prompts = encodePrompts(engine, problems);
     const t0 = performance.now();
@@ -69,25 +89,29 @@ async function runConfig(
       problems,
       prompts,
       settings,
-      progress(config.name, problems.length),
+      progress(label, problems.length),
     );
     const seconds = (performance.now() - t0) / 1000;
     const s = summarize(results);
     console.error(
-      `${config.name} (${settings.weightsDtype ?? "f16"} weights): accuracy ${
+      `${label} (${settings.weightsDtype ?? "f16"} weights): accuracy ${
         (100 * s.accuracy).toFixed(1)
       }% in ${seconds.toFixed(1)} s`,
     );
     return {
       config: config.name,
       weights: settings.weightsDtype ?? "f16",
+      recent_tokens: settings.recentTokens ?? null,
       dtypes,
       bits_per_element: s.bitsPerElement,
+      bytes_per_token: s.bytesPerToken,
       accuracy: s.accuracy,
       n: s.n,
       correct: s.correct,
       think_fraction: s.thinkFraction,
       seconds,
+      paired: null,
+      outcomes: s.outcomes.map((c) => c ? "1" : "0").join(""),
     };
   } finally {
     await engine.close();
@@ -104,12 +128,12 @@ async function weightsStamp(model: string, stamp?: number): Promise<number | und
   return now;
 }
 
-/** The first `n` held-out problems and the settings sized for their longest reference trace. */
-async function loadProblems(model: string, n: number) {
-  const all = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
+/** The first `n` problems of `file` and the settings sized for their longest reference trace. */
+async function loadProblems(model: string, file: string, n: number) {
+  const all = parseHeldout(await Deno.readTextFile(file));
   const problems = all.slice(0, n);
   if (problems.length < n) {
-    console.error(`${model}/heldout.jsonl holds only ${all.length} problems`);
+    console.error(`${file} holds only ${all.length} problems`);
   }
   const tokenizer = await loadTokenizer(model);
   const longest = Math.max(
@@ -125,18 +149,29 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       model: { type: "string", default: DEFAULT_MODEL },
+      problems: { type: "string" },
       n: { type: "string", default: "500" },
       configs: { type: "string", default: DEFAULT_CONFIGS.join(",") },
       weights: { type: "string", default: "f16" },
+      "recent-tokens": { type: "string", default: String(DEFAULT_RECENT_TOKENS) },
       json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
   const model = values.model!;
   const n = Number(values.n);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`--n expects a positive integer`);
+  const windows = parseWindows(values["recent-tokens"]!);
   const configs = parseConfigList(values.configs!);
   const weightsList = values.weights!.split(",").map((w) => weightsDtypeSchema.parse(w.trim()));
-  const { problems, settings } = await loadProblems(model, n);
+  // every row is paired with f16 on the same problems
+  if (!configs.some((c) => c.name === "f16")) configs.unshift(parseConfigList("f16")[0]);
+  const file = values.problems ?? `${model}/heldout.jsonl`;
+  const { problems, settings } = await loadProblems(model, file, n);
   console.error(`${problems.length} problems, max_tokens ${settings.maxTokens}`);
   const profile = await loadProfile(model);
   const stamp = await weightsStamp(model);
@@ -150,15 +185,39 @@ async function main(): Promise<void> {
       }
       // what the engine resolves the profile to, shown in the row
       const dtypes = config.dtypes ?? resolvePhasePolicy({ base: BASE_DTYPE }, profile);
-      rows.push(await runConfig(model, config, dtypes, problems, { ...settings, weightsDtype }));
-      await weightsStamp(model, stamp);
+      // a window changes nothing where every phase is f16
+      const all16 = Object.values(dtypes).every((d) => d === BASE_DTYPE);
+      for (const recentTokens of all16 ? windows.slice(0, 1) : windows) {
+        const run = { ...settings, recentTokens, weightsDtype };
+        rows.push(await runConfig(model, config, dtypes, problems, run));
+        await weightsStamp(model, stamp);
+      }
     }
   }
-  console.log(`model: ${model}, max_tokens ${settings.maxTokens}, greedy\n`);
+  const f16 = rows.find((r) => r.config === "f16" && r.accuracy !== null);
+  for (const r of rows) {
+    if (r === f16 || !f16 || r.accuracy === null) continue;
+    r.paired = pairedDifference(
+      [...r.outcomes].map((c) => c === "1"),
+      [...f16.outcomes].map((c) => c === "1"),
+    );
+  }
+  console.log(
+    `model: ${model}, problems: ${file} (first ${problems.length}), max_tokens ${settings.maxTokens}, greedy\n`,
+  );
   console.log(formatTable(rows));
   if (values.json) {
     console.log(JSON.stringify(jsonRows(rows)));
   }
+}
+
+/** Parses a comma list of recent windows (non-negative token counts). */
+function parseWindows(list: string): number[] {
+  const windows = list.split(",").filter((s) => s.trim() !== "").map(Number);
+  if (windows.length === 0 || windows.some((w) => !Number.isInteger(w) || w < 0)) {
+    throw new RangeError(`--recent-tokens expects a comma list of non-negative integers: ${list}`);
+  }
+  return windows;
 }
 
 if (import.meta.main) await main();

@@ -19,6 +19,8 @@ export interface RunSettings {
   maxTokens: number;
   /** How the model's matrices are stored (default f16). */
   weightsDtype?: WeightsDtype;
+  /** Full-precision recent window; undefined: the engine's default. */
+  recentTokens?: number;
 }
 
 /** Starts the engine of one configuration; `calibrated` keeps the model's profile, others drop it. */
@@ -34,6 +36,7 @@ export function startEngine(
     maxNumSeqs: settings.maxNumSeqs,
     maxNumBatchedTokens: settings.maxNumBatchedTokens,
     weightsDtype: settings.weightsDtype,
+    kvRecentTokens: settings.recentTokens,
     // the pool below never queues more than this many requests at once
     maxWaiting: 2 * settings.maxNumSeqs,
     // a profile beside the model would override the engine's dtypes: only `calibrated` wants it

@@ -20,6 +20,8 @@ export interface RequestResult {
   correct: boolean;
   /** Tokens whose KV the request held (prompt and generated). */
   kvTokens: number;
+  /** Bytes the request's KV held when it finished, all layers: window, open, partial blocks. */
+  kvBytes: number;
   /** The engine's usage.kv.bitsPerElement for the request. */
   bitsPerElement: number;
   completionTokens: number;
@@ -33,6 +35,10 @@ export interface ConfigSummary {
   accuracy: number;
   /** Mean of the requests' bits per element, weighted by their KV tokens. */
   bitsPerElement: number;
+  /** KV bytes held over KV tokens held, summed over requests (all layers, every byte). */
+  bytesPerToken: number;
+  /** Whether each problem was solved, in problem order (for pairing). */
+  outcomes: boolean[];
   /** Think tokens over all generated tokens. */
   thinkFraction: number;
 }
@@ -71,10 +77,12 @@ export function scoreRequest(
 ): RequestResult {
   const usage: GenerateUsage | undefined = outputs.at(-1)?.usage;
   if (!usage) throw new Error("The request's last output carries no usage");
-  const kvTokens = Object.values(usage.kv.phases).reduce((n, p) => n + p.tokens, 0);
+  const phases = Object.values(usage.kv.phases);
+  const kvTokens = phases.reduce((n, p) => n + p.tokens, 0);
   return {
     correct: isCorrect(answerText(outputs), expected),
     kvTokens,
+    kvBytes: phases.reduce((n, p) => n + p.bytes, 0),
     bitsPerElement: usage.kv.bitsPerElement,
     completionTokens: usage.completionTokens,
     reasoningTokens: usage.reasoningTokens,
@@ -83,10 +91,11 @@ export function scoreRequest(
 
 /** Totals over a configuration's requests. */
 export function summarize(results: readonly RequestResult[]): ConfigSummary {
-  let correct = 0, tokens = 0, bits = 0, generated = 0, think = 0;
+  let correct = 0, tokens = 0, bits = 0, bytes = 0, generated = 0, think = 0;
   for (const r of results) {
     correct += r.correct ? 1 : 0;
     tokens += r.kvTokens;
+    bytes += r.kvBytes;
     bits += r.bitsPerElement * r.kvTokens;
     generated += r.completionTokens;
     think += r.reasoningTokens;
@@ -97,6 +106,8 @@ export function summarize(results: readonly RequestResult[]): ConfigSummary {
     correct,
     accuracy: n > 0 ? correct / n : 0,
     bitsPerElement: tokens > 0 ? bits / tokens : 0,
+    bytesPerToken: tokens > 0 ? bytes / tokens : 0,
+    outcomes: results.map((r) => r.correct),
     thinkFraction: generated > 0 ? think / generated : 0,
   };
 }

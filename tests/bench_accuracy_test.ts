@@ -14,12 +14,13 @@ import {
   scoreRequest,
   summarize,
 } from "../bench/accuracy_score.ts";
-import { formatTable, jsonRows, skippedRow } from "../bench/accuracy_table.ts";
+import { formatTable, jsonRows, type Row, skippedRow } from "../bench/accuracy_table.ts";
+import { mcnemar, pairedDifference } from "../bench/accuracy_paired.ts";
 import type { GenerateOutput, GenerateUsage } from "../src/engine/types.ts";
 import { UnknownKvDtypeError } from "../src/kv/dtype.ts";
 
 function usage(bitsPerElement: number, tokens: [number, number, number]): GenerateUsage {
-  const phase = (n: number) => ({ tokens: n, blocks: 0, bytes: 0, dtypes: {} });
+  const phase = (n: number) => ({ tokens: n, blocks: 0, bytes: n * 10, dtypes: {} });
   return {
     promptTokens: tokens[0],
     completionTokens: tokens[1] + tokens[2],
@@ -93,6 +94,7 @@ Deno.test("scoreRequest reads the last output's usage and counts every cached to
   assertEquals(r, {
     correct: true,
     kvTokens: 44,
+    kvBytes: 44 * 10,
     bitsPerElement: 5,
     completionTokens: 34,
     reasoningTokens: 30,
@@ -104,6 +106,7 @@ Deno.test("summarize weights bits per element by KV tokens", () => {
   const r = (correct: boolean, kvTokens: number, bits: number): RequestResult => ({
     correct,
     kvTokens,
+    kvBytes: kvTokens * bits,
     bitsPerElement: bits,
     completionTokens: kvTokens - 10,
     reasoningTokens: (kvTokens - 10) / 2,
@@ -113,6 +116,8 @@ Deno.test("summarize weights bits per element by KV tokens", () => {
   assertEquals(s.correct, 1);
   assertEquals(s.accuracy, 0.5);
   assertEquals(s.bitsPerElement, (30 * 4 + 90 * 8) / 120);
+  assertEquals(s.bytesPerToken, (30 * 4 + 90 * 8) / 120);
+  assertEquals(s.outcomes, [true, false]);
   assertEquals(s.thinkFraction, 0.5);
   assertEquals(summarize([]).bitsPerElement, 0);
 });
@@ -132,28 +137,67 @@ Deno.test("parseHeldout reads JSON lines and names a bad line", () => {
 });
 
 Deno.test("the table shows skipped rows with their note; JSON rows spread the dtypes", () => {
-  const ran = {
+  const f16: Row = {
+    config: "f16",
+    weights: "f16",
+    recent_tokens: 16,
+    dtypes: { prompt: "f16", think: "f16", answer: "f16" },
+    bits_per_element: 16,
+    bytes_per_token: 200,
+    accuracy: 1,
+    n: 10,
+    correct: 10,
+    think_fraction: 0.75,
+    seconds: 1,
+    paired: null,
+    outcomes: "1111111111",
+  };
+  const ran: Row = {
+    ...f16,
     config: "int4",
-    weights: "int8" as const,
+    weights: "int8",
     dtypes: { prompt: "int4", think: "int4", answer: "int4" },
     bits_per_element: 5.25,
+    bytes_per_token: 50,
     accuracy: 0.9,
-    n: 10,
     correct: 9,
-    think_fraction: 0.75,
     seconds: 1.5,
+    paired: pairedDifference([...Array(9).fill(true), false], Array(10).fill(true)),
+    outcomes: "1111111110",
   };
-  const rows = [ran, skippedRow(CALIBRATED, "skipped: no profile")];
+  const rows = [f16, ran, skippedRow(CALIBRATED, "skipped: no profile")];
   const text = formatTable(rows);
   assert(
-    text.includes("| int4 | int8 | int4 | int4 | int4 | 5.250 | 90.0% | 9 / 10 | 0.750 | 1.5 |"),
+    text.includes(
+      "| int4 | int8 | 16 | int4 | int4 | int4 | 5.250 | 50.0 | 25.0% | 90.0% | 9 / 10 | 1 / 0 | -10.0 [-29.6, +9.6] | 1.0 | 1.5 |",
+    ),
+    text,
   );
-  assert(text.includes("| calibrated | f16 | — | — | — | — | — | 0 / 0 | — | — |"));
+  assert(
+    text.includes("| calibrated | f16 | — | — | — | — | — | — | — | — | 0 / 0 | — | — | — | — |"),
+  );
   assert(text.includes("calibrated: skipped: no profile"));
   const json = jsonRows(rows);
-  assertEquals(json[0].think, "int4");
-  assertEquals(json[0].accuracy, 0.9);
-  assertEquals(json[0].weights, "int8");
-  assertEquals(json[1].note, "skipped: no profile");
-  assert(!("dtypes" in json[0]));
+  assertEquals(json[1].think, "int4");
+  assertEquals(json[1].accuracy, 0.9);
+  assertEquals(json[1].paired?.lost, 1);
+  assertEquals(json[1].weights, "int8");
+  assertEquals(json[2].note, "skipped: no profile");
+  assert(!("dtypes" in json[1]));
+});
+
+Deno.test("pairedDifference counts lost and gained problems and brackets the difference", () => {
+  const base = [true, true, true, true, false, false, true, true];
+  const cand = [true, false, true, false, true, false, true, true];
+  const d = pairedDifference(cand, base);
+  assertEquals([d.n, d.lost, d.gained], [8, 2, 1]);
+  assertEquals(d.diff, -1 / 8);
+  assert(d.ci95[0] < d.diff && d.diff < d.ci95[1]);
+  // identical results: no difference and no spread
+  assertEquals(pairedDifference(base, base).ci95, [0, 0]);
+  assertThrows(() => pairedDifference([true], base), RangeError, "length");
+  // McNemar: 0 vs 10 discordant pairs is significant, 5 vs 5 is not
+  assert(mcnemar(0, 10) < 0.01);
+  assertEquals(mcnemar(5, 5), 1);
+  assertEquals(mcnemar(0, 0), 1);
 });

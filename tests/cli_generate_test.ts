@@ -116,6 +116,9 @@ Deno.test("generate reports per-phase KV dtypes, blocks and bytes; int4 think co
       String(blockSize),
       "--kv-cache-memory",
       "1MiB",
+      // no recent window: blocks are sealed as soon as they close
+      "--kv-recent-tokens",
+      "0",
     ];
     const f16 = await generateJson(common);
     const mixed = await generateJson([

@@ -108,7 +108,8 @@ Deno.test("LocalEngine.generate() with seeded sampling matches the request run a
 
 Deno.test("LocalEngine.generate() reports usage with per-phase KV on the last output", async () => {
   const runnerOpts = { script: (i: number) => i === 4 ? FAKE_CLOSE : null };
-  const { engine } = engineWith(runnerOpts, { kvCacheDtypeThink: "int4" });
+  // no recent window: every closed think block is sealed at once
+  const { engine } = engineWith(runnerOpts, { kvCacheDtypeThink: "int4", kvRecentTokens: 0 });
   const outputs = await collect(engine.generate({ promptIds: prompt(9, 1, true), maxTokens: 20 }));
   await engine.close();
   const usage = outputs.at(-1)!.usage!;
@@ -122,7 +123,10 @@ Deno.test("LocalEngine.generate() reports usage with per-phase KV on the last ou
 
 Deno.test("LocalEngine.generate() applies a request's KV dtype overrides to its phases", async () => {
   const runnerOpts = { script: (i: number) => i === 8 ? FAKE_CLOSE : null };
-  const { engine, runner } = engineWith(runnerOpts, { kvCacheDtypeThink: "int4" });
+  const { engine, runner } = engineWith(runnerOpts, {
+    kvCacheDtypeThink: "int4",
+    kvRecentTokens: 0,
+  });
   const outputs = await collect(engine.generate({
     promptIds: prompt(9, 2, true),
     maxTokens: 24,

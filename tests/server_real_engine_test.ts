@@ -25,8 +25,14 @@ const hasDefaultModel = await Deno.stat(new URL("model.safetensors", DEFAULT_MOD
 );
 
 const USER = [{ role: "user", content: "What is 6*7?" }];
-// engine defaults: int8 prompt blocks, int4 think and int3 answer blocks, 4 tokens a block
-const KV = { kvCacheDtype: "int8", kvCacheDtypeThink: "int4", kvCacheDtypeAnswer: "int3" };
+// engine defaults: int8 prompt blocks, int4 think and int3 answer blocks, 4 tokens a block, and
+// a recent window of one block so that these short generations seal blocks
+const KV = {
+  kvCacheDtype: "int8",
+  kvCacheDtypeThink: "int4",
+  kvCacheDtypeAnswer: "int3",
+  kvRecentTokens: 4,
+};
 const PHASE_DTYPES: Record<string, string> = { prompt: "int8", think: "int4", answer: "int3" };
 
 /** The engine, with every output its generate() streams recorded per request. */
@@ -235,6 +241,7 @@ Deno.test({
       PHASEKV_SERVED_MODEL_NAME: "tiny",
       PHASEKV_BLOCK_SIZE: "4",
       PHASEKV_KV_CACHE_DTYPE_THINK: "int4",
+      PHASEKV_KV_RECENT_TOKENS: "4",
       PHASEKV_KV_CACHE_MEMORY: "1MiB",
     };
     const engines: EngineApi[] = [];

@@ -58,6 +58,7 @@ export async function main(args: string[]): Promise<number> {
     kvProfile: flags.kvProfile,
     weightsDtype: flags.weightsDtype,
     thinkFraction: flags.thinkFraction,
+    kvRecentTokens: flags.kvRecentTokens,
     blockSize: flags.blockSize,
     onProgress: (message) => console.error(`generate: ${message}`),
   });

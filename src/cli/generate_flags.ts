@@ -23,6 +23,8 @@ export const GENERATE_USAGE: string =
   --kv-cache-dtype-answer D    KV dtype of the answer phase
   --think-fraction F           share of max tokens counted as think without markers (0.75)
   --block-size N               tokens per KV block (default 16)
+  --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
+                               stand behind it (default: the profile's, else 32)
   --kv-cache-memory BYTES      KV byte budget, e.g. 64MiB or 1GiB (default 256MiB)
   --max-think-tokens N         close the think block after N think tokens
   --weights-dtype D            matrices on the GPU: f16 (default), int8, int4 (quantized at load)
@@ -57,6 +59,8 @@ export interface GenerateFlags {
   kvCacheDtypeAnswer?: string;
   thinkFraction?: number;
   blockSize: number;
+  /** Full-precision recent window in tokens (default: the profile's, else the engine's). */
+  kvRecentTokens?: number;
   kvCacheMemory?: number;
   maxThinkTokens?: number;
   /** Whether the model's calibration profile may override the KV dtype flags. */
@@ -81,6 +85,7 @@ const STRING_FLAGS = [
   "kv-cache-dtype-answer",
   "think-fraction",
   "block-size",
+  "kv-recent-tokens",
   "kv-cache-memory",
   "max-think-tokens",
   "kv-profile",
@@ -130,6 +135,7 @@ export function parseGenerateArgs(args: readonly string[]): GenerateFlags | null
     kvCacheDtypeAnswer: dtype(v, "kv-cache-dtype-answer"),
     thinkFraction: number(v, "think-fraction", 0, 1),
     blockSize: integer(v, "block-size", 1) ?? 16,
+    kvRecentTokens: integer(v, "kv-recent-tokens", 0),
     kvCacheMemory: byteSize(v, "kv-cache-memory"),
     maxThinkTokens: integer(v, "max-think-tokens", 0),
     kvProfile: kvProfile(v["kv-profile"]),

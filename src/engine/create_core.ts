@@ -3,6 +3,7 @@
  * model: the fenced KV arena sized by the byte budget, the scheduler and the sequence factory.
  * @module
  */
+import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import type { KvProfile } from "../kv/profile.ts";
 import type { WeightsDtype } from "../model/weights_dtype.ts";
 import { DEFAULT_MIN_KV_BYTES } from "./kv_budget.ts";
@@ -32,6 +33,11 @@ export interface EngineConfig {
   kvProfile?: "auto" | "none";
   /** Share of max_tokens counted as think for models without markers. */
   thinkFraction?: number;
+  /**
+   * Full-precision recent window in tokens: a closed block is sealed once this many newer tokens
+   * stand behind it (default: the profile's `recent_tokens`, else DEFAULT_RECENT_TOKENS).
+   */
+  kvRecentTokens?: number;
   /** Tokens per KV block. */
   blockSize: number;
   /** How the model's matrices are stored on the GPU (default f16). */
@@ -88,6 +94,7 @@ export function createEngineCore(
     },
     profile: model.profile,
     thinkFraction: config.thinkFraction,
+    recentTokens: recentTokens(config, model.profile),
     openId: model.openId,
     closeId: model.closeId,
   });
@@ -99,4 +106,12 @@ export function createEngineCore(
     model,
     pipelineDepth: config.pipelineDepth,
   });
+}
+
+/** The recent window in force: the user's setting, else the profile's, else the default. */
+export function recentTokens(
+  config: Pick<EngineConfig, "kvRecentTokens">,
+  profile?: KvProfile | null,
+): number {
+  return config.kvRecentTokens ?? profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
 }

@@ -26,6 +26,8 @@ export interface SequenceFactoryOptions {
   profile?: KvProfile | null;
   /** Share of max_tokens counted as think for models without markers. */
   thinkFraction?: number;
+  /** Newer tokens a closed block waits for before it is sealed. */
+  recentTokens?: number;
   openId: number | null;
   closeId: number | null;
 }
@@ -69,7 +71,14 @@ export class SequenceFactory {
     const requested = request.promptIds.length + request.maxTokens;
     if (requested > maxModelLen) throw new ContextLengthError(requested, maxModelLen);
     const dtypes = this.dtypesFor(request);
-    const needed = minPromptBytes(arena, blockSize, request.promptIds.length, dtypes.prompt);
+    const recent = this.#opts.recentTokens ?? 0;
+    const needed = minPromptBytes(
+      arena,
+      blockSize,
+      request.promptIds.length,
+      dtypes.prompt,
+      recent,
+    );
     if (needed > arena.budgetBytes) throw new KvCapacityError(needed, arena.budgetBytes);
     const tracker = new PhaseTracker({
       openId,
@@ -82,22 +91,32 @@ export class SequenceFactory {
       id: `seq-${++this.#numCreated}`,
       request,
       sampling: withDefaults(request.sampling),
-      kv: new SequenceKv(arena, { blockSize, dtypeFor: (phase) => dtypes[phase] }),
+      kv: new SequenceKv(arena, {
+        blockSize,
+        dtypeFor: (phase) => dtypes[phase],
+        recentTokens: recent,
+      }),
       tracker,
     });
   }
 }
 
-/** Bytes (all layers) of a prompt once prefilled: its full blocks sealed, the rest open. */
+/**
+ * Bytes (all layers) of a prompt once prefilled and its first token sampled: full blocks with
+ * `recent` tokens behind them sealed, the rest (the window and the open block) f16.
+ */
 function minPromptBytes(
   arena: FencedKvArena,
   blockSize: number,
   numTokens: number,
   dtype: string,
+  recent: number,
 ): number {
-  const full = Math.floor(numTokens / blockSize);
-  const open = numTokens % blockSize > 0 ? arena.blockBytes(OPEN_DTYPE) : 0;
-  return (full * arena.blockBytes(dtype) + open) * arena.numLayers;
+  const total = numTokens + 1;
+  const sealed = Math.max(0, Math.floor((total - recent) / blockSize));
+  const full = Math.min(sealed, Math.floor(numTokens / blockSize));
+  const f16 = Math.ceil(numTokens / blockSize) - full;
+  return (full * arena.blockBytes(dtype) + f16 * arena.blockBytes(OPEN_DTYPE)) * arena.numLayers;
 }
 
 /** The request's sampling parameters over greedy ones (fields left undefined keep the default). */

@@ -19,6 +19,7 @@ export const KvProfileSchema: z.ZodType<KvProfile> = z.looseObject({
     think: dtypeName.optional(),
     answer: dtypeName.optional(),
   }),
+  recent_tokens: z.number().int().min(0).optional(),
 });
 
 /** A calibration profile. */
@@ -27,6 +28,8 @@ export interface KvProfile {
   version: 1;
   /** Dtype name (or alias, or `auto`) per phase; absent phases keep the engine's choice. */
   phases: { prompt?: string; think?: string; answer?: string };
+  /** The full-precision recent window calibration measured the dtypes with, in tokens. */
+  recent_tokens?: number;
   /** Whatever else calibration recorded (measurements, provenance). */
   [key: string]: unknown;
 }

@@ -25,6 +25,7 @@ export function engineOptions(flags: ServeFlags, options: StartEngineOptions = {
     kvProfile: flags.kvProfile,
     weightsDtype: flags.weightsDtype,
     thinkFraction: flags.thinkFraction,
+    kvRecentTokens: flags.kvRecentTokens,
     blockSize: flags.blockSize,
     maxNumSeqs: flags.maxNumSeqs,
     maxWaiting: flags.maxWaiting,

@@ -23,6 +23,8 @@ export const USAGE: string = `Usage: deno task serve [options]
   --weights-dtype D            matrices on the GPU: f16 (default), int8, int4 (quantized at load)
   --kv-profile auto|none       use the model's phasekv.profile.json (auto, the default) or not
   --block-size N               tokens per KV block (default 16)
+  --kv-recent-tokens N         newest tokens kept f16: a block is quantized once N newer tokens
+                               stand behind it (default: the profile's, else 32)
   --think-fraction F           share of max_tokens counted as think without markers (0.75)
   --max-num-seqs N             most sequences running at once
   --max-waiting N              answer 503 while N requests wait (default: no limit)
@@ -82,6 +84,7 @@ const serveFlagsSchema = z.object({
   kvProfile: z.enum(["auto", "none"]).default("auto"),
   weightsDtype: weightsDtypeSchema.optional(),
   blockSize: z.coerce.number().int().min(1).default(16),
+  kvRecentTokens: z.coerce.number().int().min(0).optional(),
   thinkFraction: z.coerce.number().min(0).max(1).default(0.75),
   maxNumSeqs: z.coerce.number().int().min(1).optional(),
   maxWaiting: z.coerce.number().int().min(0).optional(),
@@ -103,6 +106,7 @@ const FLAG_NAMES = {
   "kv-profile": "kvProfile",
   "weights-dtype": "weightsDtype",
   "block-size": "blockSize",
+  "kv-recent-tokens": "kvRecentTokens",
   "think-fraction": "thinkFraction",
   "max-num-seqs": "maxNumSeqs",
   "max-waiting": "maxWaiting",
