@@ -6,7 +6,10 @@
  * prompt and decodes at temperature 0.8 over the 151,936-token vocabulary.
  *
  *   deno run -A bench/qwen3_shape.ts [--weights-dtype f16|int8|int4] [--prompt-tokens 512]
- *     [--tokens 8] [--json]
+ *     [--tokens 8] [--step-tokens N] [--json]
+ *
+ * --step-tokens: tokens per engine step (max_num_batched_tokens; default 64: lavapipe's loop
+ * bound refuses attention over 512 rows at once, so the prompt is prefilled in chunks).
  *
  * Prints a table on stdout (with --json the last line is one JSON object), progress on stderr.
  * lavapipe needs minutes for it; it is a bench, not a test.
@@ -103,6 +106,7 @@ async function main() {
       "weights-dtype": { type: "string", default: "f16" },
       "prompt-tokens": { type: "string", default: "512" },
       tokens: { type: "string", default: "8" },
+      "step-tokens": { type: "string", default: "64" },
       json: { type: "boolean", default: false },
     },
   });
@@ -122,7 +126,7 @@ async function main() {
       model: dir,
       inProcess: true,
       maxNumSeqs: 1,
-      maxNumBatchedTokens: promptTokens,
+      maxNumBatchedTokens: Number(values["step-tokens"]),
       weightsDtype,
       onProgress: (m) => console.error(`  ${m}`),
     });
