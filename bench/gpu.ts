@@ -227,7 +227,9 @@ async function main() {
 
   lines.push(
     "",
-    "## Batch scaling (R1-Distill-Qwen-1.5B shape, 2 layers, int4 weights, f16 KV at 512 tokens)",
+    `## Batch scaling (R1-Distill-Qwen-1.5B shape, 2 layers, int4 weights, f16 KV at ${
+      sizes === TINY ? 64 : 512
+    } tokens)`,
     "",
     "| sequences | step ms | tok/s | vs batch 1 |",
     "|---:|---:|---:|---:|",
