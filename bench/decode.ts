@@ -68,7 +68,7 @@ export async function benchDecode(
       sampling: GREEDY,
     });
     const decodeTokens = r.ids.length - 1;
-    return {
+    const row: DecodeRow = {
       model: name,
       weights_dtype: dtype,
       weight_mib: Math.round(runner.weightBytes / 2 ** 20),
@@ -76,6 +76,9 @@ export async function benchDecode(
       decode_tokens: decodeTokens,
       tok_s: decodeTokens / (r.decodeMs / 1000),
     };
+    // on stderr as it lands: a long run cut short still shows what it measured
+    console.error(`  ${JSON.stringify(row)}`);
+    return row;
   } finally {
     runner.destroy();
   }
