@@ -3,12 +3,10 @@
  * embed → per layer (rmsnorm → qkv → [q/k norm] → rope → kv_write → attention → o_proj+residual
  * → rmsnorm → gate_up → swiglu → down+residual) → final norm of the sampling rows → lm_head →
  * penalties → sample.
- *
- * Every op is compiled and bound to its buffers in one place (`create`), as a StepOp; encoding a
- * step is calling each StepOp the same way, with the step's size.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
+import { countSlot } from "../gpu/dispatch.ts";
 import type { ModelSpec } from "../model/spec.ts";
 import { AttentionOp } from "./ops/attention.ts";
 import { EmbeddingOp } from "./ops/embedding.ts";
@@ -18,8 +16,10 @@ import { HeadNormOp, RmsNormOp } from "./ops/rmsnorm.ts";
 import { PenaltyOp } from "./ops/penalty.ts";
 import { SampleOp } from "./ops/sample.ts";
 import { ropeParameters } from "./rope_freq.ts";
-import { stepCount, type StepSize } from "./step_counts.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
+
+/** Uniform slots of the counts buffer. */
+export const COUNT_SLOTS = { rows: 0, qHeads: 1, kHeads: 2, samples: 3, attention: 4 } as const;
 
 /** Every buffer a step reads or writes (activations sized for the runner's largest step). */
 export interface StepBuffers {
@@ -41,7 +41,6 @@ export interface StepBuffers {
   /** [slots][vocab] u32 generated-token counts of penalised sequences. */
   tokenCounts: GPUBuffer;
   invFreq: GPUBuffer;
-  /** The step's uniform counts (step_counts.ts). */
   counts: GPUBuffer;
   pools: readonly GPUBuffer[];
 }
@@ -56,36 +55,66 @@ export interface ForwardOptions {
 /** Encodes extra work into a layer's pass once its qkv rows are final (after RoPE). */
 export type LayerHook = (pass: GPUComputePassEncoder, qkv: GPUBuffer, layer: number) => void;
 
-/** One op of the step, compiled and bound to its buffers: encodes itself for a step's size. */
-export type StepOp = (pass: GPUComputePassEncoder, size: StepSize) => void;
-
-/** The bound ops of one step: the embedding, each layer's (split where the hook goes), the head. */
-interface BoundOps {
-  embed: StepOp;
-  /** Per layer: the ops up to RoPE, then the rest. */
-  layers: { beforeHook: StepOp[]; afterHook: StepOp[] }[];
-  /** Final norm, lm_head, penalties, sampling (only for steps that sample). */
-  head: StepOp[];
+interface LayerOps {
+  qkv: MatmulOp;
+  o: MatmulOp;
+  gateUp: MatmulOp;
+  down: MatmulOp;
 }
 
-/** The compiled kernels of one model, bound to the runner's buffers, and the encoding of a step. */
+/** The compiled kernels of one model, and the encoding of a step with them. */
 export class ForwardPass {
   readonly attention: AttentionOp;
-  readonly #ops: BoundOps;
-  readonly #qkv: GPUBuffer;
+  readonly #weights: ModelWeights;
+  readonly #embed: EmbeddingOp;
+  readonly #norm: RmsNormOp;
+  readonly #finalNorm: RmsNormOp;
+  readonly #qNorm: HeadNormOp | null;
+  readonly #kNorm: HeadNormOp | null;
+  readonly #rope: RowKernel;
+  readonly #kvWrite: RowKernel;
+  readonly #swiglu: RowKernel;
+  readonly #layers: LayerOps[];
+  readonly #lmHead: MatmulOp;
+  readonly #penalty: PenaltyOp;
+  readonly #sample: SampleOp;
 
-  private constructor(attention: AttentionOp, ops: BoundOps, qkv: GPUBuffer) {
-    this.attention = attention;
-    this.#ops = ops;
-    this.#qkv = qkv;
+  private constructor(weights: ModelWeights, ops: {
+    attention: AttentionOp;
+    embed: EmbeddingOp;
+    norm: RmsNormOp;
+    finalNorm: RmsNormOp;
+    qNorm: HeadNormOp | null;
+    kNorm: HeadNormOp | null;
+    rope: RowKernel;
+    kvWrite: RowKernel;
+    swiglu: RowKernel;
+    layers: LayerOps[];
+    lmHead: MatmulOp;
+    penalty: PenaltyOp;
+    sample: SampleOp;
+  }) {
+    this.#weights = weights;
+    this.attention = ops.attention;
+    this.#embed = ops.embed;
+    this.#norm = ops.norm;
+    this.#finalNorm = ops.finalNorm;
+    this.#qNorm = ops.qNorm;
+    this.#kNorm = ops.kNorm;
+    this.#rope = ops.rope;
+    this.#kvWrite = ops.kvWrite;
+    this.#swiglu = ops.swiglu;
+    this.#layers = ops.layers;
+    this.#lmHead = ops.lmHead;
+    this.#penalty = ops.penalty;
+    this.#sample = ops.sample;
   }
 
-  /** Compiles every kernel the model needs and binds each to its buffers. */
+  /** Compiles every kernel the model needs (pipelines are shared between equal-shaped layers). */
   static async create(
     gpu: Gpu,
     spec: ModelSpec,
     weights: ModelWeights,
-    b: StepBuffers,
     opts: ForwardOptions,
   ): Promise<ForwardPass> {
     const shape: AttentionShape = {
@@ -95,8 +124,6 @@ export class ForwardPass {
       qkvStride: qkvStride(spec.numHeads, spec.numKvHeads, spec.headDim),
     };
     const h = spec.hiddenSize;
-    const rows = stepCount(b.counts, "rows");
-    const samples = stepCount(b.counts, "samples");
     const headNorm = (groups: number, base: number) =>
       HeadNormOp.create(gpu, {
         dim: spec.headDim,
@@ -105,130 +132,127 @@ export class ForwardPass {
         base,
         eps: spec.rmsNormEps,
       });
-    const [attention, embed, norm, finalNorm, qNorm, kNorm, rope, kvWrite, swiglu] = await Promise
-      .all([
-        AttentionOp.create(gpu, shape, opts),
-        EmbeddingOp.create(gpu, weights.embed),
-        RmsNormOp.create(gpu, h, spec.rmsNormEps),
-        RmsNormOp.create(gpu, h, spec.rmsNormEps, true),
-        spec.qkNorm ? headNorm(spec.numHeads, 0) : null,
-        spec.qkNorm ? headNorm(spec.numKvHeads, spec.numHeads * spec.headDim) : null,
-        RowKernel.rope(gpu, shape, ropeParameters(spec).attentionFactor),
-        RowKernel.kvWrite(gpu, shape, opts.blockSize),
-        RowKernel.swiglu(gpu, spec.intermediateSize),
-      ]);
-    const [lmHead, penalty, sample] = await Promise.all([
+    const layerOps = (l: LayerWeights) =>
+      Promise.all([
+        MatmulOp.create(gpu, l.qkv, { outStride: shape.qkvStride, bias: l.qkvBias !== null }),
+        MatmulOp.create(gpu, l.o, { outStride: h, accumulate: true }),
+        MatmulOp.create(gpu, l.gateUp, { outStride: 2 * spec.intermediateSize }),
+        MatmulOp.create(gpu, l.down, { outStride: h, accumulate: true }),
+      ]).then(([qkv, o, gateUp, down]) => ({ qkv, o, gateUp, down }));
+    const qDim = spec.numHeads * spec.headDim;
+    const [
+      attention,
+      embed,
+      norm,
+      finalNorm,
+      qNorm,
+      kNorm,
+      rope,
+      kvWrite,
+      swiglu,
+      lmHead,
+      penalty,
+      sample,
+    ] = await Promise.all([
+      AttentionOp.create(gpu, shape, opts),
+      EmbeddingOp.create(gpu, weights.embed),
+      RmsNormOp.create(gpu, h, spec.rmsNormEps),
+      RmsNormOp.create(gpu, h, spec.rmsNormEps, true),
+      spec.qkNorm ? headNorm(spec.numHeads, 0) : null,
+      spec.qkNorm ? headNorm(spec.numKvHeads, qDim) : null,
+      RowKernel.rope(gpu, shape, ropeParameters(spec).attentionFactor),
+      RowKernel.kvWrite(gpu, shape, opts.blockSize),
+      RowKernel.swiglu(gpu, spec.intermediateSize),
       MatmulOp.create(gpu, weights.lmHead, { outStride: spec.vocabSize }),
       PenaltyOp.create(gpu, spec.vocabSize),
       SampleOp.create(gpu, spec.vocabSize),
     ]);
-
-    const layer = async (w: LayerWeights, l: number) => {
-      const [qkv, o, gateUp, down] = await Promise.all([
-        MatmulOp.create(gpu, w.qkv, { outStride: shape.qkvStride, bias: w.qkvBias !== null }),
-        MatmulOp.create(gpu, w.o, { outStride: h, accumulate: true }),
-        MatmulOp.create(gpu, w.gateUp, { outStride: 2 * spec.intermediateSize }),
-        MatmulOp.create(gpu, w.down, { outStride: h, accumulate: true }),
-      ]);
-      const beforeHook: StepOp[] = [
-        (p, s) =>
-          norm.encode(p, {
-            x: b.hidden,
-            w: w.inputNorm,
-            out: b.normed,
-            gather: b.rows,
-            count: rows,
-          }, s.rows),
-        (p, s) => qkv.encode(p, { x: b.normed, y: b.qkv, bias: w.qkvBias, count: rows }, s.rows),
-      ];
-      if (qNorm && kNorm && w.qNorm && w.kNorm) {
-        const [wq, wk] = [w.qNorm, w.kNorm];
-        beforeHook.push(
-          (p, s) =>
-            qNorm.encode(p, { x: b.qkv, w: wq, count: stepCount(b.counts, "qHeads") }, s.rows),
-          (p, s) =>
-            kNorm.encode(p, { x: b.qkv, w: wk, count: stepCount(b.counts, "kHeads") }, s.rows),
-        );
-      }
-      beforeHook.push((p, s) => rope.encode(p, [b.qkv, b.invFreq, b.rows, rows], s.rows));
-      const attend = {
-        qkv: b.qkv,
-        rows: b.rows,
-        seqs: b.seqs,
-        table: b.table,
-        pool: b.pools[l],
-        out: b.attn,
-        params: stepCount(b.counts, "attention"),
-      };
-      const afterHook: StepOp[] = [
-        // Every row's K/V is in the cache before attention, so prefill rows see earlier rows.
-        (p, s) => kvWrite.encode(p, [b.qkv, b.rows, b.pools[l], rows], s.rows),
-        (p, s) => attention.encode(p, attend, s.rows, s.splits),
-        (p, s) => o.encode(p, { x: b.attn, y: b.hidden, count: rows }, s.rows),
-        (p, s) =>
-          norm.encode(
-            p,
-            { x: b.hidden, w: w.postNorm, out: b.normed, gather: b.rows, count: rows },
-            s.rows,
-          ),
-        (p, s) => gateUp.encode(p, { x: b.normed, y: b.gateUp, count: rows }, s.rows),
-        (p, s) => swiglu.encode(p, [b.gateUp, b.act, rows], s.rows),
-        (p, s) => down.encode(p, { x: b.act, y: b.hidden, count: rows }, s.rows),
-      ];
-      return { beforeHook, afterHook };
-    };
-    const head: StepOp[] = [
-      (p, s) =>
-        finalNorm.encode(p, {
-          x: b.hidden,
-          w: weights.finalNorm,
-          out: b.sampleNormed,
-          gather: b.sampleRows,
-          count: samples,
-        }, s.samples),
-      (p, s) => lmHead.encode(p, { x: b.sampleNormed, y: b.logits, count: samples }, s.samples),
-      (p, s) =>
-        penalty.encode(p, {
-          logits: b.logits,
-          params: b.samples,
-          tokenCounts: b.tokenCounts,
-          count: samples,
-        }, s.samples),
-      (p, s) =>
-        sample.encode(p, {
-          logits: b.logits,
-          params: b.samples,
-          lastToken: b.lastToken,
-          outTokens: b.outTokens,
-          tokenCounts: b.tokenCounts,
-          count: samples,
-        }, s.samples),
-    ];
-    const ops: BoundOps = {
-      embed: (p, s) =>
-        embed.encode(
-          p,
-          { rows: b.rows, lastToken: b.lastToken, out: b.hidden, count: rows },
-          s.rows,
-        ),
-      layers: await Promise.all(weights.layers.map(layer)),
-      head,
-    };
-    return new ForwardPass(attention, ops, b.qkv);
+    const layers = await Promise.all(weights.layers.map(layerOps));
+    return new ForwardPass(weights, {
+      attention,
+      embed,
+      norm,
+      finalNorm,
+      qNorm,
+      kNorm,
+      rope,
+      kvWrite,
+      swiglu,
+      layers,
+      lmHead,
+      penalty,
+      sample,
+    });
   }
 
   /**
-   * Encodes the layers for `size.rows` rows and the sampling of `size.samples` rows;
-   * `afterRope` is encoded in each layer once q/k/v are final (calibration's capture).
+   * Encodes the layers for `numRows` rows and the sampling of `numSamples` rows; `afterRope`
+   * is encoded in each layer once q/k/v are final (calibration's capture).
    */
-  encode(pass: GPUComputePassEncoder, size: StepSize, afterRope?: LayerHook): void {
-    this.#ops.embed(pass, size);
-    this.#ops.layers.forEach((layer, l) => {
-      for (const op of layer.beforeHook) op(pass, size);
-      afterRope?.(pass, this.#qkv, l);
-      for (const op of layer.afterHook) op(pass, size);
+  encode(
+    pass: GPUComputePassEncoder,
+    b: StepBuffers,
+    numRows: number,
+    numSamples: number,
+    splits: number,
+    afterRope?: LayerHook,
+  ): void {
+    const count = (slot: number) => countSlot(b.counts, slot);
+    const rows = count(COUNT_SLOTS.rows);
+    const n = numRows;
+    this.#embed.encode(pass, b.rows, b.lastToken, b.hidden, rows, n);
+    this.#layers.forEach((ops, l) => {
+      const w = this.#weights.layers[l];
+      this.#norm.encode(pass, b.hidden, w.inputNorm, b.normed, b.rows, rows, n);
+      ops.qkv.encode(pass, { x: b.normed, y: b.qkv, bias: w.qkvBias, count: rows }, n);
+      if (this.#qNorm && this.#kNorm && w.qNorm && w.kNorm) {
+        this.#qNorm.encode(pass, b.qkv, w.qNorm, count(COUNT_SLOTS.qHeads), n);
+        this.#kNorm.encode(pass, b.qkv, w.kNorm, count(COUNT_SLOTS.kHeads), n);
+      }
+      this.#rope.encode(pass, [b.qkv, b.invFreq, b.rows, rows], n);
+      afterRope?.(pass, b.qkv, l);
+      // Every row's K/V is in the cache before attention, so prefill rows see earlier rows.
+      this.#kvWrite.encode(pass, [b.qkv, b.rows, b.pools[l], rows], n);
+      this.attention.encode(
+        pass,
+        {
+          qkv: b.qkv,
+          rows: b.rows,
+          seqs: b.seqs,
+          table: b.table,
+          pool: b.pools[l],
+          out: b.attn,
+          params: count(COUNT_SLOTS.attention),
+        },
+        n,
+        splits,
+      );
+      ops.o.encode(pass, { x: b.attn, y: b.hidden, count: rows }, n);
+      this.#norm.encode(pass, b.hidden, w.postNorm, b.normed, b.rows, rows, n);
+      ops.gateUp.encode(pass, { x: b.normed, y: b.gateUp, count: rows }, n);
+      this.#swiglu.encode(pass, [b.gateUp, b.act, rows], n);
+      ops.down.encode(pass, { x: b.act, y: b.hidden, count: rows }, n);
     });
-    if (size.samples === 0) return;
-    for (const op of this.#ops.head) op(pass, size);
+    if (numSamples === 0) return;
+    const samples = count(COUNT_SLOTS.samples);
+    this.#finalNorm.encode(
+      pass,
+      b.hidden,
+      this.#weights.finalNorm,
+      b.sampleNormed,
+      b.sampleRows,
+      samples,
+      numSamples,
+    );
+    this.#lmHead.encode(pass, { x: b.sampleNormed, y: b.logits, count: samples }, numSamples);
+    this.#penalty.encode(pass, b.logits, b.samples, b.tokenCounts, samples, numSamples);
+    this.#sample.encode(pass, {
+      logits: b.logits,
+      params: b.samples,
+      lastToken: b.lastToken,
+      outTokens: b.outTokens,
+      tokenCounts: b.tokenCounts,
+      count: samples,
+    }, numSamples);
   }
 }

@@ -7,10 +7,10 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { createBuffer, createStorage } from "../gpu/buffers.ts";
+import { createCounts, writeCount } from "../gpu/dispatch.ts";
 import { withErrorScope } from "../gpu/errors.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
-import { ForwardPass, type StepBuffers } from "./forward_pass.ts";
-import { createStepCounts, type StepSize, writeStepCounts } from "./step_counts.ts";
+import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
 import { F16_ONLY, type KvDtypeTable, type KvGeometry, requireDtype } from "./kv_layout.ts";
 import { ReadbackRing } from "./readback_ring.ts";
 import { ropeParameters } from "./rope_freq.ts";
@@ -29,14 +29,6 @@ import {
   uploadWeights,
   weightsBytes,
 } from "./weights.ts";
-
-/** What one step's encoding needs beyond the bound buffers. */
-interface EncodeRequest {
-  size: StepSize;
-  seals: readonly SealOp[];
-  returnLogits: boolean;
-  capture: QkvCapture | null;
-}
 
 /** How to build a runner. */
 export interface ModelRunnerOptions {
@@ -159,7 +151,7 @@ export class ModelRunner implements Runner {
       device,
       "compiling kernels",
       () =>
-        ForwardPass.create(gpu, spec, weights, buffers, {
+        ForwardPass.create(gpu, spec, weights, {
           blockSize,
           kvDecode: opts.kvDecodeKernel ?? "kv_decode_none",
           minSplitTokens: opts.minSplitTokens,
@@ -201,15 +193,18 @@ export class ModelRunner implements Runner {
       q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
     }
     const splits = this.#forward.attention.splitsFor(Math.max(1, n), packed.maxContext);
-    const size: StepSize = { rows: n, samples: ns, splits };
-    writeStepCounts(device, b.counts, this.#spec, size);
+    writeCount(device, b.counts, COUNT_SLOTS.rows, n);
+    writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
+    writeCount(device, b.counts, COUNT_SLOTS.kHeads, n * this.#spec.numKvHeads);
+    writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
+    writeCount(device, b.counts, COUNT_SLOTS.attention, n, splits);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
     // A validation error would otherwise poison the step silently; it rejects the step instead.
     device.pushErrorScope("validation");
     let copies: { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null };
     try {
-      copies = this.#encode({ size, seals, returnLogits: input.returnLogits === true, capture });
+      copies = this.#encode(n, ns, splits, seals, input.returnLogits === true, capture);
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -239,9 +234,13 @@ export class ModelRunner implements Runner {
   }
 
   #encode(
-    { size, seals, returnLogits, capture }: EncodeRequest,
+    n: number,
+    ns: number,
+    splits: number,
+    seals: readonly SealOp[],
+    returnLogits: boolean,
+    capture: QkvCapture | null,
   ): { staging: GPUBuffer; logits: GPUBuffer | null; qkv: GPUBuffer | null } {
-    const ns = size.samples;
     const { device } = this.#gpu;
     const b = this.#buffers;
     const encoder = device.createCommandEncoder({ label: "step" });
@@ -250,7 +249,7 @@ export class ModelRunner implements Runner {
     const afterRope = capture
       ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
       : undefined;
-    if (size.rows > 0) this.#forward.encode(pass, size, afterRope);
+    if (n > 0) this.#forward.encode(pass, b, n, ns, splits, afterRope);
     pass.end();
     const qkv = capture ? capture.stage(encoder) : null;
     const staging = this.#ring.acquire();
@@ -306,7 +305,7 @@ function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuf
     outTokens: f32("out_tokens", seqs),
     tokenCounts: createBuffer(d, "token_counts", tokenCountBytes(seqs, spec.vocabSize)),
     invFreq: createStorage(d, "inv_freq", ropeParameters(spec).invFreq),
-    counts: createStepCounts(d),
+    counts: createCounts(d, "counts", Object.keys(COUNT_SLOTS).length),
     pools: Array.from(
       { length: spec.numLayers },
       (_, l) => f32(`kv_pool.${l}`, limits.poolBytes / 4),

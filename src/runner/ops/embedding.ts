@@ -7,18 +7,6 @@ import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 import type { GpuMatrix } from "../../gpu/row_split.ts";
 
-/** The buffers the embedding gather reads and writes. */
-export interface EmbeddingBuffers {
-  /** [rows][ROW_WORDS] u32 step rows (word 0 the token, or none). */
-  rows: GPUBuffer;
-  /** [slots] u32 each slot's last sampled token. */
-  lastToken: GPUBuffer;
-  /** [rows][hidden] f32 output. */
-  out: GPUBuffer;
-  /** Uniform holding the number of rows. */
-  count: Binding;
-}
-
 /** out[r] = embed[token of row r], the token coming from the row or from its slot's last sample. */
 export class EmbeddingOp {
   readonly #gpu: Gpu;
@@ -47,17 +35,18 @@ export class EmbeddingOp {
   }
 
   /** Encodes the gather for `numRows` step rows. */
-  encode(pass: GPUComputePassEncoder, b: EmbeddingBuffers, numRows: number): void {
+  encode(
+    pass: GPUComputePassEncoder,
+    rows: GPUBuffer,
+    lastToken: GPUBuffer,
+    out: GPUBuffer,
+    count: Binding,
+    numRows: number,
+  ): void {
     const x = Math.ceil(this.#table.cols / 2 / this.#gpu.profile.elementwise);
     this.#table.parts.forEach((part, i) => {
       const p = this.#pipelines[i];
-      const group = this.#gpu.kernels.bindGroup(p, [
-        part.buffer,
-        b.rows,
-        b.lastToken,
-        b.out,
-        b.count,
-      ]);
+      const group = this.#gpu.kernels.bindGroup(p, [part.buffer, rows, lastToken, out, count]);
       dispatch(pass, p, group, x, numRows);
     });
   }

@@ -24,18 +24,6 @@ export function countRow(tokens: readonly number[], vocab: number): Uint32Array<
   return row;
 }
 
-/** The buffers the penalty kernel reads and writes. */
-export interface PenaltyBuffers {
-  /** [samples][vocab] f32, penalised in place. */
-  logits: GPUBuffer;
-  /** [samples][SAMPLE_WORDS] u32 from packSample. */
-  params: GPUBuffer;
-  /** [slots][vocab] u32 generated-token counts. */
-  tokenCounts: GPUBuffer;
-  /** Uniform holding the number of samples. */
-  count: Binding;
-}
-
 /** Applies each penalised sample's penalties to its logits row, in place. */
 export class PenaltyOp {
   readonly #gpu: Gpu;
@@ -56,12 +44,19 @@ export class PenaltyOp {
   }
 
   /** Encodes the penalties of `numSamples` logits rows (params as packSample writes them). */
-  encode(pass: GPUComputePassEncoder, b: PenaltyBuffers, numSamples: number): void {
+  encode(
+    pass: GPUComputePassEncoder,
+    logits: GPUBuffer,
+    params: GPUBuffer,
+    tokenCounts: GPUBuffer,
+    count: Binding,
+    numSamples: number,
+  ): void {
     const group = this.#gpu.kernels.bindGroup(this.#pipeline, [
-      b.logits,
-      b.params,
-      b.tokenCounts,
-      b.count,
+      logits,
+      params,
+      tokenCounts,
+      count,
     ]);
     dispatch(pass, this.#pipeline, group, numSamples);
   }

@@ -7,23 +7,6 @@ import type { Gpu } from "../../gpu/device.ts";
 import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 
-/** The buffers of a norm: input rows, weight, output, gather indices and the row count. */
-export interface RmsNormBuffers {
-  x: GPUBuffer;
-  w: GPUBuffer;
-  out: GPUBuffer;
-  /** [rows] u32 source row of each output row (bound but unread when not gathering). */
-  gather: GPUBuffer;
-  count: Binding;
-}
-
-/** The buffers of an in-place head norm: the rows, the weight, and rows * groups. */
-export interface HeadNormBuffers {
-  x: GPUBuffer;
-  w: GPUBuffer;
-  count: Binding;
-}
-
 /** out[r] = rmsnorm(x[src(r)]) * w with src(r) = gather[r] when gathering. */
 export class RmsNormOp {
   readonly #gpu: Gpu;
@@ -46,8 +29,16 @@ export class RmsNormOp {
   }
 
   /** Encodes the norm of `numRows` rows (`gather` is bound but unread when not gathering). */
-  encode(pass: GPUComputePassEncoder, b: RmsNormBuffers, numRows: number): void {
-    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [b.x, b.w, b.out, b.gather, b.count]);
+  encode(
+    pass: GPUComputePassEncoder,
+    x: GPUBuffer,
+    w: GPUBuffer,
+    out: GPUBuffer,
+    gather: GPUBuffer,
+    count: Binding,
+    numRows: number,
+  ): void {
+    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [x, w, out, gather, count]);
     dispatch(pass, this.#pipeline, group, numRows);
   }
 }
@@ -91,8 +82,14 @@ export class HeadNormOp {
   }
 
   /** Encodes the norm; `count` must hold rows * groups. */
-  encode(pass: GPUComputePassEncoder, b: HeadNormBuffers, numRows: number): void {
-    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [b.x, b.w, b.count]);
+  encode(
+    pass: GPUComputePassEncoder,
+    x: GPUBuffer,
+    w: GPUBuffer,
+    count: Binding,
+    numRows: number,
+  ): void {
+    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [x, w, count]);
     dispatch(pass, this.#pipeline, group, numRows * this.#groups);
   }
 }
