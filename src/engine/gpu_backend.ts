@@ -7,6 +7,9 @@ import { openGpu } from "../gpu/device.ts";
 import { loadProfileSetting } from "../kv/profile.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
+import type { LoadedCheckpoint } from "../model/spec.ts";
+import { WEIGHT_GROUP_SIZE, weightBits, type WeightsDtype } from "../model/weights_dtype.ts";
+import { defaultKvBudget } from "./kv_budget.ts";
 import { ChatTemplateError } from "../model/errors.ts";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
@@ -54,14 +57,20 @@ export async function loadEngineParts(
   const markers = findThinkMarkers(tokenizer);
   const gpu = await openGpu();
   const { numLayers } = ckpt.spec;
+  const budget = config.kvCacheMemory ?? defaultKvBudget({
+    weightBytes: weightBytesOnGpu(ckpt, config.weightsDtype ?? "f16"),
+    numLayers,
+    maxBindingBytes: gpu.maxBindingBytes,
+  });
   // one pool per layer, each within one storage binding
-  const perLayer = Math.min(config.kvCacheMemory / numLayers, gpu.maxBindingBytes);
+  const perLayer = Math.min(budget / numLayers, gpu.maxBindingBytes);
   const kvPoolBytes = Math.floor(perLayer / ALIGN) * ALIGN;
   const modelRunner = await ModelRunner.create(gpu, ckpt, {
     blockSize: config.blockSize,
     kvPoolBytes,
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
+    weightsDtype: config.weightsDtype,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
   });
   const runner: Runner = {
@@ -97,6 +106,22 @@ function elements(shape: readonly number[]): number {
 function adapterName(info: GPUAdapterInfo): string {
   const name = info.description || info.device || info.vendor || "unknown adapter";
   return info.architecture ? `${name} (${info.architecture})` : name;
+}
+
+/** Bytes the checkpoint's tensors take on the GPU at `dtype` (matrices; vectors stay f16-sized). */
+export function weightBytesOnGpu(ckpt: LoadedCheckpoint, dtype: WeightsDtype): number {
+  // quantized matrices: the codes plus one f16 scale per group
+  const quantized = (numel: number) =>
+    dtype === "f16" ? numel * 2 : numel * weightBits(dtype) / 8 + (numel / WEIGHT_GROUP_SIZE) * 2;
+  let n = 0;
+  for (const t of ckpt.tensors.values()) {
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (t.name === "model.embed_tokens.weight") {
+      // lookups read the f16 table; a tied lm_head is a quantized copy of it
+      n += numel * 2 + (ckpt.spec.tieWordEmbeddings && dtype !== "f16" ? quantized(numel) : 0);
+    } else n += t.shape.length === 2 ? quantized(numel) : numel * 2;
+  }
+  return n;
 }
 
 function percent(done: number, total: number): string {

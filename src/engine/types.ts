@@ -111,6 +111,11 @@ export interface EngineStats {
   tokensByPhase: Record<string, number>;
   /** Sequences preempted (to be recomputed) since the engine started. */
   numPreemptions: number;
+  /**
+   * Tokens the whole KV budget holds at each KV dtype the runner stores (every block of that
+   * dtype, empty cache): what a startup summary reports as "how many tokens fit".
+   */
+  kvTokenCapacity: Record<string, number>;
 }
 
 /** One running request's blocks, for GET /v1/kv. */
