@@ -5,17 +5,19 @@
  * generated tokens.
  *
  *   deno task bench:accuracy [--model DIR] [--problems FILE] [--n N] [--configs LIST]
- *                            [--recent-tokens LIST] [--json]
+ *                            [--recent-tokens LIST] [--weights LIST] [--json]
  *
  * LIST is a comma list of configuration names (bench/accuracy_configs.ts): a dtype (`int4`,
  * every phase), `phase=dtype` pairs joined by `+` (`think=int4+answer=int8`, other phases f16),
  * or `calibrated` (the model's phasekv.profile.json; skipped with a note when absent). Every
  * quantized configuration runs once per recent window in `--recent-tokens`; f16 runs once (a
  * window changes nothing there) and every other row is paired with it on the same problems.
+ * The --weights LIST (default `f16`) of weight dtypes (`--weights-dtype`) runs all of that once
+ * per dtype; rows pair with the first f16 row (f16 KV over the first weight dtype).
  * Prints a markdown table on stdout and progress on stderr; with --json the last stdout line is
- * one JSON array of rows {config, recent_tokens, prompt, think, answer, bits_per_element,
- * bytes_per_token, accuracy, n, correct, think_fraction, seconds, paired, outcomes} (a skipped
- * row has nulls and a `note`).
+ * one JSON array of rows {config, weights, recent_tokens, prompt, think, answer,
+ * bits_per_element, bytes_per_token, accuracy, n, correct, think_fraction, seconds, paired,
+ * outcomes} (a skipped row has nulls and a `note`).
  * @module
  */
 import { flag, FlagError, parseFlags, usageText } from "../src/config/flag_parser.ts";
@@ -25,6 +27,7 @@ import { loadProfile } from "../src/kv/profile.ts";
 import { resolvePhasePolicy } from "../src/kv/policy.ts";
 import type { Phase } from "../src/kv/types.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
+import { weightsDtypeSchema } from "../src/model/weights_dtype.ts";
 import {
   BASE_DTYPE,
   CALIBRATED,
@@ -47,6 +50,11 @@ const FLAGS = {
   configs: flag(
     text.default(DEFAULT_CONFIGS.join(",")),
     "comma list: f16, int4, think=int4+answer=int3, calibrated, ...",
+    { value: "LIST" },
+  ),
+  weights: flag(
+    text.default("f16"),
+    "comma list of weight dtypes (--weights-dtype) to run everything under",
     { value: "LIST" },
   ),
   "recent-tokens": flag(
@@ -110,10 +118,13 @@ async function runConfig(
     const seconds = (performance.now() - t0) / 1000;
     const s = summarize(results);
     console.error(
-      `${label}: accuracy ${(100 * s.accuracy).toFixed(1)}% in ${seconds.toFixed(1)} s`,
+      `${label} (${settings.weightsDtype ?? "f16"} weights): accuracy ${
+        (100 * s.accuracy).toFixed(1)
+      }% in ${seconds.toFixed(1)} s`,
     );
     return {
       config: config.name,
+      weights: settings.weightsDtype ?? "f16",
       recent_tokens: settings.recentTokens ?? null,
       dtypes,
       bits_per_element: s.bitsPerElement,
@@ -172,6 +183,7 @@ async function main(): Promise<void> {
   const n = values.n;
   const windows = parseWindows(values.recentTokens);
   const configs = parseConfigList(values.configs);
+  const weightsList = values.weights.split(",").map((w) => weightsDtypeSchema.parse(w.trim()));
   const file = values.problems ?? `${model}/heldout.jsonl`;
   const { problems, settings } = await loadProblems(model, file, n);
   // every row is paired with f16 on the same problems: from an earlier run, or run first
@@ -183,19 +195,22 @@ async function main(): Promise<void> {
   const profile = await loadProfile(model);
   const stamp = await weightsStamp(model);
   const rows: Row[] = [];
-  for (const config of configs) {
-    if (config.name === CALIBRATED && !profile) {
-      rows.push(skippedRow(config.name, `skipped: ${model} has no phasekv.profile.json`));
-      continue;
-    }
-    // what the engine resolves the profile to, shown in the row
-    const dtypes = config.dtypes ?? resolvePhasePolicy({}, profile);
-    // a window changes nothing where every phase is f16
-    const all16 = Object.values(dtypes).every((d) => d === BASE_DTYPE);
-    for (const recentTokens of all16 ? windows.slice(0, 1) : windows) {
-      const run = { ...settings, recentTokens };
-      rows.push(await runConfig(model, config, dtypes, problems, run));
-      await weightsStamp(model, stamp);
+  for (const weightsDtype of weightsList) {
+    for (const config of configs) {
+      if (config.name === CALIBRATED && !profile) {
+        const note = `skipped: ${model} has no phasekv.profile.json`;
+        rows.push(skippedRow(config.name, note, weightsDtype));
+        continue;
+      }
+      // what the engine resolves the profile to, shown in the row
+      const dtypes = config.dtypes ?? resolvePhasePolicy({}, profile);
+      // a window changes nothing where every phase is f16
+      const all16 = Object.values(dtypes).every((d) => d === BASE_DTYPE);
+      for (const recentTokens of all16 ? windows.slice(0, 1) : windows) {
+        const run = { ...settings, recentTokens, weightsDtype };
+        rows.push(await runConfig(model, config, dtypes, problems, run));
+        await weightsStamp(model, stamp);
+      }
     }
   }
   if (baseline) rows.unshift(baseline);

@@ -5,6 +5,7 @@
  * @module
  */
 import { createEngine } from "../src/engine/engine.ts";
+import type { WeightsDtype } from "../src/model/weights_dtype.ts";
 import type { EngineApi, GenerateOutput } from "../src/engine/types.ts";
 import { engineKvOptions, type KvConfig } from "./accuracy_configs.ts";
 import { type HeldoutProblem, type RequestResult, scoreRequest } from "./accuracy_score.ts";
@@ -16,6 +17,8 @@ export interface RunSettings {
   kvCacheMemory: number;
   /** Generated-token cap of every request. */
   maxTokens: number;
+  /** How the model's matrices are stored (default f16). */
+  weightsDtype?: WeightsDtype;
   /** Full-precision recent window; undefined: the engine's default. */
   recentTokens?: number;
 }
@@ -32,6 +35,7 @@ export function startEngine(
     kvCacheMemory: settings.kvCacheMemory,
     maxNumSeqs: settings.maxNumSeqs,
     maxNumBatchedTokens: settings.maxNumBatchedTokens,
+    weightsDtype: settings.weightsDtype,
     kvRecentTokens: settings.recentTokens,
     // the pool below never queues more than this many requests at once
     maxWaiting: 2 * settings.maxNumSeqs,

@@ -3,11 +3,14 @@
  * @module
  */
 import type { Phase } from "../src/kv/types.ts";
+import type { WeightsDtype } from "../src/model/weights_dtype.ts";
 import { formatPoints, type PairedDifference } from "../src/taqg/paired.ts";
 
 /** One configuration's result (snake_case: the JSON keeps these names). */
 export interface Row {
   config: string;
+  /** How the model's matrices were stored (--weights-dtype). */
+  weights: WeightsDtype;
   /** The full-precision recent window the row ran with, in tokens (null: skipped). */
   recent_tokens: number | null;
   /** Canonical dtype per phase; null for a skipped row. */
@@ -32,9 +35,10 @@ export interface Row {
 export type JsonRow = Omit<Row, "dtypes"> & Partial<Record<Phase, string>>;
 
 /** A row for a configuration that did not run. */
-export function skippedRow(config: string, note: string): Row {
+export function skippedRow(config: string, note: string, weights: WeightsDtype = "f16"): Row {
   return {
     config,
+    weights,
     recent_tokens: null,
     dtypes: null,
     bits_per_element: null,
@@ -55,8 +59,8 @@ export function formatTable(rows: readonly Row[]): string {
   const fixed = (x: number | null, digits: number) => x === null ? "—" : x.toFixed(digits);
   const f16 = rows.find((r) => r.config === "f16" && r.bytes_per_token !== null);
   const lines = [
-    "| config | R | prompt | think | answer | bits/element | bytes/token | vs f16 bytes | accuracy | correct / n | lost / gained | Δ vs f16, pt [95% CI] | McNemar p | seconds |",
-    "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    "| config | weights | R | prompt | think | answer | bits/element | bytes/token | vs f16 bytes | accuracy | correct / n | lost / gained | Δ vs f16, pt [95% CI] | McNemar p | seconds |",
+    "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
   ];
   for (const r of rows) {
     const d = r.dtypes ?? { prompt: "—", think: "—", answer: "—" };
@@ -66,6 +70,7 @@ export function formatTable(rows: readonly Row[]): string {
       : "—";
     const cells = [
       r.config,
+      r.weights,
       r.recent_tokens === null ? "—" : String(r.recent_tokens),
       d.prompt,
       d.think,

@@ -139,6 +139,7 @@ Deno.test("parseHeldout reads JSON lines and names a bad line", () => {
 Deno.test("the table shows skipped rows with their note; JSON rows spread the dtypes", () => {
   const f16: Row = {
     config: "f16",
+    weights: "f16",
     recent_tokens: 16,
     dtypes: { prompt: "f16", think: "f16", answer: "f16" },
     bits_per_element: 16,
@@ -154,6 +155,7 @@ Deno.test("the table shows skipped rows with their note; JSON rows spread the dt
   const ran: Row = {
     ...f16,
     config: "int4",
+    weights: "int8",
     dtypes: { prompt: "int4", think: "int4", answer: "int4" },
     bits_per_element: 5.25,
     bytes_per_token: 50,
@@ -167,16 +169,19 @@ Deno.test("the table shows skipped rows with their note; JSON rows spread the dt
   const text = formatTable(rows);
   assert(
     text.includes(
-      "| int4 | 16 | int4 | int4 | int4 | 5.250 | 50.0 | 25.0% | 90.0% | 9 / 10 | 1 / 0 | -10.0 [-29.6, +9.6] | 1.0 | 1.5 |",
+      "| int4 | int8 | 16 | int4 | int4 | int4 | 5.250 | 50.0 | 25.0% | 90.0% | 9 / 10 | 1 / 0 | -10.0 [-29.6, +9.6] | 1.0 | 1.5 |",
     ),
     text,
   );
-  assert(text.includes("| calibrated | — | — | — | — | — | — | — | — | 0 / 0 | — | — | — | — |"));
+  assert(
+    text.includes("| calibrated | f16 | — | — | — | — | — | — | — | — | 0 / 0 | — | — | — | — |"),
+  );
   assert(text.includes("calibrated: skipped: no profile"));
   const json = jsonRows(rows);
   assertEquals(json[1].think, "int4");
   assertEquals(json[1].accuracy, 0.9);
   assertEquals(json[1].paired?.lost, 1);
+  assertEquals(json[1].weights, "int8");
   assertEquals(json[2].note, "skipped: no profile");
   assert(!("dtypes" in json[1]));
 });

@@ -180,6 +180,7 @@ Deno.test("generate rejects bad flags before loading a model, naming the flag", 
     [["--kv-cache-memory", "12XB"], "--kv-cache-memory"],
     [["--think-fraction", "1.5"], "--think-fraction"],
     [["--unknown-flag", "1"], "--unknown-flag"],
+    [["--weights-dtype", "q4"], "--weights-dtype"],
   ];
   for (const [args, flag] of cases) {
     // the model folder does not exist: only flag checking may run

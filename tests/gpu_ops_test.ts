@@ -53,7 +53,12 @@ for (const profile of PROFILES) {
         await runPass(
           gpu,
           (pass) =>
-            op.encode(pass, storage(gpu, x), y, storage(gpu, bias), counts(gpu, rows), rows),
+            op.encode(pass, {
+              x: storage(gpu, x),
+              y,
+              bias: storage(gpu, bias),
+              count: counts(gpu, rows),
+            }, rows),
         );
         const expected = matmulRef(x, w, k, bias, residual);
         assertClose(await readF32(gpu, y, rows * n), expected, 1e-5, 1e-5, `${rows} rows`);
@@ -76,7 +81,7 @@ for (const profile of PROFILES) {
       const y = zeros(gpu, rows * n * 4);
       await runPass(
         gpu,
-        (pass) => op.encode(pass, storage(gpu, x), y, null, counts(gpu, rows), rows),
+        (pass) => op.encode(pass, { x: storage(gpu, x), y, count: counts(gpu, rows) }, rows),
       );
       assertClose(await readF32(gpu, y, rows * n), matmulRef(x, w, k), 1e-5, 1e-5);
     } finally {

@@ -172,3 +172,31 @@ Deno.test("SampleOp: temperature sampling frequencies follow softmax(logits / T)
     gpu.destroy();
   }
 });
+
+Deno.test("SampleOp at temperature > 0 over a 151,936-token vocabulary (Qwen's) matches the oracle", async () => {
+  // lavapipe stops each invocation's loops after 65535 iterations in all: with 8 lanes a pass
+  // over this vocabulary is 18992 iterations and a top-k bisection 32 passes, so the sampler
+  // must spread the vocabulary over enough lanes. The likeliest tokens sit at the end of the
+  // vocabulary, where a cut-short loop would never look.
+  const vocab = 151936;
+  const gpu = await testGpu();
+  try {
+    const variants: Omit<SamplingParams, "seed">[] = [
+      { temperature: 0.8, topK: 0, topP: 1, minP: 0 },
+      { temperature: 0.8, topK: 40, topP: 0.95, minP: 0 },
+      { temperature: 1.2, topK: 0, topP: 0.9, minP: 0.01 },
+    ];
+    const draws: Draw[] = variants.map((v, i) => {
+      const logits = randomF32(vocab, 300 + i, 2);
+      for (let t = vocab - 64; t < vocab; t++) logits[t] += 8;
+      return { logits, sampling: { ...v, seed: 11 + i }, index: i };
+    });
+    const { tokens } = await sampleOnGpu(gpu, vocab, draws);
+    draws.forEach((d, i) => {
+      assertEquals(tokens[i], sampleRef(d.logits, settings(d)), `draw ${i}`);
+      assert(tokens[i] >= vocab - 64, `draw ${i} picked ${tokens[i]}`);
+    });
+  } finally {
+    gpu.destroy();
+  }
+});

@@ -46,6 +46,8 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     "2.5",
     "--max-open-requests",
     "64",
+    "--weights-dtype",
+    "int4",
   ]);
   assertEquals(flags, {
     model: "/models/qwq",
@@ -67,6 +69,7 @@ Deno.test("parseServeArgs() reads every serve flag with its type", () => {
     shutdownTimeout: 5,
     bodyReadTimeout: 2.5,
     maxOpenRequests: 64,
+    weightsDtype: "int4",
   });
 });
 
@@ -95,6 +98,8 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   );
   assertEquals(parseServeArgs(["--kv-cache-dtype", "Q4"])!.kvCacheDtype, "Q4");
   assertThrows(() => parseServeArgs(["--bogus"]));
+  assertThrows(() => parseServeArgs(["--weights-dtype", "int3"]), TypeError, "--weights-dtype");
+  assertEquals(parseServeArgs([])!.weightsDtype, undefined);
 });
 
 Deno.test("serveFlagsFromEnv() reads PHASEKV_* variables and names the bad one", () => {

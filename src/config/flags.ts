@@ -4,6 +4,7 @@
  * engine option is one entry in ENGINE_FLAGS and one field of EngineConfig with the same name.
  * @module
  */
+import { weightsDtypeSchema } from "../model/weights_dtype.ts";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { EngineConfig } from "../engine/create_core.ts";
@@ -126,6 +127,11 @@ export const ENGINE_FLAGS = {
     value: "BYTES",
     defaultText: "256MiB",
   }),
+  "weights-dtype": flag(
+    weightsDtypeSchema.optional(),
+    "matrices on the GPU: f16, int8 or int4 (quantized at load)",
+    { value: "D", defaultText: "f16" },
+  ),
   "block-size": flag(integer(1).default(16), "tokens per KV block", { value: "N" }),
   "kv-recent-tokens": flag(
     integer(0).optional(),
@@ -185,6 +191,7 @@ export function engineSettings(
     kvCacheDtypeAnswer: values.kvCacheDtypeAnswer,
     kvProfile: values.kvProfile,
     kvCacheMemory: values.kvCacheMemory,
+    weightsDtype: values.weightsDtype,
     blockSize: values.blockSize,
     kvRecentTokens: values.kvRecentTokens,
     thinkFraction: values.thinkFraction,

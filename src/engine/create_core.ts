@@ -13,6 +13,8 @@ import {
 } from "../kv/demotion_policy.ts";
 import { resolvePhasePolicy } from "../kv/policy.ts";
 import type { KvProfile } from "../kv/profile.ts";
+import type { WeightsDtype } from "../model/weights_dtype.ts";
+import { DEFAULT_MIN_KV_BYTES } from "./kv_budget.ts";
 import type { Runner } from "../runner/types.ts";
 import { DemotionPlanner } from "./demotion.ts";
 import { type CoreModel, EngineCore } from "./engine_core.ts";
@@ -22,8 +24,11 @@ import { SequenceFactory } from "./sequence_factory.ts";
 
 /** Engine settings (the server's flags). */
 export interface EngineConfig {
-  /** KV cache budget in bytes, all layers. */
-  kvCacheMemory: number;
+  /**
+   * KV cache budget in bytes, all layers; unset, the GPU backend derives it from the weights'
+   * size and the adapter's limits (kv_budget.ts).
+   */
+  kvCacheMemory?: number;
   /**
    * Base KV dtype: every phase the per-phase settings leave unset. Unset (or `auto`) leaves each
    * phase to the profile, then f16.
@@ -62,6 +67,8 @@ export interface EngineConfig {
   enablePrefixCaching?: boolean;
   /** Tokens per KV block. */
   blockSize: number;
+  /** How the model's matrices are stored on the GPU (default f16). */
+  weightsDtype?: WeightsDtype;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
   kvSlabBytes?: number;
   /** Most sequences in the running batch. */
@@ -74,9 +81,8 @@ export interface EngineConfig {
   pipelineDepth: number;
 }
 
-/** Defaults: 256 MiB of KV, 16-token blocks, 16 sequences, two steps in flight. */
+/** Defaults: 16-token blocks, 16 sequences, two steps in flight (KV budget: see above). */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
-  kvCacheMemory: 256 * 1024 * 1024,
   blockSize: 16,
   maxNumSeqs: 16,
   maxNumBatchedTokens: 512,
@@ -109,7 +115,7 @@ export function createEngineCore(
     }
   }
   const arena = new FencedKvArena({
-    budgetBytes: config.kvCacheMemory,
+    budgetBytes: config.kvCacheMemory ?? DEFAULT_MIN_KV_BYTES,
     numLayers: model.numLayers,
     blockBytes: (dtype) => runner.blockBytes(dtype),
     slabBytes: config.kvSlabBytes,

@@ -130,7 +130,7 @@ export class EngineCore {
 
   /** Live counters. */
   stats(): EngineStats {
-    return engineStats(this.scheduler, this.arena, this.#tokensByPhase);
+    return engineStats(this.scheduler, this.arena, this.#tokensByPhase, this.#runner.blockSize);
   }
 
   /** Each running request's blocks. */

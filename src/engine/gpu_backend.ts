@@ -8,6 +8,9 @@ import { demoterScratchBytes } from "../kv/demoter.ts";
 import { loadProfileSetting } from "../kv/profile.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
+import type { LoadedCheckpoint } from "../model/spec.ts";
+import { WEIGHT_GROUP_SIZE, weightBits, type WeightsDtype } from "../model/weights_dtype.ts";
+import { defaultKvBudget } from "./kv_budget.ts";
 import { ChatTemplateError } from "../model/errors.ts";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
 import { ModelRunner } from "../runner/model_runner.ts";
@@ -57,6 +60,11 @@ export async function loadEngineParts(
   const markers = findThinkMarkers(tokenizer);
   const gpu = await openGpu();
   const { numLayers } = ckpt.spec;
+  const budget = config.kvCacheMemory ?? defaultKvBudget({
+    weightBytes: weightBytesOnGpu(ckpt, config.weightsDtype ?? "f16"),
+    numLayers,
+    maxBindingBytes: gpu.maxBindingBytes,
+  });
   // one pool per layer, each within one storage binding
   // f16 scratch blocks past the arena's part of each pool, where demotions decode their sources
   const { numKvHeads, headDim } = ckpt.spec;
@@ -64,7 +72,7 @@ export async function loadEngineParts(
     { numKvHeads, blockSize: config.blockSize, headDim },
     DEMOTIONS_PER_STEP,
   );
-  const perLayer = Math.min(config.kvCacheMemory / numLayers, gpu.maxBindingBytes - scratchBytes);
+  const perLayer = Math.min(budget / numLayers, gpu.maxBindingBytes - scratchBytes);
   const kvPoolBytes = Math.floor(perLayer / ALIGN) * ALIGN;
   const modelRunner = await ModelRunner.create(gpu, ckpt, {
     blockSize: config.blockSize,
@@ -72,6 +80,7 @@ export async function loadEngineParts(
     demotionScratchBlocks: DEMOTIONS_PER_STEP,
     maxNumSeqs: config.maxNumSeqs,
     maxRowsPerStep: config.maxNumBatchedTokens,
+    weightsDtype: config.weightsDtype,
     onProgress: (done, total) => onProgress(`uploading weights ${percent(done, total)}`),
   });
   const runner: Runner = {
@@ -108,6 +117,22 @@ function elements(shape: readonly number[]): number {
 function adapterName(info: GPUAdapterInfo): string {
   const name = info.description || info.device || info.vendor || "unknown adapter";
   return info.architecture ? `${name} (${info.architecture})` : name;
+}
+
+/** Bytes the checkpoint's tensors take on the GPU at `dtype` (matrices; vectors stay f16-sized). */
+export function weightBytesOnGpu(ckpt: LoadedCheckpoint, dtype: WeightsDtype): number {
+  // quantized matrices: the codes plus one f16 scale per group
+  const quantized = (numel: number) =>
+    dtype === "f16" ? numel * 2 : numel * weightBits(dtype) / 8 + (numel / WEIGHT_GROUP_SIZE) * 2;
+  let n = 0;
+  for (const t of ckpt.tensors.values()) {
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (t.name === "model.embed_tokens.weight") {
+      // lookups read the f16 table; a tied lm_head is a quantized copy of it
+      n += numel * 2 + (ckpt.spec.tieWordEmbeddings && dtype !== "f16" ? quantized(numel) : 0);
+    } else n += t.shape.length === 2 ? quantized(numel) : numel * 2;
+  }
+  return n;
 }
 
 function percent(done: number, total: number): string {

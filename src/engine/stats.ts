@@ -5,6 +5,7 @@
  */
 import type { KvArena } from "../kv/arena.ts";
 import type { PrefixCache } from "../kv/prefix_cache.ts";
+import { KV_DTYPES } from "../kv/dtype.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { Sequence } from "./sequence.ts";
 import type { BlockMapEntry, EngineStats } from "./types.ts";
@@ -14,6 +15,7 @@ export function engineStats(
   scheduler: Scheduler,
   arena: KvArena,
   tokensByPhase: Readonly<Record<string, number>>,
+  blockSize: number,
 ): EngineStats {
   const kvBytes: Record<string, Record<string, number>> = {};
   for (const seq of scheduler.running) {
@@ -45,7 +47,22 @@ export function engineStats(
     },
     prefixCacheQueries: scheduler.prefixCacheQueries,
     prefixCacheHits: scheduler.prefixCacheHits,
+    kvTokenCapacity: kvTokenCapacity(arena, blockSize),
   };
+}
+
+/** Tokens the empty arena holds at each registered KV dtype its runner stores. */
+export function kvTokenCapacity(arena: KvArena, blockSize: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of KV_DTYPES) {
+    try {
+      out[d.name] = arena.capacityBlocks(d.name) * blockSize;
+    } catch (error) {
+      // a runner that stores fewer dtypes (f16 only) has no block size for the others
+      if (!(error instanceof RangeError)) throw error;
+    }
+  }
+  return out;
 }
 
 /** The blocks of each running sequence, in table order, with their bytes (all layers). */

@@ -121,6 +121,11 @@ export interface EngineStats {
   prefixCacheHits?: number;
   /** Blocks demoted since the engine started, and the bytes that gave back, by phase and dtype. */
   kvDemotions?: { phase: string; dtype: string; blocks: number; bytesFreed: number }[];
+  /**
+   * Tokens the whole KV budget holds at each KV dtype the runner stores (every block of that
+   * dtype, empty cache): what a startup summary reports as "how many tokens fit".
+   */
+  kvTokenCapacity: Record<string, number>;
 }
 
 /** One running request's blocks, for GET /v1/kv. */

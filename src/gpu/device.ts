@@ -28,6 +28,8 @@ export interface Gpu {
   readonly maxBufferBytes: number;
   /** Whether the device enabled shader-f16 (kernels do not need it: f16 travels packed in u32). */
   readonly hasF16: boolean;
+  /** Whether the device enabled `subgroups` (the matmul then sums lanes with subgroupAdd). */
+  readonly hasSubgroups: boolean;
   readonly kernels: KernelCache;
   /** Destroys the device. */
   destroy(): void;
@@ -53,10 +55,11 @@ export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const hasF16 = adapter.features.has("shader-f16");
-  const device = await adapter.requestDevice({
-    requiredLimits,
-    requiredFeatures: hasF16 ? ["shader-f16"] : [],
-  });
+  const hasSubgroups = adapter.features.has("subgroups" as GPUFeatureName);
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (hasF16) requiredFeatures.push("shader-f16");
+  if (hasSubgroups) requiredFeatures.push("subgroups" as GPUFeatureName);
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const limitBinding = device.limits.maxStorageBufferBindingSize;
   return {
     device,
@@ -65,6 +68,7 @@ export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
     maxBindingBytes: Math.min(limitBinding, opts.maxBindingBytes ?? limitBinding),
     maxBufferBytes: device.limits.maxBufferSize,
     hasF16,
+    hasSubgroups,
     kernels: new KernelCache(device),
     destroy: () => device.destroy(),
   };

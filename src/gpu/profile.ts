@@ -12,10 +12,16 @@ export interface KernelProfile {
   readonly elementwise: number;
   /** Threads per workgroup of row reductions (rmsnorm, sampling). */
   readonly reduce: number;
-  /** Matmul variant: one thread per output ("rows"), or a workgroup reducing over K ("lanes"). */
-  readonly matmul: "rows" | "lanes";
+  /**
+   * Matmul shape: one thread per output ("rows"), or one workgroup per tile of outputs whose
+   * lanes split K and reduce in workgroup memory ("tile"; with subgroup sums where the device
+   * has the `subgroups` feature).
+   */
+  readonly matmul: "rows" | "tile";
   /** Threads per matmul workgroup. */
   readonly matmulWorkgroup: number;
+  /** Lanes splitting K per output in the "tile" shape (a power of two dividing the workgroup). */
+  readonly matmulLanes: number;
   /** Lanes per paged-attention workgroup (each owns head_dim / lanes channels of a row's heads). */
   readonly attention: number;
   /**
@@ -33,6 +39,7 @@ export const SOFTWARE_PROFILE: KernelProfile = {
   reduce: 8,
   matmul: "rows",
   matmulWorkgroup: 8,
+  matmulLanes: 1,
   attention: 8,
   maxLoopIterations: 65535,
 };
@@ -42,8 +49,9 @@ export const GPU_PROFILE: KernelProfile = {
   name: "gpu",
   elementwise: 64,
   reduce: 256,
-  matmul: "lanes",
+  matmul: "tile",
   matmulWorkgroup: 64,
+  matmulLanes: 16,
   attention: 32,
   maxLoopIterations: null,
 };

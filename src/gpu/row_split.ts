@@ -13,14 +13,37 @@ export interface RowRange {
 
 /** One part of a row-split matrix on the GPU. */
 export interface RowPart extends RowRange {
+  /** The values: f16 pairs, or packed integers of a quantized matrix. */
   readonly buffer: GPUBuffer;
+  /** f16 pairs of group scales of a quantized matrix. */
+  readonly scales?: GPUBuffer;
 }
 
-/** A [rows][cols] matrix on the GPU as one or more row ranges. */
+/** How a quantized matrix is stored: `bits`-bit integers, one scale per `group` inputs. */
+export interface MatrixQuant {
+  readonly bits: 4 | 8;
+  readonly group: number;
+}
+
+/** A [rows][cols] matrix on the GPU as one or more row ranges, f16 unless `quant` says. */
 export interface GpuMatrix {
   readonly rows: number;
   readonly cols: number;
   readonly parts: readonly RowPart[];
+  readonly quant?: MatrixQuant;
+}
+
+/** Bytes the matrix holds on the GPU, scales included. */
+export function matrixBytes(m: GpuMatrix): number {
+  return m.parts.reduce((n, p) => n + p.buffer.size + (p.scales?.size ?? 0), 0);
+}
+
+/** Destroys every buffer of `m`. */
+export function destroyMatrix(m: GpuMatrix): void {
+  for (const p of m.parts) {
+    p.buffer.destroy();
+    p.scales?.destroy();
+  }
 }
 
 /** Cuts `numRows` rows of `rowBytes` bytes into ranges of at most `maxBytes` bytes each. */

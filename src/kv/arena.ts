@@ -103,6 +103,12 @@ export class KvArena {
     return Math.ceil(bytes / ALIGN) * ALIGN;
   }
 
+  /** Blocks of `dtype` the empty arena holds: whole blocks in each slab of one layer's pool. */
+  capacityBlocks(dtype: string): number {
+    const bb = this.blockBytes(dtype);
+    return this.#slabs.reduce((n, slab) => n + Math.floor(slab.bytes / bb), 0);
+  }
+
   /** Whether `count` more blocks of `dtype` fit now (outside the reserve). */
   canAllocate(dtype: string, count = 1): boolean {
     const bb = this.blockBytes(dtype);

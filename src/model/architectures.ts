@@ -9,6 +9,7 @@ import type { ArchName, ModelSpec } from "./spec.ts";
 import type { HfConfig } from "./config.ts";
 import { eosIds } from "./config.ts";
 import { ConfigFieldError, UnsupportedArchitectureError } from "./errors.ts";
+import { parseRopeScaling } from "./rope_scaling.ts";
 
 /** How one architecture is recognised and how it departs from Llama. */
 export interface ArchitectureEntry {
@@ -92,9 +93,12 @@ export function specFromConfig(config: HfConfig, path: string): ModelSpec {
   if (config.hidden_act !== "silu") {
     throw fail("hidden_act", `is ${config.hidden_act}; only silu (SwiGLU) is supported`);
   }
-  const ropeType = config.rope_scaling?.rope_type ?? config.rope_scaling?.type ?? "default";
-  if (ropeType !== "default") {
-    throw fail("rope_scaling", `has type ${ropeType}; only unscaled RoPE is supported`);
+  let ropeScaling;
+  try {
+    ropeScaling = parseRopeScaling(config.rope_scaling);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw fail("rope_scaling", error.message);
   }
   if (config.use_sliding_window) {
     throw fail("use_sliding_window", "is true; only full causal attention is supported");
@@ -114,6 +118,7 @@ export function specFromConfig(config: HfConfig, path: string): ModelSpec {
     maxPositionEmbeddings: config.max_position_embeddings,
     rmsNormEps: config.rms_norm_eps,
     ropeTheta: config.rope_theta,
+    ropeScaling,
     tieWordEmbeddings: config.tie_word_embeddings,
     qkvBias: entry.qkvBias,
     qkNorm: entry.qkNorm,

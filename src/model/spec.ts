@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { RopeScaling } from "./rope_scaling.ts";
+
 /** Architecture names the registry knows. */
 export type ArchName = "llama" | "qwen2" | "qwen3";
 
@@ -31,6 +33,8 @@ export interface ModelSpec {
   readonly rmsNormEps: number;
   /** Base of the rotary position embedding's frequencies. */
   readonly ropeTheta: number;
+  /** The config's rope_scaling (absent or null: unscaled RoPE). */
+  readonly ropeScaling?: RopeScaling | null;
   /** lm_head shares the embedding matrix. */
   readonly tieWordEmbeddings: boolean;
   /** q/k/v projections carry biases (qwen2). */

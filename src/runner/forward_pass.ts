@@ -17,6 +17,7 @@ import { HeadNormOp, RmsNormOp } from "./ops/rmsnorm.ts";
 import { PenaltyOp } from "./ops/penalty.ts";
 import { RotateOp } from "./ops/rotate.ts";
 import { SampleOp } from "./ops/sample.ts";
+import { ropeParameters } from "./rope_freq.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
 
 /** Uniform slots of the counts buffer. */
@@ -166,7 +167,7 @@ export class ForwardPass {
       RmsNormOp.create(gpu, h, spec.rmsNormEps, true),
       spec.qkNorm ? headNorm(spec.numHeads, 0) : null,
       spec.qkNorm ? headNorm(spec.numKvHeads, qDim) : null,
-      RowKernel.rope(gpu, shape),
+      RowKernel.rope(gpu, shape, ropeParameters(spec).attentionFactor),
       RowKernel.kvWrite(gpu, shape, opts.blockSize),
       RowKernel.swiglu(gpu, spec.intermediateSize),
       MatmulOp.create(gpu, weights.lmHead, { outStride: spec.vocabSize }),
@@ -234,7 +235,7 @@ export class ForwardPass {
     this.#layers.forEach((ops, l) => {
       const w = this.#weights.layers[l];
       this.#norm.encode(pass, b.hidden, w.inputNorm, b.normed, b.rows, rows, n);
-      ops.qkv.encode(pass, b.normed, b.qkv, w.qkvBias, rows, n);
+      ops.qkv.encode(pass, { x: b.normed, y: b.qkv, bias: w.qkvBias, count: rows }, n);
       if (this.#qNorm && this.#kNorm && w.qNorm && w.kNorm) {
         this.#qNorm.encode(pass, b.qkv, w.qNorm, count(COUNT_SLOTS.qHeads), n);
         this.#kNorm.encode(pass, b.qkv, w.kNorm, count(COUNT_SLOTS.kHeads), n);
@@ -258,11 +259,11 @@ export class ForwardPass {
         attention,
       );
       this.#rotate?.out.encode(pass, b.attn, rows, n);
-      ops.o.encode(pass, b.attn, b.hidden, null, rows, n);
+      ops.o.encode(pass, { x: b.attn, y: b.hidden, count: rows }, n);
       this.#norm.encode(pass, b.hidden, w.postNorm, b.normed, b.rows, rows, n);
-      ops.gateUp.encode(pass, b.normed, b.gateUp, null, rows, n);
+      ops.gateUp.encode(pass, { x: b.normed, y: b.gateUp, count: rows }, n);
       this.#swiglu.encode(pass, [b.gateUp, b.act, rows], n);
-      ops.down.encode(pass, b.act, b.hidden, null, rows, n);
+      ops.down.encode(pass, { x: b.act, y: b.hidden, count: rows }, n);
     });
     if (numSamples === 0) return;
     const samples = count(COUNT_SLOTS.samples);
@@ -275,7 +276,7 @@ export class ForwardPass {
       samples,
       numSamples,
     );
-    this.#lmHead.encode(pass, b.sampleNormed, b.logits, null, samples, numSamples);
+    this.#lmHead.encode(pass, { x: b.sampleNormed, y: b.logits, count: samples }, numSamples);
     this.#penalty.encode(pass, b.logits, b.samples, b.tokenCounts, samples, numSamples);
     this.#sample.encode(pass, {
       logits: b.logits,

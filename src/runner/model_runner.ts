@@ -12,7 +12,7 @@ import { withErrorScope } from "../gpu/errors.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
 import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
 import { ReadbackRing } from "./readback_ring.ts";
-import { ropeInvFreq } from "./rope_freq.ts";
+import { ropeParameters } from "./rope_freq.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import type { KvLayout } from "../kv/layout.ts";
 import { canRotate, rotatesByDefault } from "../kv/rotation.ts";
@@ -26,7 +26,14 @@ import { QkvCapture } from "./ops/qkv_capture.ts";
 import { LogprobsReadout } from "./ops/logprobs.ts";
 import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
-import { destroyWeights, type ModelWeights, type ProgressFn, uploadWeights } from "./weights.ts";
+import type { WeightsDtype } from "../model/weights_dtype.ts";
+import {
+  destroyWeights,
+  type ModelWeights,
+  type ProgressFn,
+  uploadWeights,
+  weightsBytes,
+} from "./weights.ts";
 
 /** How to build a runner. */
 export interface ModelRunnerOptions {
@@ -43,6 +50,10 @@ export interface ModelRunnerOptions {
    * Block tables may name any registry dtype either way.
    */
   rotateKv?: boolean;
+  /** How matrices are stored on the GPU (default f16). */
+  weightsDtype?: WeightsDtype;
+  /** Inputs per scale of a quantized weight dtype (default WEIGHT_GROUP_SIZE). */
+  weightsGroupSize?: number;
   /** Block-table entries per sequence (default: enough for max_position_embeddings). */
   maxBlocksPerSeq?: number;
   /** Fewest context tokens per attention split (tests lower it to reach split-K). */
@@ -61,6 +72,8 @@ export interface ModelRunnerOptions {
 export class ModelRunner implements Runner {
   /** Tokens per KV block. */
   readonly blockSize: number;
+  /** Bytes the weights hold on the GPU. */
+  readonly weightBytes: number;
   readonly #gpu: Gpu;
   readonly #sealer: KvSealer;
   readonly #demoter: KvDemoter | null;
@@ -94,6 +107,7 @@ export class ModelRunner implements Runner {
     this.#buffers = buffers;
     this.#limits = limits;
     this.blockSize = limits.kv.blockSize;
+    this.weightBytes = weightsBytes(weights);
     this.#ring = new ReadbackRing(gpu.device, Math.max(16, limits.maxSeqs * 4), readbackDepth);
   }
 
@@ -148,7 +162,12 @@ export class ModelRunner implements Runner {
     const weights = await withErrorScope(
       device,
       "uploading weights",
-      () => uploadWeights(gpu, ckpt, opts.onProgress),
+      () =>
+        uploadWeights(gpu, ckpt, {
+          dtype: opts.weightsDtype,
+          groupSize: opts.weightsGroupSize,
+          onProgress: opts.onProgress,
+        }),
     );
     const buffers = await withErrorScope(
       device,
@@ -367,7 +386,7 @@ function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuf
     lastToken: f32("last_token", seqs),
     outTokens: f32("out_tokens", seqs),
     tokenCounts: createBuffer(d, "token_counts", tokenCountBytes(seqs, spec.vocabSize)),
-    invFreq: createStorage(d, "inv_freq", ropeInvFreq(spec.headDim, spec.ropeTheta)),
+    invFreq: createStorage(d, "inv_freq", ropeParameters(spec).invFreq),
     counts: createCounts(d, "counts", Object.keys(COUNT_SLOTS).length),
     pools: Array.from(
       { length: spec.numLayers },

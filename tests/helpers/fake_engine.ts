@@ -264,6 +264,7 @@ export class FakeEngine implements EngineApi {
       kvBytes,
       tokensByPhase: { ...this.#tokensByPhase },
       numPreemptions: 0,
+      kvTokenCapacity: { f16: budget / 1024 },
     };
   }
 

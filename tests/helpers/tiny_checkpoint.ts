@@ -25,6 +25,8 @@ export interface TinyCheckpointOptions {
   /** At least the tokenizer's size when the tokenizer is written (checkpoints pad vocabularies). */
   vocabSize?: number;
   ropeTheta?: number;
+  /** config.json's rope_scaling (default none). */
+  ropeScaling?: Record<string, unknown> | null;
   rmsNormEps?: number;
   maxPositionEmbeddings?: number;
   seed?: number;
@@ -60,6 +62,7 @@ export function resolveTinyOptions(opts: TinyCheckpointOptions = {}): ResolvedTi
     headDim: opts.headDim ?? hiddenSize / numHeads,
     vocabSize: opts.vocabSize ?? TINY_VOCAB_SIZE,
     ropeTheta: opts.ropeTheta ?? 10000,
+    ropeScaling: opts.ropeScaling ?? null,
     rmsNormEps: opts.rmsNormEps ?? 1e-6,
     maxPositionEmbeddings: opts.maxPositionEmbeddings ?? 512,
     seed: opts.seed ?? 1,
@@ -92,7 +95,7 @@ export function tinyConfigJson(opts: TinyCheckpointOptions = {}): Record<string,
     max_position_embeddings: o.maxPositionEmbeddings,
     rms_norm_eps: o.rmsNormEps,
     rope_theta: o.ropeTheta,
-    rope_scaling: null,
+    rope_scaling: o.ropeScaling,
     hidden_act: "silu",
     attention_dropout: 0.0,
     tie_word_embeddings: o.tieWordEmbeddings,

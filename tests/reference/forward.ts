@@ -5,6 +5,7 @@
  * f32; options round weights and the KV cache to f16 the way the GPU stores them.
  * @module
  */
+import type { RopeOracle } from "./rope_scaling.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../../src/model/spec.ts";
 import { roundF16, toFloat32 } from "../../src/model/tensor_convert.ts";
 import { rotationSigns } from "../../src/kv/rotation.ts";
@@ -21,6 +22,8 @@ export interface ReferenceOptions {
    * attention output back, as a runner with `rotateKv` does; traces then hold rotated q, k, v.
    */
   rotateKv?: boolean;
+  /** RoPE from the rope_scaling oracle (default: unscaled theta^(-2i/d)). */
+  rope?: RopeOracle;
 }
 
 /** What one layer computed for one token (after q/k norm and RoPE; K and V as cached). */
@@ -75,15 +78,25 @@ export function rmsNorm(
   return out;
 }
 
-/** Rotates each head of `x` in place, Hugging Face rotate-half style: dim i pairs with i + d/2. */
-export function applyRope(x: Float32Array, headDim: number, position: number, theta: number): void {
+/**
+ * Rotates each head of `x` in place, Hugging Face rotate-half style: dim i pairs with i + d/2.
+ * `rope` (scaled inverse frequencies and the cos/sin factor) replaces theta^(-2i/d) when given.
+ */
+export function applyRope(
+  x: Float32Array,
+  headDim: number,
+  position: number,
+  theta: number,
+  rope?: RopeOracle,
+): void {
   const half = headDim / 2;
+  const scale = rope?.attentionFactor ?? 1;
   for (let h = 0; h < x.length / headDim; h++) {
     const base = h * headDim;
     for (let i = 0; i < half; i++) {
-      const angle = position * Math.pow(theta, (-2 * i) / headDim);
-      const cos = Math.cos(angle);
-      const sin = Math.sin(angle);
+      const angle = position * (rope ? rope.invFreq[i] : Math.pow(theta, (-2 * i) / headDim));
+      const cos = Math.cos(angle) * scale;
+      const sin = Math.sin(angle) * scale;
       const a = x[base + i];
       const b = x[base + i + half];
       x[base + i] = a * cos - b * sin;
@@ -110,6 +123,7 @@ export class ReferenceModel {
   readonly #weights: Map<string, Float32Array>;
   readonly #f16Kv: boolean;
   readonly #signs: Float32Array | null;
+  #rope?: RopeOracle;
   readonly #caches = new Map<number, SeqCache>();
 
   private constructor(
@@ -131,7 +145,14 @@ export class ReferenceModel {
       const values = toFloat32(tensor);
       weights.set(name, opts.f16Weights ? roundArrayF16(values) : values);
     }
-    return new ReferenceModel(ckpt.spec, weights, opts.f16Kv ?? false, opts.rotateKv ?? false);
+    const model = new ReferenceModel(
+      ckpt.spec,
+      weights,
+      opts.f16Kv ?? false,
+      opts.rotateKv ?? false,
+    );
+    model.#rope = opts.rope;
+    return model;
   }
 
   /** Logits for `tokenId` at `position` of sequence `seq`; positions 0..position-1 must be cached. */
@@ -206,8 +227,8 @@ export class ReferenceModel {
       this.#headNorm(q, this.#w(`${p}.self_attn.q_norm.weight`));
       this.#headNorm(k, this.#w(`${p}.self_attn.k_norm.weight`));
     }
-    applyRope(q, s.headDim, position, s.ropeTheta);
-    applyRope(k, s.headDim, position, s.ropeTheta);
+    applyRope(q, s.headDim, position, s.ropeTheta, this.#rope);
+    applyRope(k, s.headDim, position, s.ropeTheta, this.#rope);
     if (this.#signs) {
       for (const x of [q, k, v]) x.set(rotateRows(x, this.#signs));
     }

@@ -179,7 +179,8 @@ export function uniform01(seedLo: number, seedHi: number, index: number): number
 
 /** Which tokens survive top-k, then min-p, then top-p (ties at a cut-off are kept). */
 export function keptTokens(logits: Float32Array, s: SampleSettings): boolean[] {
-  const m = Math.max(...logits);
+  // A loop, not Math.max(...logits): a 151,936-entry spread overflows the stack.
+  const m = logits.reduce((a, v) => Math.max(a, v), -Infinity);
   let cut = -Infinity;
   if (s.topK > 0 && s.topK < logits.length) {
     cut = [...logits].sort((a, b) => b - a)[s.topK - 1];

@@ -33,7 +33,7 @@ export class RowKernel {
   }
 
   /** RoPE in place on the q and k heads of the qkv buffer (bindings: qkv, inv_freq, rows, count). */
-  static async rope(gpu: Gpu, shape: AttentionShape): Promise<RowKernel> {
+  static async rope(gpu: Gpu, shape: AttentionShape, attentionFactor = 1): Promise<RowKernel> {
     const wg = gpu.profile.elementwise;
     const pipeline = await gpu.kernels.pipeline(["rope"], "main", {
       WG: wg,
@@ -41,6 +41,7 @@ export class RowKernel {
       NUM_KV_HEADS: shape.numKvHeads,
       HEAD_DIM: shape.headDim,
       STRIDE: shape.qkvStride,
+      ATTN_FACTOR: attentionFactor,
     });
     return new RowKernel(gpu, pipeline, (shape.numHeads + shape.numKvHeads) * shape.headDim / 2);
   }

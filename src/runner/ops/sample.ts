@@ -58,6 +58,31 @@ export interface SampleBindings {
   count: Binding;
 }
 
+/**
+ * Passes over a lane's share of the vocabulary in the worst case (top-k and top-p each bisect
+ * 32 bits; argmax, kept mass, the lane's mass and the walk are one each), plus slack for the
+ * reduction loops.
+ */
+const SAMPLE_PASSES = 68;
+const SAMPLE_SLACK = 2048;
+
+/**
+ * Lanes of the sampler: the profile's, or more where the adapter bounds loop iterations (lavapipe:
+ * 65535 per invocation) and a large vocabulary (Qwen's 151,936) would run past the bound.
+ */
+export function sampleWorkgroup(lanes: number, vocab: number, maxLoop: number | null): number {
+  if (maxLoop === null) return lanes;
+  let wg = lanes;
+  while (wg < 256 && SAMPLE_PASSES * Math.ceil(vocab / wg) + SAMPLE_SLACK > maxLoop) wg *= 2;
+  if (SAMPLE_PASSES * Math.ceil(vocab / wg) + SAMPLE_SLACK > maxLoop) {
+    throw new RangeError(
+      `A vocabulary of ${vocab} tokens exceeds this adapter's loop bound (${maxLoop} ` +
+        `iterations per invocation) even with ${wg} sampling lanes`,
+    );
+  }
+  return wg;
+}
+
 /** Samples one token per logits row and writes it to its slot and to the output tokens. */
 export class SampleOp {
   readonly #gpu: Gpu;
@@ -71,7 +96,7 @@ export class SampleOp {
   /** Compiles the sampler for a vocabulary size. */
   static async create(gpu: Gpu, vocab: number): Promise<SampleOp> {
     const pipeline = await gpu.kernels.pipeline(["sample"], "main", {
-      WG: gpu.profile.reduce,
+      WG: sampleWorkgroup(gpu.profile.reduce, vocab, gpu.profile.maxLoopIterations),
       VOCAB: vocab,
     });
     return new SampleOp(gpu, pipeline);
