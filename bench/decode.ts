@@ -22,6 +22,16 @@ import { GREEDY } from "../src/runner/types.ts";
 import { benchBandwidth } from "./matmul_bandwidth.ts";
 import { r1Shapes, randomCheckpoint, spec } from "./random_checkpoint.ts";
 
+const USAGE = `Usage: deno task bench:decode [options]
+
+Decode tokens/s per weight dtype (the tiny model, R1-Distill-Qwen-1.5B shapes at 2 and 28 layers)
+and the matmul's weight bandwidth against a copy kernel's, on the adapter at hand.
+
+  --tokens N     tokens decoded per row (default 6)
+  --skip-full    skip the 28-layer 1.5B shape
+  --json         print one JSON object on the last stdout line
+  -h, --help     show this help`;
+
 const TINY: ModelSpec = spec({
   hiddenSize: 64,
   intermediateSize: 172,
@@ -91,8 +101,13 @@ async function main() {
       json: { type: "boolean", default: false },
       tokens: { type: "string", default: "6" },
       "skip-full": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const tokens = Number(values.tokens);
   const gpu = await openGpu();
   const adapter = `${gpu.info.description || gpu.info.vendor} (${gpu.profile.name} kernels)`;

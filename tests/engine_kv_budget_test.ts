@@ -48,7 +48,9 @@ Deno.test({
         Math.abs(s.kvTokenCapacity.f16 - f16) <= 0.01 * f16,
         `${s.kvTokenCapacity.f16} vs ${f16}`,
       );
-      assertGreater(s.kvTokenCapacity.int4, 2 * s.kvTokenCapacity.f16);
+      // int4 stores one f16 scale and minimum per head vector: 4 + 32/8 bits at head_dim 8
+      assertEquals(s.kvTokenCapacity.int4, 2 * s.kvTokenCapacity.f16);
+      assertGreater(s.kvTokenCapacity.int2, s.kvTokenCapacity.int4);
     } finally {
       await engine.close();
     }

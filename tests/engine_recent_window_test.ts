@@ -25,7 +25,12 @@ const QUESTIONS = [
 ];
 const INT4 = { kvCacheDtype: "int4", kvCacheDtypeThink: "int4", kvCacheDtypeAnswer: "int4" };
 
-async function run(opts: Omit<EngineOptions, "model">): Promise<GenerateOutput[][]> {
+/** Answers `questions` at once on an engine built with `opts`; `check` sees the engine after. */
+async function run(
+  opts: Omit<EngineOptions, "model">,
+  questions: readonly string[] = QUESTIONS,
+  check?: (engine: EngineApi) => void,
+): Promise<GenerateOutput[][]> {
   const engine: EngineApi = await createEngine({
     model: MODEL,
     inProcess: true,
@@ -41,7 +46,9 @@ async function run(opts: Omit<EngineOptions, "model">): Promise<GenerateOutput[]
       for await (const o of engine.generate({ promptIds, maxTokens: 60 })) outputs.push(o);
       return outputs;
     };
-    return await Promise.all(QUESTIONS.map(one));
+    const outputs = await Promise.all(questions.map(one));
+    check?.(engine);
+    return outputs;
   } finally {
     await engine.close();
   }
@@ -91,33 +98,19 @@ Deno.test({
   name: "engine: a windowed int4 cache under a tight budget preempts and leaks no KV",
   ignore: !hasGpu,
   fn: async () => {
-    const engine = await createEngine({
-      model: MODEL,
-      inProcess: true,
-      kvProfile: "none",
+    const tight = {
       ...INT4,
       kvRecentTokens: 32,
-      maxNumSeqs: 4,
-      maxNumBatchedTokens: 256,
       // 10 f16 blocks of 16 KiB (4 layers): about two sequences with their windows at once
       kvCacheMemory: 160 * 1024,
       // the prefix cache keeps unreferenced prompt blocks on purpose: kvUsage would not be 0
       enablePrefixCaching: false,
-    });
-    try {
-      const one = async (q: string) => {
-        const promptIds = engine.encode(engine.applyChatTemplate([{ role: "user", content: q }]));
-        const outputs: GenerateOutput[] = [];
-        for await (const o of engine.generate({ promptIds, maxTokens: 60 })) outputs.push(o);
-        return outputs;
-      };
-      const outputs = await Promise.all([...QUESTIONS, ...QUESTIONS].map(one));
-      for (const o of outputs) assert(o.at(-1)!.finishReason !== "error");
+    };
+    const outputs = await run(tight, [...QUESTIONS, ...QUESTIONS], (engine) => {
       const stats = engine.stats();
       assertGreater(stats.numPreemptions, 0);
       assertEquals(stats.kvUsage, 0);
-    } finally {
-      await engine.close();
-    }
+    });
+    for (const o of outputs) assert(o.at(-1)!.finishReason !== "error");
   },
 });
