@@ -3,7 +3,6 @@
  * model: the fenced KV arena sized by the byte budget, the scheduler and the sequence factory.
  * @module
  */
-import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import { PrefixCache } from "../kv/prefix_cache.ts";
 import {
@@ -12,7 +11,7 @@ import {
   parseDemotionPolicy,
 } from "../kv/demotion_policy.ts";
 import { resolvePhasePolicy } from "../kv/policy.ts";
-import type { KvProfile } from "../kv/profile.ts";
+import { type KvProfile, recentTokens } from "../kv/profile.ts";
 import type { WeightsDtype } from "../model/weights_dtype.ts";
 import { DEFAULT_MIN_KV_BYTES } from "./kv_budget.ts";
 import type { Runner } from "../runner/types.ts";
@@ -141,7 +140,7 @@ export function createEngineCore(
     },
     profile: model.profile,
     thinkFraction: config.thinkFraction,
-    recentTokens: recentTokens(config, model.profile),
+    recentTokens: recentTokens(config.kvRecentTokens, model.profile),
     thinkAfterAnswer: maxDemotionsPerStep > 0 ? thinkAfter : undefined,
     prefixCache,
     openId: model.openId,
@@ -171,12 +170,4 @@ function demotable(
   return policy.some((s) =>
     phases[s.phase] !== "f16" && kvDtype(phases[s.phase]).bits > kvDtype(s.dtype).bits
   );
-}
-
-/** The recent window in force: the user's setting, else the profile's, else the default. */
-export function recentTokens(
-  config: Pick<EngineConfig, "kvRecentTokens">,
-  profile?: KvProfile | null,
-): number {
-  return config.kvRecentTokens ?? profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
 }

@@ -5,8 +5,7 @@
  * @module
  */
 import { dtypesOf, type KvPolicy } from "../kv/policy.ts";
-import type { KvProfile } from "../kv/profile.ts";
-import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
+import { type KvProfile, recentTokens } from "../kv/profile.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
 import type { EngineSummary, ModelAbout, PhaseSummary } from "./types.ts";
 
@@ -46,8 +45,7 @@ export function buildSummary(input: SummaryInput): EngineSummary {
   }
   const costliest = Math.max(...PHASES.map((p) => blockAll(resolved[p])));
   const blocksPerSeq = Math.ceil(input.maxModelLen / input.blockSize);
-  // as create_core.ts's recentTokens(), which this module cannot import without a cycle
-  const recent = input.kvRecentTokens ?? input.profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
+  const recent = recentTokens(input.kvRecentTokens, input.profile);
   // the window's blocks and the open one stay f16
   const f16Blocks = Math.min(blocksPerSeq, Math.ceil(recent / input.blockSize) + 1);
   const perSeq = f16Blocks * blockAll("f16") + (blocksPerSeq - f16Blocks) * costliest;

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { DEFAULT_RECENT_TOKENS } from "./block_table.ts";
 import { kvDtype, UnknownKvDtypeError } from "./dtype.ts";
 
 /** File name of the profile inside a model directory. */
@@ -102,4 +103,9 @@ export async function loadProfileSetting(
     throw e;
   }
   return parseProfile(text, setting);
+}
+
+/** The recent window in force: the user's setting, else the profile's, else the default. */
+export function recentTokens(setting: number | undefined, profile?: KvProfile | null): number {
+  return setting ?? profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
 }
