@@ -1,7 +1,7 @@
 // Paged causal attention for the rows of a step, flash-decoding style. Loaded after
-// kv_decode.wgsl, kv_load.wgsl and the generated kv_lanes_quant (src/runner/ops/attention.ts):
-// quantized K/V elements come from kv_k_quant / kv_v_quant, f16 ones two at a time from
-// kv_f16_pair.
+// kv_decode.wgsl, kv_load.wgsl, kv_lanes.wgsl and the generated kv_lanes_quant
+// (src/runner/ops/attention.ts): a quantized block's K/V come a lane's channels at a time from
+// its family's lane decoder (kv_lanes.wgsl), f16 ones two at a time from kv_f16_pair.
 //   Row r (sequence rows[r].seq, position p) attends to its sequence's tokens 0..p through the
 //   sequence's block table; q heads kvh * GROUP .. + GROUP share KV head kvh; scale SCALE.
 //   One workgroup per (row, KV head, split) covers every q head of the GQA group, so each K/V
@@ -65,11 +65,12 @@ var<private> l: array<f32, MAX_GROUP>;
 // This lane's DPL channels of one token's K or V.
 var<private> kv: array<f32, MAX_DPL>;
 
-// Loads channels d0 .. d0 + DPL of token t's K (is_v false) or V into `kv`. Quantized blocks go
-// through kv_lanes_quant, which the host generates from the dtype registry: one branch per
-// dtype calling kv_k_quant / kv_v_quant with that dtype's id as a constant, so the dtype switch
-// runs once per token rather than once per element and each branch's decode is specialised.
-fn load_lane(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32) {
+// Loads channels d0 .. d0 + DPL of token t's K (is_v false) or V into `kv`; `fresh` marks the
+// first token of a block this lane loads (KIVI keys cache per-block params then). Quantized
+// blocks go through kv_lanes_quant, which the host generates from the dtype registry: one
+// branch per dtype calling its family's lane decoder with the dtype's bits as constants, so the
+// dtype switch runs once per token rather than once per element and each decode is specialised.
+fn load_lane(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool) {
   if (dtype == 0u) {
     for (var i = 0u; i < DPL; i += 2u) {
       let pair = kv_f16_pair(word, is_v, kvh, t, d0 + i);
@@ -77,7 +78,7 @@ fn load_lane(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32) {
       kv[i + 1u] = pair.y;
     }
   } else {
-    kv_lanes_quant(word, dtype, is_v, kvh, t, d0);
+    kv_lanes_quant(word, dtype, is_v, kvh, t, d0, fresh);
   }
 }
 
@@ -137,7 +138,7 @@ fn main(
 
     // this lane's share of q · k for every (group head, token)
     for (var t = t_lo; t < t_hi; t++) {
-      load_lane(word, dtype, false, kvh, t, d0);
+      load_lane(word, dtype, false, kvh, t, d0, t == t_lo);
       for (var g = 0u; g < GROUP; g++) {
         var s = 0.0;
         for (var i = 0u; i < DPL; i++) { s += q[g * DPL + i] * kv[i]; }
@@ -163,7 +164,7 @@ fn main(
       m[g] = m_new;
     }
     for (var t = t_lo; t < t_hi; t++) {
-      load_lane(word, dtype, true, kvh, t, d0);
+      load_lane(word, dtype, true, kvh, t, d0, t == t_lo);
       for (var g = 0u; g < GROUP; g++) {
         let p = exp(scores[g * BLOCK_SIZE + t - t_lo] - m[g]);
         l[g] += p;

@@ -42,8 +42,12 @@ export interface KvDtype {
    * transform (KV_ROTATION); the runner rotates every block of the engine, f16 included.
    */
   readonly rotated: boolean;
-  /** Names of the WGSL functions decoding a K and a V element (kernels/kv_decode.wgsl for every quantized dtype). */
-  readonly wgsl: { readonly k: string; readonly v: string };
+  /**
+   * Names of the WGSL functions decoding a K and a V element (kernels/kv_decode.wgsl for every
+   * quantized dtype) and a lane's channels of a token for attention (kernels/kv_lanes.wgsl,
+   * called as `lanes(word_off, is_v, kvh, t, d0, fresh, kbits, vbits)`).
+   */
+  readonly wgsl: { readonly k: string; readonly v: string; readonly lanes: string };
   /** Bytes of one block in one layer's pool, every scale byte included, 16-byte aligned. */
   blockBytes(layout: KvLayout): number;
 }
@@ -74,8 +78,8 @@ function entry(
   aliases: readonly string[],
 ): KvDtype {
   const wgsl = kind === "f16"
-    ? { k: "kv_f16", v: "kv_f16" } // kernels/kv_load.wgsl, the attention kernel's own
-    : { k: `kv_${kind}_k`, v: `kv_${kind}_v` };
+    ? { k: "kv_f16", v: "kv_f16", lanes: "kv_f16_pair" } // kernels/kv_load.wgsl
+    : { k: `kv_${kind}_k`, v: `kv_${kind}_v`, lanes: `kv_${kind}_lanes` };
   return {
     name,
     id: kind === "f16" ? 0 : KV_FAMILY_CODES[kind] * 16 + bits,

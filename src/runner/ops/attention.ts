@@ -102,11 +102,12 @@ export class AttentionOp {
       opts.lanes ?? gpu.profile.attention,
       gpu.device.limits.maxComputeWorkgroupStorageSize,
     );
-    const ids = KV_DTYPES.filter((d) => d.kind !== "f16").map((d) => d.id);
-    const lanesQuant = `kv_lanes_quant_${ids.join("_") || "none"}`;
-    gpu.kernels.define(lanesQuant, lanesQuantWgsl(ids));
+    const quantized = KV_DTYPES.filter((d) => d.kind !== "f16");
+    const lanesQuant = `kv_lanes_quant_${quantized.map((d) => d.id).join("_") || "none"}`;
+    gpu.kernels.define(lanesQuant, lanesQuantWgsl(quantized));
+    const libraries = [opts.kvDecode, "kv_load", "kv_lanes", lanesQuant];
     const pipelines = await Promise.all([
-      gpu.kernels.pipeline([opts.kvDecode, "kv_load", lanesQuant, "paged_attention"], "main", {
+      gpu.kernels.pipeline([...libraries, "paged_attention"], "main", {
         LANES: kernel.lanes,
         NUM_HEADS: shape.numHeads,
         NUM_KV_HEADS: shape.numKvHeads,
@@ -223,21 +224,31 @@ export class AttentionOp {
   }
 }
 
+/** A quantized dtype as kv_lanes_quant calls its lane decoder. */
+export interface LaneDecoder {
+  readonly id: number;
+  /** Bits of a K code; a family whose V codes are narrower also has `vBits`. */
+  readonly bits: number;
+  readonly vBits?: number;
+  readonly wgsl: { readonly lanes: string };
+}
+
 /**
  * WGSL of kv_lanes_quant: a lane's channels of one token's K or V in a quantized block, one
- * branch per dtype id, each calling kv_k_quant / kv_v_quant with its id as a constant (measured
- * on lavapipe: with the id a variable, int4 attention ran 3-6x slower than f16).
+ * branch per dtype id, each calling its family's lane decoder (kernels/kv_lanes.wgsl) with K/V
+ * and its K and V bits as constants (measured on lavapipe: with the id a variable, int4
+ * attention ran 3-6x slower than f16).
  */
-export function lanesQuantWgsl(ids: readonly number[]): string {
-  const loop = (fn: string, id: number) =>
-    `for (var i = 0u; i < DPL; i++) { kv[i] = ${fn}(word, ${id}u, kvh, t, d0 + i); }`;
-  const cases = ids.map((id) =>
-    `    case ${id}u: {\n` +
-    `      if (is_v) { ${loop("kv_v_quant", id)} } else { ${loop("kv_k_quant", id)} }\n` +
+export function lanesQuantWgsl(dtypes: readonly LaneDecoder[]): string {
+  const call = (d: LaneDecoder, isV: boolean) =>
+    `${d.wgsl.lanes}(word, ${isV}, kvh, t, d0, fresh, ${d.bits}u, ${d.vBits ?? d.bits}u);`;
+  const cases = dtypes.map((d) =>
+    `    case ${d.id}u: {\n` +
+    `      if (is_v) { ${call(d, true)} } else { ${call(d, false)} }\n` +
     `    }\n`
   ).join("");
-  return `fn kv_lanes_quant(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32) {\n` +
-    `  switch dtype {\n${cases}    default: {}\n  }\n}\n`;
+  return `fn kv_lanes_quant(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32, ` +
+    `fresh: bool) {\n  switch dtype {\n${cases}    default: {}\n  }\n}\n`;
 }
 
 /**

@@ -1,0 +1,121 @@
+// kv_lanes.wgsl: one lane's DPL channels [d0, d0 + DPL) of token t of a quantized block, for
+// the attention kernel (layouts: src/kv/layout.ts; loaded after kv_decode.wgsl, whose offset
+// helpers and element decoders it shares).
+//
+// A library: the including kernel declares, beside what kv_decode.wgsl needs,
+//   override DPL: u32                    - channels per lane
+//   var<private> kv: array<f32, N>       - where a decoder leaves the lane's values (N >= DPL)
+// and reaches these through the host-generated kv_lanes_quant (src/runner/ops/attention.ts),
+// which calls a family's decoder (the registry's `wgsl.lanes`) with the dtype's K and V bits as
+// constants, so that after inlining every shift, mask and branch below is fixed per dtype.
+//
+// Each decoder reads a param word once per token (or, for KIVI keys, once per block) and each
+// code word once, extracting every code it holds, where the bits allow it: codes of 2, 4 or 8
+// bits (dividing 32) whose lane run starts on a word and fills whole words. Otherwise (3 bits,
+// or a DPL whose run is not whole words) codes come one by one through kv_read_bits. Values are
+// f32(code) * scale + min (fp8: decode * scale), the element decoders' arithmetic, so a lane
+// decoder and kv_k_quant / kv_v_quant agree bit for bit. Every loop runs DPL times: the
+// attention plan's loop-bound model (loopIterations) counts DPL + 1 iterations per load.
+
+// KIVI keys: this lane's per-channel (scale, min) and the code word holding the current token,
+// kept across the tokens of a block (the attention kernel loads K token by token, in order).
+var<private> kv_k_scale: array<f32, 32>;
+var<private> kv_k_min: array<f32, 32>;
+var<private> kv_k_word: array<u32, 32>;
+
+// Whether a lane's run of DPL codes of `bits` bits at code index `row * HEAD_DIM + d0` (d0 a
+// multiple of DPL) starts on a word and holds whole words of whole codes.
+fn kv_lanes_whole_words(bits: u32) -> bool {
+  return 32u % bits == 0u && (HEAD_DIM * bits) % 32u == 0u && (DPL * bits) % 32u == 0u;
+}
+
+// DPL codes of `bits` bits from code index `first` of the bitstream at word `base`, dequantized
+// with one (scale, min).
+fn kv_lanes_affine(base: u32, first: u32, bits: u32, sm: vec2<f32>) {
+  if (kv_lanes_whole_words(bits)) {
+    let per = 32u / bits;
+    let w0 = base + first / per;
+    for (var i = 0u; i < DPL; i++) {
+      let q = (kv_pool[w0 + i / per] >> ((i % per) * bits)) & ((1u << bits) - 1u);
+      kv[i] = f32(q) * sm.x + sm.y;
+    }
+  } else {
+    for (var i = 0u; i < DPL; i++) {
+      kv[i] = f32(kv_read_bits(base, first + i, bits)) * sm.x + sm.y;
+    }
+  }
+}
+
+// vec: K codes, V codes (K with kbits, V with vbits), K params, V params; one (scale, min) per
+// head vector, so one param word per token.
+fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) {
+  let k_words = kv_int_code_words(kbits);
+  let k_params = word_off + k_words + kv_int_code_words(vbits);
+  let row = kvh * BLOCK_SIZE + t;
+  if (is_v) {
+    let sm = unpack2x16float(kv_pool[k_params + NUM_KV_HEADS * BLOCK_SIZE + row]);
+    kv_lanes_affine(word_off + k_words, row * HEAD_DIM + d0, vbits, sm);
+  } else {
+    kv_lanes_affine(word_off, row * HEAD_DIM + d0, kbits, unpack2x16float(kv_pool[k_params + row]));
+  }
+}
+
+// int (KIVI): K codes grouped per channel over the block's tokens, V codes per token; K params
+// per channel, V params per token and group of kv_v_group() channels.
+fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) {
+  let k_words = kv_int_code_words(kbits);
+  let k_params = word_off + k_words + kv_int_code_words(vbits);
+  if (is_v) {
+    let base = word_off + k_words;
+    let first = kv_at(kvh, t, d0);
+    let v_params = k_params + NUM_KV_HEADS * HEAD_DIM;
+    if (kv_v_group() % DPL == 0u) {
+      // the lane's channels lie in one value group
+      let sm = unpack2x16float(kv_pool[v_params + kv_int_v_param_index(kvh, t, d0)]);
+      kv_lanes_affine(base, first, vbits, sm);
+    } else {
+      for (var i = 0u; i < DPL; i++) {
+        let q = kv_read_bits(base, first + i, vbits);
+        kv[i] = kv_dequant(kv_pool[v_params + kv_int_v_param_index(kvh, t, d0 + i)], q);
+      }
+    }
+    return;
+  }
+  // keys: channel d's codes are the B consecutive codes from (kvh * HEAD_DIM + d) * B
+  let whole = 32u % kbits == 0u && (BLOCK_SIZE * kbits) % 32u == 0u;
+  let per = 32u / kbits;
+  let shift = (t % per) * kbits;
+  let reload = fresh || shift == 0u;
+  for (var i = 0u; i < DPL; i++) {
+    let c = kvh * HEAD_DIM + d0 + i;
+    if (fresh) {
+      let sm = unpack2x16float(kv_pool[k_params + c]);
+      kv_k_scale[i] = sm.x;
+      kv_k_min[i] = sm.y;
+    }
+    var q: u32;
+    if (whole) {
+      if (reload) { kv_k_word[i] = kv_pool[word_off + (c * BLOCK_SIZE + t) / per]; }
+      q = (kv_k_word[i] >> shift) & ((1u << kbits) - 1u);
+    } else {
+      q = kv_read_bits(word_off, c * BLOCK_SIZE + t, kbits);
+    }
+    kv[i] = f32(q) * kv_k_scale[i] + kv_k_min[i];
+  }
+}
+
+// fp8: K bytes, V bytes, then per head one (K scale, V scale) word.
+fn kv_fp8_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) {
+  let base = select(word_off, word_off + kv_fp8_code_words(), is_v);
+  let scales = kv_fp8_scales(word_off, kvh);
+  let scale = select(scales.x, scales.y, is_v);
+  let first = kv_at(kvh, t, d0);
+  if (kv_lanes_whole_words(8u)) {
+    let w0 = base + first / 4u;
+    for (var i = 0u; i < DPL; i++) {
+      kv[i] = kv_e4m3_decode((kv_pool[w0 + i / 4u] >> ((i % 4u) * 8u)) & 0xffu) * scale;
+    }
+  } else {
+    for (var i = 0u; i < DPL; i++) { kv[i] = kv_e4m3_decode(kv_fp8_byte(base, first + i)) * scale; }
+  }
+}
