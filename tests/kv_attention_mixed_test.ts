@@ -325,3 +325,34 @@ Deno.test("paged attention over mixed-dtype blocks: head_dim 128, GQA 6, 8 lanes
     expect: (p) => p.splits > 1 && p.windows > 1,
     seed: 6,
   }));
+
+// Lane decoders (kernels/kv_lanes.wgsl) at a DPL of 8: int4, rot8, fp8 and kivi (keys in blocks
+// of 16) read whole words, int2 (16 bits a lane) and 3 bits go code by code
+Deno.test("paged attention over mixed-dtype blocks: head_dim 64, 8 lanes of 8 channels", () =>
+  checkMixed({
+    blockSize: 16,
+    numHeads: 4,
+    numKvHeads: 1,
+    headDim: 64,
+    contexts: [150, 33],
+    minSplitTokens: 64,
+    lanes: 8,
+    expect: (p) => p.splits > 1,
+    seed: 7,
+  }));
+
+// Every fallback: 6 channels a lane (no whole words, and a KIVI value group of 32 channels
+// splits lanes), blocks of 12 tokens (a channel's KIVI keys of 2 and 4 bits start mid-word)
+Deno.test("paged attention over mixed-dtype blocks: head_dim 48, block 12, DPL 6 fallbacks", () =>
+  checkMixed({
+    blockSize: 12,
+    numHeads: 3,
+    numKvHeads: 1,
+    headDim: 48,
+    contexts: [140, 30],
+    minSplitTokens: 48,
+    maxSplitTokens: 40,
+    lanes: 8,
+    expect: (p) => p.splits > 1 && p.windows > 1,
+    seed: 8,
+  }));
