@@ -12,10 +12,14 @@
 // Each decoder reads a param word once per token (or, for KIVI keys, once per block) and each
 // code word once, extracting every code it holds, where the bits allow it: codes of 2, 4 or 8
 // bits (dividing 32) whose lane run starts on a word and fills whole words. Otherwise (3 bits,
-// or a DPL whose run is not whole words) codes come one by one through kv_read_bits. Values are
-// f32(code) * scale + min (fp8: decode * scale), the element decoders' arithmetic, so a lane
-// decoder and kv_k_quant / kv_v_quant agree bit for bit. Every loop runs DPL times: the
-// attention plan's loop-bound model (loopIterations) counts DPL + 1 iterations per load.
+// or a DPL whose run is not whole words) the run is read funnel-shifted to start on a word
+// (KIVI keys: code by code through kv_read_bits).
+// A decoder returns (scale, min) and leaves kv[i] such that channel i is scale * kv[i] + min:
+// where one (scale, min) covers the lane's channels (vec; KIVI values when the lane's channels
+// lie in one group; fp8's scale) kv[i] is the bare code, and the attention kernel applies the
+// pair once per dot product; otherwise kv[i] is the value, f32(code) * scale + min as in
+// kv_k_quant / kv_v_quant, and the pair is (1, 0). Every loop runs DPL times: the attention
+// plan's loop-bound model (loopIterations) counts DPL + 1 iterations per load.
 
 // KIVI keys: this lane's per-channel (scale, min) and the code word holding the current token,
 // kept across the tokens of a block (the attention kernel loads K token by token, in order).
@@ -29,40 +33,56 @@ fn kv_lanes_whole_words(bits: u32) -> bool {
   return 32u % bits == 0u && (HEAD_DIM * bits) % 32u == 0u && (DPL * bits) % 32u == 0u;
 }
 
-// DPL codes of `bits` bits from code index `first` of the bitstream at word `base`, dequantized
-// with one (scale, min).
-fn kv_lanes_affine(base: u32, first: u32, bits: u32, sm: vec2<f32>) {
+// kv[i] = f32(code) for the DPL codes of `bits` bits from code index `first` of the bitstream at
+// word `base`.
+fn kv_lanes_codes(base: u32, first: u32, bits: u32) {
   if (kv_lanes_whole_words(bits)) {
     let per = 32u / bits;
     let w0 = base + first / per;
     for (var i = 0u; i < DPL; i++) {
       let q = (kv_pool[w0 + i / per] >> ((i % per) * bits)) & ((1u << bits) - 1u);
-      kv[i] = f32(q) * sm.x + sm.y;
+      kv[i] = f32(q);
     }
   } else {
+    // the run read as if shifted to start on a word: word j of the shifted run is raw words
+    // j and j + 1 funnelled by s; once unrolled, each raw word is loaded once
+    let p0 = first * bits;
+    let w0 = base + (p0 >> 5u);
+    let s = p0 & 31u;
     for (var i = 0u; i < DPL; i++) {
-      kv[i] = f32(kv_read_bits(base, first + i, bits)) * sm.x + sm.y;
+      let at = i * bits;
+      let j = at >> 5u;
+      let o = at & 31u;
+      var q = kv_lanes_shifted(w0 + j, s) >> o;
+      if (o + bits > 32u) { q = q | (kv_lanes_shifted(w0 + j + 1u, s) << (32u - o)); }
+      kv[i] = f32(q & ((1u << bits) - 1u));
     }
   }
+}
+
+// The 32 bits from bit s of word w (s < 32); the next word is read only when s > 0.
+fn kv_lanes_shifted(w: u32, s: u32) -> u32 {
+  if (s == 0u) { return kv_pool[w]; }
+  return (kv_pool[w] >> s) | (kv_pool[w + 1u] << (32u - s));
 }
 
 // vec: K codes, V codes (K with kbits, V with vbits), K params, V params; one (scale, min) per
 // head vector, so one param word per token.
-fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) {
+fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) -> vec2<f32> {
   let k_words = kv_int_code_words(kbits);
   let k_params = word_off + k_words + kv_int_code_words(vbits);
   let row = kvh * BLOCK_SIZE + t;
   if (is_v) {
-    let sm = unpack2x16float(kv_pool[k_params + NUM_KV_HEADS * BLOCK_SIZE + row]);
-    kv_lanes_affine(word_off + k_words, row * HEAD_DIM + d0, vbits, sm);
-  } else {
-    kv_lanes_affine(word_off, row * HEAD_DIM + d0, kbits, unpack2x16float(kv_pool[k_params + row]));
+    kv_lanes_codes(word_off + k_words, row * HEAD_DIM + d0, vbits);
+    return unpack2x16float(kv_pool[k_params + NUM_KV_HEADS * BLOCK_SIZE + row]);
   }
+  kv_lanes_codes(word_off, row * HEAD_DIM + d0, kbits);
+  return unpack2x16float(kv_pool[k_params + row]);
 }
 
 // int (KIVI): K codes grouped per channel over the block's tokens, V codes per token; K params
 // per channel, V params per token and group of kv_v_group() channels.
-fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) {
+fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) -> vec2<f32> {
   let k_words = kv_int_code_words(kbits);
   let k_params = word_off + k_words + kv_int_code_words(vbits);
   if (is_v) {
@@ -71,15 +91,14 @@ fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: boo
     let v_params = k_params + NUM_KV_HEADS * HEAD_DIM;
     if (kv_v_group() % DPL == 0u) {
       // the lane's channels lie in one value group
-      let sm = unpack2x16float(kv_pool[v_params + kv_int_v_param_index(kvh, t, d0)]);
-      kv_lanes_affine(base, first, vbits, sm);
-    } else {
-      for (var i = 0u; i < DPL; i++) {
-        let q = kv_read_bits(base, first + i, vbits);
-        kv[i] = kv_dequant(kv_pool[v_params + kv_int_v_param_index(kvh, t, d0 + i)], q);
-      }
+      kv_lanes_codes(base, first, vbits);
+      return unpack2x16float(kv_pool[v_params + kv_int_v_param_index(kvh, t, d0)]);
     }
-    return;
+    for (var i = 0u; i < DPL; i++) {
+      let q = kv_read_bits(base, first + i, vbits);
+      kv[i] = kv_dequant(kv_pool[v_params + kv_int_v_param_index(kvh, t, d0 + i)], q);
+    }
+    return vec2<f32>(1.0, 0.0);
   }
   // keys: channel d's codes are the B consecutive codes from (kvh * HEAD_DIM + d) * B
   let whole = 32u % kbits == 0u && (BLOCK_SIZE * kbits) % 32u == 0u;
@@ -102,20 +121,21 @@ fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: boo
     }
     kv[i] = f32(q) * kv_k_scale[i] + kv_k_min[i];
   }
+  return vec2<f32>(1.0, 0.0);
 }
 
 // fp8: K bytes, V bytes, then per head one (K scale, V scale) word.
-fn kv_fp8_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) {
+fn kv_fp8_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) -> vec2<f32> {
   let base = select(word_off, word_off + kv_fp8_code_words(), is_v);
   let scales = kv_fp8_scales(word_off, kvh);
-  let scale = select(scales.x, scales.y, is_v);
   let first = kv_at(kvh, t, d0);
   if (kv_lanes_whole_words(8u)) {
     let w0 = base + first / 4u;
     for (var i = 0u; i < DPL; i++) {
-      kv[i] = kv_e4m3_decode((kv_pool[w0 + i / 4u] >> ((i % 4u) * 8u)) & 0xffu) * scale;
+      kv[i] = kv_e4m3_decode((kv_pool[w0 + i / 4u] >> ((i % 4u) * 8u)) & 0xffu);
     }
   } else {
-    for (var i = 0u; i < DPL; i++) { kv[i] = kv_e4m3_decode(kv_fp8_byte(base, first + i)) * scale; }
+    for (var i = 0u; i < DPL; i++) { kv[i] = kv_e4m3_decode(kv_fp8_byte(base, first + i)); }
   }
+  return vec2<f32>(select(scales.x, scales.y, is_v), 0.0);
 }

@@ -234,21 +234,22 @@ export interface LaneDecoder {
 }
 
 /**
- * WGSL of kv_lanes_quant: a lane's channels of one token's K or V in a quantized block, one
- * branch per dtype id, each calling its family's lane decoder (kernels/kv_lanes.wgsl) with K/V
- * and its K and V bits as constants (measured on lavapipe: with the id a variable, int4
+ * WGSL of kv_lanes_quant: a lane's channels of one token's K or V in a quantized block and the
+ * (scale, min) they are factored by, one branch per dtype id, each calling its family's lane
+ * decoder (kernels/kv_lanes.wgsl) with K/V and its K and V bits as constants (measured on lavapipe: with the id a variable, int4
  * attention ran 3-6x slower than f16).
  */
 export function lanesQuantWgsl(dtypes: readonly LaneDecoder[]): string {
   const call = (d: LaneDecoder, isV: boolean) =>
-    `${d.wgsl.lanes}(word, ${isV}, kvh, t, d0, fresh, ${d.bits}u, ${d.vBits ?? d.bits}u);`;
+    `return ${d.wgsl.lanes}(word, ${isV}, kvh, t, d0, fresh, ${d.bits}u, ${d.vBits ?? d.bits}u);`;
   const cases = dtypes.map((d) =>
     `    case ${d.id}u: {\n` +
     `      if (is_v) { ${call(d, true)} } else { ${call(d, false)} }\n` +
     `    }\n`
   ).join("");
   return `fn kv_lanes_quant(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32, ` +
-    `fresh: bool) {\n  switch dtype {\n${cases}    default: {}\n  }\n}\n`;
+    `fresh: bool) -> vec2<f32> {\n  switch dtype {\n${cases}    default: {}\n  }\n` +
+    `  return vec2<f32>(1.0, 0.0);\n}\n`;
 }
 
 /**
