@@ -2,15 +2,18 @@
  * The paged attention kernel built with kernels/kv_decode.wgsl over random block tables that mix
  * every KV dtype, against the attention oracle over the codec oracle's dequantized values.
  *
- * Tolerance: the kernel decodes each element with the same f32 operations as the codec oracle
- * (kv_seal_test checks kv_decode.wgsl against it bit for bit), so K and V agree exactly and only
- * the attention arithmetic differs: f32 online softmax on the GPU against f64 two-pass in the
- * oracle. A score is a sum of headDim products of |q| ≤ 1 and |k| ≲ 50 (outlier channels), so
- * its f32 error is ≲ headDim·50·6e-8 ≈ 1e-4 before the 1/√headDim scale; exp turns that into a
- * relative weight error of the same size, and outputs (convex mixes of |v| ≲ 5) move by ≲ 2e-4
- * at worst, typically 1e-6. atol 2e-4 with rtol 1e-4 is therefore safe, yet 100× tighter than
- * the quantization error the test asserts it can see (a kernel that decoded one dtype wrongly,
- * or read a partial block's stale slots, misses by far more).
+ * Tolerance: the kernel's lane decoders (kernels/kv_lanes.wgsl) read the codes and (scale, min)
+ * words the codec oracle decodes (kv_seal_test checks kv_decode.wgsl against it bit for bit);
+ * where one (scale, min) covers a lane's channels the kernel applies it per dot product
+ * (s·(q·c) + m·Σq) rather than per element, which only reorders f32 sums of the same size as
+ * the scores'. So only the attention arithmetic differs: f32 online softmax on the GPU against
+ * f64 two-pass in the oracle. A score is a sum of headDim products of |q| ≤ 1 and |k| ≲ 50
+ * (outlier channels, or a vector's minimum), so its f32 error is ≲ headDim·50·6e-8 ≈ 1e-4
+ * before the 1/√headDim scale; exp turns that into a relative weight error of the same size,
+ * and outputs (convex mixes of |v| ≲ 5) move by ≲ 2e-4 at worst, typically 1e-6. atol 2e-4
+ * with rtol 1e-4 is therefore safe, yet 100× tighter than the quantization error the test
+ * asserts it can see (a kernel that decoded one dtype wrongly, or read a partial block's stale
+ * slots, misses by far more).
  * @module
  */
 import { assert, assertEquals } from "@std/assert";
