@@ -19,7 +19,9 @@
 // lie in one group; fp8's scale) kv[i] is the bare code, and the attention kernel applies the
 // pair once per dot product; otherwise kv[i] is the value, f32(code) * scale + min as in
 // kv_k_quant / kv_v_quant, and the pair is (1, 0). Every loop runs DPL times: the attention
-// plan's loop-bound model (loopIterations) counts DPL + 1 iterations per load.
+// plan's loop-bound model (loopIterations) counts DPL + 1 iterations per load. Codes convert
+// through i32 (they are below 2^31): x86 SIMD has a signed int-to-float instruction but, before
+// AVX-512, no unsigned one.
 
 // KIVI keys: this lane's per-channel (scale, min) and the code word holding the current token,
 // kept across the tokens of a block (the attention kernel loads K token by token, in order).
@@ -41,7 +43,7 @@ fn kv_lanes_codes(base: u32, first: u32, bits: u32) {
     let w0 = base + first / per;
     for (var i = 0u; i < DPL; i++) {
       let q = (kv_pool[w0 + i / per] >> ((i % per) * bits)) & ((1u << bits) - 1u);
-      kv[i] = f32(q);
+      kv[i] = f32(i32(q));
     }
   } else {
     // the run read as if shifted to start on a word: word j of the shifted run is raw words
@@ -55,7 +57,7 @@ fn kv_lanes_codes(base: u32, first: u32, bits: u32) {
       let o = at & 31u;
       var q = kv_lanes_shifted(w0 + j, s) >> o;
       if (o + bits > 32u) { q = q | (kv_lanes_shifted(w0 + j + 1u, s) << (32u - o)); }
-      kv[i] = f32(q & ((1u << bits) - 1u));
+      kv[i] = f32(i32(q & ((1u << bits) - 1u)));
     }
   }
 }
@@ -119,7 +121,7 @@ fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: boo
     } else {
       q = kv_read_bits(word_off, c * BLOCK_SIZE + t, kbits);
     }
-    kv[i] = f32(q) * kv_k_scale[i] + kv_k_min[i];
+    kv[i] = f32(i32(q)) * kv_k_scale[i] + kv_k_min[i];
   }
   return vec2<f32>(1.0, 0.0);
 }
