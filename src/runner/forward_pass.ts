@@ -21,10 +21,9 @@ import {
 import { AttentionOp, type AttentionPlan } from "./ops/attention.ts";
 import { qkvStride } from "./ops/elementwise.ts";
 import { compileStages, type Dispatch } from "./stage.ts";
+import type { PackedStep } from "./step_pack.ts";
 import { stepCounts, writeStepCounts } from "./step_counts.ts";
 import type { ModelWeights } from "./weights.ts";
-
-export type { ForwardOptions, ForwardStep, LayerCapture } from "./forward_stages.ts";
 
 /** The compiled dispatches of a model: before, in each layer, and after the layers. */
 interface Dispatches {
@@ -85,9 +84,7 @@ export class ForwardPass {
    */
   prepare(
     counts: GPUBuffer,
-    numRows: number,
-    numSamples: number,
-    maxContext: number,
+    { numRows, numSamples, maxContext }: Pick<PackedStep, "numRows" | "numSamples" | "maxContext">,
   ): AttentionPlan {
     const plan = this.#attention.prepare(numRows, maxContext);
     writeStepCounts(this.#gpu.device, counts, {

@@ -17,7 +17,7 @@ import { HeadNormOp, RmsNormOp } from "./ops/rmsnorm.ts";
 import { RotateOp } from "./ops/rotate.ts";
 import { SampleOp } from "./ops/sample.ts";
 import { ropeParameters } from "./rope_freq.ts";
-import { stagesOf } from "./stage.ts";
+import { type Stage, stagesOf } from "./stage.ts";
 import type { StepBuffers } from "./step_buffers.ts";
 import type { StepCounts } from "./step_counts.ts";
 import type { LayerWeights, ModelWeights } from "./weights.ts";
@@ -71,20 +71,27 @@ export interface LayerContext extends StepContext {
 
 const stepStage = stagesOf<ForwardModel, StepContext>();
 const layerStage = stagesOf<ForwardModel, LayerContext>();
-const rows = (s: StepContext) => s.step.numRows;
-const samples = (s: StepContext) => s.step.numSamples;
 
-const rmsNorm = (m: ForwardModel, gather = false) =>
-  RmsNormOp.create(m.gpu, m.spec.hiddenSize, m.spec.rmsNormEps, gather);
-const headNorm = (m: ForwardModel, groups: number, base: number) =>
-  HeadNormOp.create(m.gpu, {
-    dim: m.spec.headDim,
-    groups,
-    stride: m.shape.qkvStride,
-    base,
-    eps: m.spec.rmsNormEps,
-  });
-const qDim = (m: ForwardModel) => m.spec.numHeads * m.spec.headDim;
+function rows(s: StepContext): number {
+  return s.step.numRows;
+}
+
+function samples(s: StepContext): number {
+  return s.step.numSamples;
+}
+
+function rmsNorm(m: ForwardModel, gather = false): Promise<RmsNormOp> {
+  return RmsNormOp.create(m.gpu, m.spec.hiddenSize, m.spec.rmsNormEps, gather);
+}
+
+function headNorm(m: ForwardModel, groups: number, base: number): Promise<HeadNormOp> {
+  const { headDim: dim, rmsNormEps: eps } = m.spec;
+  return HeadNormOp.create(m.gpu, { dim, groups, stride: m.shape.qkvStride, base, eps });
+}
+
+function qDim(m: ForwardModel): number {
+  return m.spec.numHeads * m.spec.headDim;
+}
 
 /** The step's capture as a dispatch of the pass: its kernel comes with the step. */
 const stepCapture: Op<QkvCaptureBindings & { capture: LayerCapture }> = {
@@ -92,7 +99,7 @@ const stepCapture: Op<QkvCaptureBindings & { capture: LayerCapture }> = {
 };
 
 /** Before the layers: each row's token embedding. */
-export const EMBED_STAGES = {
+export const EMBED_STAGES: Readonly<Record<string, Stage<ForwardModel, StepContext>>> = {
   embed: stepStage({
     create: (m) => EmbeddingOp.create(m.gpu, m.weights.embed),
     bind: ({ b, c }) => ({ rows: b.rows, lastToken: b.lastToken, out: b.hidden, count: c.rows }),
@@ -101,7 +108,7 @@ export const EMBED_STAGES = {
 };
 
 /** One decoder layer. */
-export const LAYER_STAGES = {
+export const LAYER_STAGES: Readonly<Record<string, Stage<ForwardModel, LayerContext>>> = {
   inputNorm: layerStage({
     create: (m) => rmsNorm(m),
     bind: ({ b, c, w }) => ({
@@ -229,7 +236,7 @@ export const LAYER_STAGES = {
 };
 
 /** After the layers, for steps that sample: the sampled rows' logits, penalties, the token. */
-export const SAMPLE_STAGES = {
+export const SAMPLE_STAGES: Readonly<Record<string, Stage<ForwardModel, StepContext>>> = {
   finalNorm: stepStage({
     create: (m) => rmsNorm(m, true),
     bind: ({ b, c, weights }) => ({

@@ -16,12 +16,17 @@ import { canRotate, rotatesByDefault } from "../kv/rotation.ts";
 import { demoterScratchBytes, KvDemoter } from "../kv/demoter.ts";
 import { KvSealer } from "../kv/sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
-import { allocateStepBuffers, destroyStepBuffers, type StepBuffers } from "./step_buffers.ts";
+import {
+  allocateStepBuffers,
+  destroyStepBuffers,
+  type StepBuffers,
+  writeStepInputs,
+} from "./step_buffers.ts";
 import { stepCounts } from "./step_counts.ts";
 import type { AttentionPlan } from "./ops/attention.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
 import { LogprobsReadout } from "./ops/logprobs.ts";
-import { countRow, tokenCountBytes } from "./ops/penalty.ts";
+import { tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
 import type { WeightsDtype } from "../model/weights_dtype.ts";
 import {
@@ -235,20 +240,10 @@ export class ModelRunner implements Runner {
     const packed = packStep(input, this.#limits);
     const { device } = this.#gpu;
     const b = this.#buffers;
-    const q = device.queue;
     const n = packed.numRows;
     const ns = packed.numSamples;
-    q.writeBuffer(b.rows, 0, packed.rows);
-    q.writeBuffer(b.seqs, 0, packed.seqs);
-    q.writeBuffer(b.table, 0, packed.table);
-    q.writeBuffer(b.samples, 0, packed.samples);
-    q.writeBuffer(b.sampleRows, 0, packed.sampleRows);
-    // queue-ordered: lands after the steps already submitted, whose samples it overwrites
-    const vocab = this.#spec.vocabSize;
-    for (const { slot, tokens } of packed.countResets) {
-      q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
-    }
-    const plan = this.#forward.prepare(b.counts, n, ns, packed.maxContext);
+    writeStepInputs(device.queue, b, packed, this.#spec.vocabSize);
+    const plan = this.#forward.prepare(b.counts, packed);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
     const logprobs = input.returnLogprobs === true && ns > 0

@@ -5,12 +5,12 @@
 import type { Gpu } from "../gpu/device.ts";
 import { createBuffer, createStorage } from "../gpu/buffers.ts";
 import type { ModelSpec } from "../model/spec.ts";
-import { tokenCountBytes } from "./ops/penalty.ts";
+import { countRow, tokenCountBytes } from "./ops/penalty.ts";
 import { SAMPLE_WORDS } from "./ops/sample.ts";
 import { ropeParameters } from "./rope_freq.ts";
 import { createStepCounts } from "./step_counts.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
-import type { StepLimits } from "./step_pack.ts";
+import type { PackedStep, StepLimits } from "./step_pack.ts";
 
 /** Every buffer a step reads or writes (activations sized for the runner's largest step). */
 export interface StepBuffers {
@@ -68,6 +68,24 @@ export function allocateStepBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimit
       (_, l) => f32(`kv_pool.${l}`, limits.poolBytes / 4),
     ),
   };
+}
+
+/** Writes a packed step's rows, sequences, tables, samples and count resets (queue-ordered). */
+export function writeStepInputs(
+  queue: GPUQueue,
+  b: StepBuffers,
+  packed: PackedStep,
+  vocab: number,
+): void {
+  queue.writeBuffer(b.rows, 0, packed.rows);
+  queue.writeBuffer(b.seqs, 0, packed.seqs);
+  queue.writeBuffer(b.table, 0, packed.table);
+  queue.writeBuffer(b.samples, 0, packed.samples);
+  queue.writeBuffer(b.sampleRows, 0, packed.sampleRows);
+  // queue-ordered: lands after the steps already submitted, whose samples it overwrites
+  for (const { slot, tokens } of packed.countResets) {
+    queue.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
+  }
 }
 
 /** Releases every step buffer and pool. */
