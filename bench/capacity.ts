@@ -15,7 +15,9 @@
  * ignore_eos, think by the fraction rule; no accuracy). Greedy. Progress on stderr; a markdown
  * table on stdout; with --json the last stdout line is a JSON array of rows {workload, config,
  * demotion, mean_running, mean_running_saturated, saturated_steps, max_running, preemptions, recomputed_tokens, tokens_per_s,
- * prefix_hit_rate, accuracy, n, shared_prefix_served, budget_bytes, seconds}.
+ * prefix_hit_rate, accuracy, n, shared_prefix_served, prefix_caching, same_output_as_miss,
+ * budget_bytes, seconds}. shared_prefix also runs f16 and the profile with the prefix cache off, so
+ * that each hit can be compared with a miss.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -68,6 +70,13 @@ export interface CapacityRow {
   n: number;
   /** shared_prefix: prompt tokens served from cache over the shared system-prompt tokens sent. */
   shared_prefix_served: number | null;
+  /** Whether the prefix cache was on. */
+  prefix_caching: boolean;
+  /**
+   * shared_prefix, prefix cache on: the share of requests whose generated tokens equal those of
+   * the same config with the cache off (hits read sealed prompt blocks a miss computed in f16).
+   */
+  same_output_as_miss: number | null;
   budget_bytes: number;
   seconds: number;
 }
@@ -76,6 +85,8 @@ interface Config {
   name: string;
   dtypes: Record<Phase, string>;
   demotion: boolean;
+  /** False: the same config with the prefix cache off (shared_prefix's miss baseline). */
+  prefixCaching?: boolean;
 }
 
 interface Job {
@@ -104,18 +115,42 @@ const HELP = `deno task bench:capacity [options]
   --workloads LIST  comma list of concurrent, shared_prefix, long_trace (default all)
   --json            last stdout line: the rows as one JSON array`;
 
-function configs(profile: Record<Phase, string>): Config[] {
+/** The configs of a workload; shared_prefix adds f16 and the profile with the cache off. */
+function configs(profile: Record<Phase, string>, workload: string): Config[] {
   const all = (d: string) => ({ prompt: d, think: d, answer: d });
-  return [
+  const list: Config[] = [
     { name: "f16", dtypes: all("f16"), demotion: false },
     { name: "int8", dtypes: all("int8"), demotion: false },
     { name: "int4", dtypes: all("int4"), demotion: false },
     { name: "profile", dtypes: profile, demotion: false },
     { name: "profile", dtypes: profile, demotion: true },
   ];
+  if (workload === "shared_prefix") {
+    list.push(
+      { name: "f16", dtypes: all("f16"), demotion: false, prefixCaching: false },
+      { name: "profile", dtypes: profile, demotion: false, prefixCaching: false },
+    );
+  }
+  return list;
 }
 
-async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityRow> {
+/** Share of the keys of `a` whose token ids equal those in `b`. */
+function sameShare(a: Map<string, number[]>, b: Map<string, number[]>): number {
+  let same = 0;
+  for (const [key, ids] of a) {
+    const other = b.get(key);
+    if (other && other.length === ids.length && other.every((t, i) => t === ids[i])) same++;
+  }
+  return a.size > 0 ? same / a.size : 0;
+}
+
+/** A row and the generated token ids of each request, keyed by chat and turn. */
+interface RowRun {
+  row: CapacityRow;
+  outputs: Map<string, number[]>;
+}
+
+async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
   const f16Block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: BLOCK_SIZE });
   const config: Partial<EngineConfig> = {
     kvCacheMemory: budget,
@@ -129,6 +164,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityR
     maxNumBatchedTokens: 1024,
     maxWaiting: 4096,
     thinkFraction: w.thinkFraction,
+    enablePrefixCaching: c.prefixCaching !== false,
   };
   const engine = await createEngine({
     model: w.model,
@@ -140,26 +176,28 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityR
     const jobs = w.jobs(engine);
     const shared = w.sharedTokens(engine);
     let generated = 0, scored = 0, correct = 0, sent = 0;
+    const tokens = new Map<string, number[]>();
     const start = performance.now();
-    const run = async (job: Job): Promise<void> => {
+    const run = async (job: Job, key: string): Promise<void> => {
       sent++;
       const outputs: GenerateOutput[] = [];
       for await (const o of engine.generate(job.request)) outputs.push(o);
       generated += outputs.reduce((n, o) => n + o.tokenIds.length, 0);
+      tokens.set(key, outputs.flatMap((o) => o.tokenIds));
       if (job.answer !== null) {
         scored++;
         if (scoreRequest(outputs, job.answer).correct) correct++;
       }
       if (job.next) {
         const text = outputs.filter((o) => o.phase === "answer").map((o) => o.text).join("");
-        await run(job.next(text.trim()));
+        await run(job.next(text.trim()), `${key}+`);
       }
     };
-    await Promise.all(jobs.map(run));
+    await Promise.all(jobs.map((job, i) => run(job, `${i}`)));
     const seconds = (performance.now() - start) / 1000;
     const s = engine.stats();
     const queries = s.prefixCacheQueries ?? 0, hits = s.prefixCacheHits ?? 0;
-    return {
+    const row: CapacityRow = {
       workload: w.name,
       config: c.name,
       demotion: c.demotion,
@@ -176,9 +214,12 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityR
       accuracy: scored > 0 ? correct / scored : null,
       n: sent,
       shared_prefix_served: shared > 0 ? Math.min(1, hits / (shared * sent)) : null,
+      prefix_caching: c.prefixCaching !== false,
+      same_output_as_miss: null,
       budget_bytes: budget,
       seconds,
     };
+    return { row, outputs: tokens };
   } finally {
     await engine.close();
   }
@@ -254,13 +295,15 @@ async function traceCheckpoint(): Promise<string> {
 }
 
 function formatTable(rows: readonly CapacityRow[]): string {
-  const f16 = new Map(rows.filter((r) => r.config === "f16").map((r) => [r.workload, r]));
+  const f16 = new Map(
+    rows.filter((r) => r.config === "f16" && r.prefix_caching).map((r) => [r.workload, r]),
+  );
   const pct = (x: number | null) => x === null ? "—" : `${(100 * x).toFixed(1)}%`;
   const times = (x: number, base: number | undefined) =>
     base && base > 0 ? (x / base).toFixed(2) : "—";
   const lines = [
-    "| workload | config | demotion | running at saturation | × f16 | mean running | × f16 | max running | preemptions | recomputed tokens | tokens/s | prefix hit rate | shared prefix served | accuracy | n |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| workload | config | demotion | running at saturation | × f16 | mean running | × f16 | max running | preemptions | recomputed tokens | tokens/s | prefix cache | prefix hit rate | shared prefix served | same output as miss | accuracy | n |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const base = f16.get(r.workload);
@@ -273,9 +316,9 @@ function formatTable(rows: readonly CapacityRow[]): string {
         times(r.mean_running, base?.mean_running)
       } | ${r.max_running} | ${r.preemptions} | ${r.recomputed_tokens} | ${
         r.tokens_per_s.toFixed(1)
-      } | ${pct(r.prefix_hit_rate)} | ${pct(r.shared_prefix_served)} | ${
-        pct(r.accuracy)
-      } | ${r.n} |`,
+      } | ${r.prefix_caching ? "on" : "off"} | ${pct(r.prefix_hit_rate)} | ${
+        pct(r.shared_prefix_served)
+      } | ${pct(r.same_output_as_miss)} | ${pct(r.accuracy)} | ${r.n} |`,
     );
   }
   return lines.join("\n");
@@ -366,26 +409,35 @@ async function main(): Promise<void> {
     );
     // the scheduler is deterministic: a config equal to one already run (the profile when it
     // is a uniform dtype) gets that row under its own name rather than a second run
-    const done = new Map<string, CapacityRow>();
-    for (const c of configs(profile)) {
-      const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}`;
-      const key = JSON.stringify([c.dtypes.prompt, c.dtypes.think, c.dtypes.answer, c.demotion]);
-      const same = done.get(key);
-      if (same) {
-        console.error(`${label}: the same dtypes as ${same.config}, its row reused`);
-        rows.push({ ...same, config: c.name });
+    const done = new Map<string, RowRun>();
+    // rows of this workload, built once every run has ended (a miss run completes its twin)
+    const entries: { run: RowRun; config: string }[] = [];
+    const key = (c: Config) =>
+      JSON.stringify([c.dtypes.prompt, c.dtypes.think, c.dtypes.answer, c.demotion]);
+    for (const c of configs(profile, w.name)) {
+      const cache = c.prefixCaching !== false;
+      const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}${
+        cache ? "" : " (no prefix cache)"
+      }`;
+      const same = done.get(key(c));
+      if (same && cache) {
+        console.error(`${label}: the same dtypes as ${same.row.config}, its row reused`);
+        entries.push({ run: same, config: c.name });
         continue;
       }
       console.error(`${label}: running`);
-      const row = await runRow(w, c, budget);
-      done.set(key, row);
+      const run = await runRow(w, c, budget);
+      if (cache) done.set(key(c), run);
+      else if (same) same.row.same_output_as_miss = sameShare(same.outputs, run.outputs);
+      entries.push({ run, config: c.name });
+      const row = run.row;
       console.error(
         `${label}: mean running ${row.mean_running.toFixed(2)}, preemptions ${row.preemptions}, ${
           row.seconds.toFixed(1)
         } s; row ${JSON.stringify(row)}`,
       );
-      rows.push(row);
     }
+    rows.push(...entries.map(({ run, config }) => ({ ...run.row, config })));
   }
   console.log(formatTable(rows));
   if (values.json) console.log(JSON.stringify(rows));
