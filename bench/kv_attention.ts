@@ -3,10 +3,12 @@
  * `batch` decode rows over filled blocks of one dtype, with the KV shape of
  * DeepSeek-R1-Distill-Qwen-1.5B (12 q heads, 2 KV heads, head_dim 128, blocks of 16). Each
  * figure is the median of `--repeats` timed submits, each running the op enough times to last
- * about `--min-ms`.
+ * about `--min-ms`. Each dtype's blocks run the kernel specialised to that dtype, as a step
+ * whose tables hold it alone does (AttentionOp.prepare); `--kernel all` runs the kernel that
+ * decodes every dtype instead (a step before its specialised kernel is compiled).
  *
  *   deno run -A bench/kv_attention.ts [--json] [--repeats 5] [--contexts 1024,4096,16384,32768]
- *     [--batch-contexts 1024,4096] [--dtypes f16,int4]
+ *     [--batch-contexts 1024,4096] [--dtypes f16,int4] [--kernel dtype|all]
  *
  * Progress goes to stderr; with `--json` the last stdout line is the JSON array of rows.
  * @module
@@ -52,14 +54,21 @@ export interface AttentionRow {
   cpu_ms_per_token: number;
   /** The ratio in that CPU time: steadier than wall time on a shared machine. */
   cpu_ratio_to_f16: number;
+  /** The kernel timed: specialised to the row's dtype ("dtype") or decoding every dtype ("all"). */
+  kernel: AttentionKernel;
   /** The attention plan: parallel splits and sequential windows of the context. */
   splits: number;
   windows: number;
   repeats: number;
 }
 
+/** Which attention kernel a row times. */
+export type AttentionKernel = "dtype" | "all";
+
 /** What to measure. */
 export interface AttentionBenchOptions {
+  /** The kernel specialised to each dtype (default) or the one decoding every dtype. */
+  kernel?: AttentionKernel;
   /** Contexts for one sequence. */
   contexts?: number[];
   /** Contexts for a batch of 16 sequences. */
@@ -84,6 +93,7 @@ export async function benchKvAttention(o: AttentionBenchOptions = {}): Promise<A
   const f16 = KV_DTYPES.find((d) => d.kind === "f16")!;
   const dtypes = [f16, ...(o.dtypes ?? KV_DTYPES).filter((d) => d !== f16)];
   const repeats = o.repeats ?? 5;
+  const kernel = o.kernel ?? "dtype";
   const log = o.log ?? ((s: string) => console.error(s));
   const gpu = o.gpu ?? await openGpu();
   const layout: KvLayout = { numKvHeads: SHAPE.numKvHeads, blockSize: BLOCK_SIZE, headDim: 128 };
@@ -92,7 +102,12 @@ export async function benchKvAttention(o: AttentionBenchOptions = {}): Promise<A
     kvDecode: "kv_decode",
     lanes: o.lanes,
   });
-  log(`kernel ${JSON.stringify(op.kernelShape)} on ${gpu.profile.name} profile`);
+  log(`kernel ${JSON.stringify(op.kernelShape)} on ${gpu.profile.name} profile (${kernel})`);
+  if (kernel === "dtype") {
+    for (const d of dtypes) {
+      if (!await op.specialise([d.id])) throw new Error(`no attention kernel for ${d.name}`);
+    }
+  }
   const rows: AttentionRow[] = [];
   const cases = [
     ...contexts.map((context) => ({ context, batch: 1 })),
@@ -102,7 +117,14 @@ export async function benchKvAttention(o: AttentionBenchOptions = {}): Promise<A
     for (const { context, batch } of cases) {
       const plan = op.plan(batch, context);
       log(`context ${context} batch ${batch}: plan ${JSON.stringify(plan)}`);
-      const timed = await timeShape(gpu, op, layout, dtypes, context, batch, repeats, o.minMs);
+      const timed = await timeShape(
+        gpu,
+        op,
+        layout,
+        dtypes,
+        { context, batch, repeats, kernel },
+        o.minMs,
+      );
       const [f16Wall, f16Cpu] = timed[0];
       timed.forEach(([wall, cpu], i) => {
         const dtype = dtypes[i];
@@ -118,6 +140,7 @@ export async function benchKvAttention(o: AttentionBenchOptions = {}): Promise<A
           ms_per_token: wall / batch,
           cpu_ms_per_token: cpu / batch,
           cpu_ratio_to_f16: cpu / f16Cpu,
+          kernel,
           splits: plan.splits,
           windows: plan.windows,
           repeats,
@@ -174,9 +197,12 @@ async function timeShape(
   op: AttentionOp,
   layout: KvLayout,
   dtypes: readonly KvDtype[],
-  context: number,
-  batch: number,
-  repeats: number,
+  { context, batch, repeats, kernel }: {
+    context: number;
+    batch: number;
+    repeats: number;
+    kernel: AttentionKernel;
+  },
   minMs = 300,
 ): Promise<[number, number][]> {
   const d = gpu.device;
@@ -193,6 +219,7 @@ async function timeShape(
   const cases = dtypes.map((dtype) => {
     const data = fill(layout, dtype, context, batch);
     return {
+      ids: kernel === "dtype" ? [dtype.id] : undefined,
       qkv,
       out,
       rows: createStorage(d, "bench.rows", data.rows),
@@ -202,8 +229,8 @@ async function timeShape(
     };
   });
   try {
-    const plan = op.prepare(batch, context);
-    const run = async (bufs: AttentionBuffers, times: number) => {
+    const run = async (bufs: AttentionBuffers & { ids?: number[] }, times: number) => {
+      const plan = op.prepare(batch, context, bufs.ids);
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const enc = d.createCommandEncoder();
@@ -268,8 +295,13 @@ if (import.meta.main) {
       dtypes: { type: "string" },
       "min-ms": { type: "string", default: "300" },
       lanes: { type: "string" },
+      kernel: { type: "string", default: "dtype" },
     },
   });
+  if (args.kernel !== "dtype" && args.kernel !== "all") {
+    console.error(`--kernel must be dtype or all, got ${args.kernel}`);
+    Deno.exit(2);
+  }
   const list = (s: string | undefined) =>
     s === undefined ? undefined : s.split(",").filter((x) => x.trim() !== "").map(Number);
   const rows = await benchKvAttention({
@@ -279,6 +311,7 @@ if (import.meta.main) {
     dtypes: args.dtypes?.split(",").map((n) => KV_DTYPES.find((d) => d.name === n)!),
     minMs: Number(args["min-ms"]),
     lanes: args.lanes === undefined ? undefined : Number(args.lanes),
+    kernel: args.kernel,
   });
   console.log(attentionTable(rows));
   if (args.json) console.log(JSON.stringify(rows));

@@ -19,7 +19,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
 import type { KvLayout } from "../src/kv/layout.ts";
-import { AttentionOp, type AttentionPlan } from "../src/runner/ops/attention.ts";
+import { AttentionOp, type AttentionPlan, tableDtypes } from "../src/runner/ops/attention.ts";
 import { qkvStride } from "../src/runner/ops/elementwise.ts";
 import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "../src/runner/step_layout.ts";
 import {
@@ -57,6 +57,9 @@ interface MixedCase {
   maxSplitTokens?: number;
   /** Workgroup lanes asked for (8: the software profile's, 32: the GPU profile's). */
   lanes?: number;
+  /** Dtypes the tables draw from (default every one); with them, the kernel specialised to them
+   * runs too (AttentionOp.specialise), after the kernel for every dtype. */
+  dtypes?: readonly KvDtype[];
   expect: (plan: AttentionPlan) => boolean;
   seed: number;
 }
@@ -100,12 +103,13 @@ function blockWords(dtype: KvDtype, layout: KvLayout, values: KvBlockValues, tok
 /** Builds every sequence's blocks with random dtypes and lays them out in a shuffled pool. */
 function buildPool(c: MixedCase, layout: KvLayout, rand: () => number) {
   // every dtype once first (so each case covers the whole registry), then random ones
+  const dtypes = c.dtypes ?? KV_DTYPES;
   let placed = 0;
   const seqs: PlacedBlock[][] = c.contexts.map((context, s) =>
     blockFills(context, c.blockSize, rand).map((tokens, b) => {
-      const pick = placed < KV_DTYPES.length ? placed : Math.floor(rand() * KV_DTYPES.length);
+      const pick = placed < dtypes.length ? placed : Math.floor(rand() * dtypes.length);
       placed++;
-      const dtype = KV_DTYPES[pick];
+      const dtype = dtypes[pick];
       const values = randomBlock(layout, c.seed * 1000 + s * 100 + b);
       const words = blockWords(dtype, layout, values, tokens);
       const exact = decodeBlock(KV_DTYPES[0], layout, packF16Block(values, layout));
@@ -172,7 +176,8 @@ async function checkMixed(c: MixedCase): Promise<void> {
   const rand = seeded(c.seed);
   const { seqs, pool } = buildPool(c, layout, rand);
   const used = new Set(seqs.flat().map((b) => b.dtype.name));
-  assertEquals([...used].sort(), KV_DTYPES.map((d) => d.name).sort(), "every dtype in the tables");
+  const dtypes = c.dtypes ?? KV_DTYPES;
+  assertEquals([...used].sort(), dtypes.map((d) => d.name).sort(), "every dtype in the tables");
   assert(
     seqs.flat().some((b, i, all) => b.tokens < c.blockSize && all[i + 1] !== undefined),
     "some closed block is partial",
@@ -201,51 +206,68 @@ async function checkMixed(c: MixedCase): Promise<void> {
       maxSplitTokens: c.maxSplitTokens,
       lanes: c.lanes,
     });
-    const plan = op.prepare(rowList.length, Math.max(...c.contexts));
-    assert(c.expect(plan), `unexpected plan ${JSON.stringify(plan)}`);
     const width = c.numHeads * c.headDim;
-    const out = zeros(gpu, rowList.length * width * 4);
-    await runPass(gpu, (pass) =>
-      op.encode(
-        pass,
-        {
-          qkv: storage(gpu, qkv),
-          rows: storage(gpu, rows),
-          seqs: storage(gpu, seqWords),
-          table: storage(gpu, table),
-          pool: storage(gpu, pool),
-          out,
-        },
-        plan,
-      ));
-    const got = await readF32(gpu, out, rowList.length * width);
+    const bufs = {
+      qkv: storage(gpu, qkv),
+      rows: storage(gpu, rows),
+      seqs: storage(gpu, seqWords),
+      table: storage(gpu, table),
+      pool: storage(gpu, pool),
+      out: zeros(gpu, rowList.length * width * 4),
+    };
+    const attend = async (dtypes?: number[]) => {
+      const plan = op.prepare(rowList.length, Math.max(...c.contexts), dtypes);
+      assert(c.expect(plan), `unexpected plan ${JSON.stringify(plan)}`);
+      await runPass(gpu, (pass) => op.encode(pass, bufs, plan));
+      return await readF32(gpu, bufs.out, rowList.length * width);
+    };
+    // the kernel for every dtype; with a subset, also the one specialised to the tables' dtypes
+    const runs = [await attend()];
+    if (c.dtypes) {
+      assert(await op.specialise(tableDtypes(table)), "specialised kernel built");
+      runs.push(await attend(tableDtypes(table)));
+    }
     op.destroy();
-    let quantGap = 0;
-    rowList.forEach((r, i) => {
-      const q = qkv.subarray(i * shape.qkvStride, i * shape.qkvStride + width);
-      const attend = (pick: "decoded" | "exact") =>
-        attentionRef(
-          q,
-          c.numHeads,
-          c.numKvHeads,
-          c.headDim,
-          elementAt(seqs[r.seq], layout, pick, true),
-          elementAt(seqs[r.seq], layout, pick, false),
-          r.position,
-        );
-      const expected = attend("decoded");
-      const row = got.subarray(i * width, (i + 1) * width);
-      assertClose(row, expected, ATOL, RTOL, `row ${i} (seq ${r.seq}, position ${r.position})`);
-      const exact = attend("exact");
-      for (let j = 0; j < width; j++) {
-        quantGap = Math.max(quantGap, Math.abs(exact[j] - expected[j]));
-      }
-    });
-    // the tolerance must be far below what decoding a block as the wrong dtype would cost
-    assert(quantGap > 100 * ATOL, `quantization moved outputs by only ${quantGap}`);
+    for (const got of runs) checkRows(c, layout, seqs, rowList, qkv, got);
   } finally {
     gpu.destroy();
   }
+}
+
+/** Each row's output against the attention oracle over the oracle-decoded blocks. */
+function checkRows(
+  c: MixedCase,
+  layout: KvLayout,
+  seqs: PlacedBlock[][],
+  rowList: { seq: number; position: number }[],
+  qkv: Float32Array,
+  got: Float32Array,
+): void {
+  const stride = qkvStride(c.numHeads, c.numKvHeads, c.headDim);
+  const width = c.numHeads * c.headDim;
+  let quantGap = 0;
+  rowList.forEach((r, i) => {
+    const q = qkv.subarray(i * stride, i * stride + width);
+    const attend = (pick: "decoded" | "exact") =>
+      attentionRef(
+        q,
+        c.numHeads,
+        c.numKvHeads,
+        c.headDim,
+        elementAt(seqs[r.seq], layout, pick, true),
+        elementAt(seqs[r.seq], layout, pick, false),
+        r.position,
+      );
+    const expected = attend("decoded");
+    const row = got.subarray(i * width, (i + 1) * width);
+    assertClose(row, expected, ATOL, RTOL, `row ${i} (seq ${r.seq}, position ${r.position})`);
+    const exact = attend("exact");
+    for (let j = 0; j < width; j++) {
+      quantGap = Math.max(quantGap, Math.abs(exact[j] - expected[j]));
+    }
+  });
+  // the tolerance must be far below what decoding a block as the wrong dtype would cost
+  assert(quantGap > 100 * ATOL, `quantization moved outputs by only ${quantGap}`);
 }
 
 const one = (p: AttentionPlan) => p.splits === 1 && p.windows === 1;
@@ -358,4 +380,19 @@ Deno.test("paged attention over mixed-dtype blocks: head_dim 48, block 12, DPL 6
     lanes: 8,
     expect: (p) => p.splits > 1 && p.windows > 1,
     seed: 8,
+  }));
+
+// A kernel specialised to a step's dtypes (llvmpipe runs every compiled decoder per token) reads
+// the same values as the kernel for every dtype: both families, f16 and a 3-bit fallback
+Deno.test("paged attention: the kernel specialised to the tables' dtypes, head_dim 128", () =>
+  checkMixed({
+    blockSize: 16,
+    numHeads: 6,
+    numKvHeads: 1,
+    headDim: 128,
+    contexts: [200, 50],
+    minSplitTokens: 64,
+    dtypes: ["f16", "int4", "kivi4", "int3"].map((n) => KV_DTYPES.find((d) => d.name === n)!),
+    expect: (p) => p.splits > 1,
+    seed: 9,
   }));

@@ -18,7 +18,7 @@ import {
   SAMPLE_STAGES,
   type StepContext,
 } from "./forward_stages.ts";
-import { AttentionOp, type AttentionPlan } from "./ops/attention.ts";
+import { AttentionOp, type AttentionPlan, tableDtypes } from "./ops/attention.ts";
 import { qkvStride } from "./ops/elementwise.ts";
 import { compileStages, type Dispatch } from "./stage.ts";
 import type { PackedStep } from "./step_pack.ts";
@@ -84,9 +84,13 @@ export class ForwardPass {
    */
   prepare(
     counts: GPUBuffer,
-    { numRows, numSamples, maxContext }: Pick<PackedStep, "numRows" | "numSamples" | "maxContext">,
+    { numRows, numSamples, maxContext, table }: Pick<
+      PackedStep,
+      "numRows" | "numSamples" | "maxContext" | "table"
+    >,
   ): AttentionPlan {
-    const plan = this.#attention.prepare(numRows, maxContext);
+    // the attention kernel specialised to the step's dtypes, once compiled
+    const plan = this.#attention.prepare(numRows, maxContext, tableDtypes(table));
     writeStepCounts(this.#gpu.device, counts, {
       rows: numRows,
       qHeads: numRows * this.#spec.numHeads,

@@ -7,7 +7,8 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { createBuffer } from "../../gpu/buffers.ts";
 import { dispatch, UNIFORM_SLOT_BYTES } from "../../gpu/dispatch.ts";
-import { KV_DTYPES } from "../../kv/dtype.ts";
+import { KV_DTYPES, type KvDtype, kvDtypeById } from "../../kv/dtype.ts";
+import { TABLE_WORDS } from "../step_layout.ts";
 import type { AttentionShape } from "./elementwise.ts";
 import type { Op } from "./op.ts";
 
@@ -23,6 +24,8 @@ const PARTIAL_BLOCKS = 16;
 const LOOP_BUDGET = 0.85;
 /** Workgroups per window that keep the adapter busy: a few per CPU core, or a GPU's SMs. */
 const BUSY_WORKGROUPS = { software: 16, gpu: 512 } as const;
+/** Kernels specialised to a set of dtypes an op keeps, beside the one for every dtype. */
+const MAX_SPECIALISED = 16;
 
 /** Attention options. */
 export interface AttentionOptions {
@@ -68,8 +71,15 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
   readonly #shape: AttentionShape;
   readonly #kernel: AttentionKernelShape;
   readonly #blockSize: number;
-  readonly #main: GPUComputePipeline;
+  /** The kernel that decodes every registry dtype. */
+  readonly #all: GPUComputePipeline;
   readonly #merge: GPUComputePipeline;
+  readonly #build: (quantized: readonly KvDtype[]) => Promise<GPUComputePipeline>;
+  /** Kernels specialised to a set of quantized dtype ids (key: the sorted ids). */
+  readonly #specialised = new Map<string, Promise<GPUComputePipeline | null>>();
+  readonly #ready = new Map<string, GPUComputePipeline>();
+  /** The kernel `prepare` chose for the next `encode`. */
+  #main: GPUComputePipeline;
   readonly #minSplitTokens: number;
   readonly #maxSplitTokens: number;
   #state: GPUBuffer | null = null;
@@ -81,12 +91,15 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
     kernel: AttentionKernelShape,
     opts: AttentionOptions,
     pipelines: [GPUComputePipeline, GPUComputePipeline],
+    build: (quantized: readonly KvDtype[]) => Promise<GPUComputePipeline>,
   ) {
     this.#gpu = gpu;
     this.#shape = shape;
     this.#kernel = kernel;
     this.#blockSize = opts.blockSize;
-    [this.#main, this.#merge] = pipelines;
+    [this.#all, this.#merge] = pipelines;
+    this.#main = this.#all;
+    this.#build = build;
     this.#minSplitTokens = opts.minSplitTokens ?? 256;
     this.#maxSplitTokens = opts.maxSplitTokens ?? Infinity;
   }
@@ -103,12 +116,11 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
       opts.lanes ?? gpu.profile.attention,
       gpu.device.limits.maxComputeWorkgroupStorageSize,
     );
-    const quantized = KV_DTYPES.filter((d) => d.kind !== "f16");
-    const lanesQuant = `kv_lanes_quant_${quantized.map((d) => d.id).join("_") || "none"}`;
-    gpu.kernels.define(lanesQuant, lanesQuantWgsl(quantized));
-    const libraries = [opts.kvDecode, "kv_load", "kv_lanes", lanesQuant];
-    const pipelines = await Promise.all([
-      gpu.kernels.pipeline([...libraries, "paged_attention"], "main", {
+    const build = (quantized: readonly KvDtype[]) => {
+      const lanesQuant = `kv_lanes_quant_${quantized.map((d) => d.id).join("_") || "none"}`;
+      gpu.kernels.define(lanesQuant, lanesQuantWgsl(quantized));
+      const libraries = [opts.kvDecode, "kv_load", "kv_lanes", lanesQuant];
+      return gpu.kernels.pipeline([...libraries, "paged_attention"], "main", {
         LANES: kernel.lanes,
         NUM_HEADS: shape.numHeads,
         NUM_KV_HEADS: shape.numKvHeads,
@@ -116,7 +128,10 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
         HEAD_DIM: shape.headDim,
         QKV_STRIDE: shape.qkvStride,
         SCALE: 1 / Math.sqrt(shape.headDim),
-      }),
+      });
+    };
+    const pipelines = await Promise.all([
+      build(quantizedDtypes(KV_DTYPES.map((d) => d.id))),
       gpu.kernels.pipeline(["attention_merge"], "main", {
         WG: gpu.profile.elementwise,
         NUM_HEADS: shape.numHeads,
@@ -132,7 +147,35 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
         GPUComputePipeline,
         GPUComputePipeline,
       ],
+      build,
     );
+  }
+
+  /**
+   * Compiles (once) the kernel specialised to blocks of the dtypes `ids` (f16 is always
+   * decoded) and resolves when `prepare` can choose it; false when it cannot be built or the op
+   * keeps MAX_SPECIALISED already. A software adapter (llvmpipe) predicates branches, so the
+   * kernel for every dtype runs every dtype's decoder for each token under a mask: on lavapipe
+   * the kernel for f16 and int4 alone took a third of its CPU time at 4k (reports/bench/
+   * kv_attention.md).
+   */
+  async specialise(ids: Iterable<number>): Promise<boolean> {
+    return (await this.#specialisedFor(ids)) !== null;
+  }
+
+  #specialisedFor(ids: Iterable<number>): Promise<GPUComputePipeline | null> {
+    const quantized = quantizedDtypes(ids);
+    const key = quantized.map((d) => d.id).join(",");
+    let pending = this.#specialised.get(key);
+    if (!pending) {
+      if (this.#specialised.size >= MAX_SPECIALISED) return Promise.resolve(null);
+      pending = this.#build(quantized).then(
+        (pipeline) => (this.#ready.set(key, pipeline), pipeline),
+        () => null, // the kernel for every dtype still serves
+      );
+      this.#specialised.set(key, pending);
+    }
+    return pending;
   }
 
   /** The workgroup shape the kernel was compiled with. */
@@ -165,9 +208,19 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
 
   /**
    * Plans a step and writes its per-window parameters (queue-ordered, so they land before the
-   * next submit); the plan is what `encode` takes.
+   * next submit); the plan is what `encode` takes. `dtypes`, the ids of every dtype in the
+   * step's block tables (tableDtypes), picks the kernel specialised to them once it is
+   * compiled (asked for here, compiled in the background); until then, and without `dtypes`,
+   * the kernel for every dtype runs.
    */
-  prepare(numRows: number, maxContext: number): AttentionPlan {
+  prepare(numRows: number, maxContext: number, dtypes?: Iterable<number>): AttentionPlan {
+    this.#main = this.#all;
+    if (dtypes !== undefined) {
+      const ids = [...dtypes];
+      const ready = this.#ready.get(quantizedDtypes(ids).map((d) => d.id).join(","));
+      if (ready) this.#main = ready;
+      else void this.#specialisedFor(ids);
+    }
     const plan = this.plan(numRows, maxContext);
     const device = this.#gpu.device;
     const stateBytes = Math.max(1, plan.rows) * plan.splits * this.#shape.numHeads *
@@ -223,6 +276,20 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
     this.#params?.destroy();
     this.#state = this.#params = null;
   }
+}
+
+/** The distinct dtype ids of a packed block table (TABLE_WORDS words an entry). */
+export function tableDtypes(table: Uint32Array): number[] {
+  const ids = new Set<number>();
+  for (let e = 1; e < table.length; e += TABLE_WORDS) ids.add(table[e]);
+  return [...ids];
+}
+
+/** The registry's quantized dtypes among `ids`, in id order (unknown ids are refused). */
+function quantizedDtypes(ids: Iterable<number>): KvDtype[] {
+  const wanted = new Set(ids);
+  for (const id of wanted) kvDtypeById(id);
+  return KV_DTYPES.filter((d) => d.kind !== "f16" && wanted.has(d.id)).sort((a, b) => a.id - b.id);
 }
 
 /** A quantized dtype as kv_lanes_quant calls its lane decoder. */
