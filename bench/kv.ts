@@ -129,7 +129,9 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
       "",
       "Kernel-level paged attention over filled blocks, R1-Distill-Qwen-1.5B's KV shape (12 q " +
         "heads, 2 KV heads, head_dim 128), one layer; median of the repeats; each dtype's time " +
-        "per decoded token against f16's in the same run.",
+        "per decoded token against f16's in the same run, each on the kernel specialised to " +
+        "its dtype (as a step whose tables hold that dtype alone runs it). CPU time is this " +
+        "process's (a software adapter runs in it): the steady figure on a shared machine.",
       "",
       attentionTable(timing),
     );
