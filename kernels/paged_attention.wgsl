@@ -31,6 +31,9 @@ override BLOCK_SIZE: u32;
 override HEAD_DIM: u32;
 override QKV_STRIDE: u32;
 override SCALE: f32;
+// Whether blocks may be f16: a kernel specialised to quantized blocks alone leaves the f16 path
+// out (a software adapter would run it for every token under a mask).
+override F16_BLOCKS: bool = true;
 override GROUP: u32 = NUM_HEADS / NUM_KV_HEADS;
 // Channels per lane; even, so f16 channels come in whole words.
 override DPL: u32 = HEAD_DIM / LANES;
@@ -79,7 +82,7 @@ var<private> kv: array<f32, MAX_DPL>;
 // branches rather than jumping, so every token runs every dtype's decoder under a mask: the
 // decoders are kept short, and the dot products and V sums are written once, not per branch.
 fn load_lane(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool) -> vec2<f32> {
-  if (dtype == 0u) {
+  if (F16_BLOCKS && dtype == 0u) {
     for (var i = 0u; i < DPL; i += 2u) {
       let pair = kv_f16_pair(word, is_v, kvh, t, d0 + i);
       kv[i] = pair.x;

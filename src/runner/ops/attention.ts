@@ -74,7 +74,7 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
   /** The kernel that decodes every registry dtype. */
   readonly #all: GPUComputePipeline;
   readonly #merge: GPUComputePipeline;
-  readonly #build: (quantized: readonly KvDtype[]) => Promise<GPUComputePipeline>;
+  readonly #build: (quantized: readonly KvDtype[], f16: boolean) => Promise<GPUComputePipeline>;
   /** Kernels specialised to a set of quantized dtype ids (key: the sorted ids). */
   readonly #specialised = new Map<string, Promise<GPUComputePipeline | null>>();
   readonly #ready = new Map<string, GPUComputePipeline>();
@@ -91,7 +91,7 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
     kernel: AttentionKernelShape,
     opts: AttentionOptions,
     pipelines: [GPUComputePipeline, GPUComputePipeline],
-    build: (quantized: readonly KvDtype[]) => Promise<GPUComputePipeline>,
+    build: (quantized: readonly KvDtype[], f16: boolean) => Promise<GPUComputePipeline>,
   ) {
     this.#gpu = gpu;
     this.#shape = shape;
@@ -116,7 +116,7 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
       opts.lanes ?? gpu.profile.attention,
       gpu.device.limits.maxComputeWorkgroupStorageSize,
     );
-    const build = (quantized: readonly KvDtype[]) => {
+    const build = (quantized: readonly KvDtype[], f16: boolean) => {
       const lanesQuant = `kv_lanes_quant_${quantized.map((d) => d.id).join("_") || "none"}`;
       gpu.kernels.define(lanesQuant, lanesQuantWgsl(quantized));
       const libraries = [opts.kvDecode, "kv_load", "kv_lanes", lanesQuant];
@@ -128,10 +128,11 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
         HEAD_DIM: shape.headDim,
         QKV_STRIDE: shape.qkvStride,
         SCALE: 1 / Math.sqrt(shape.headDim),
+        F16_BLOCKS: f16 ? 1 : 0,
       });
     };
     const pipelines = await Promise.all([
-      build(quantizedDtypes(KV_DTYPES.map((d) => d.id))),
+      build(quantizedDtypes(KV_DTYPES.map((d) => d.id)), true),
       gpu.kernels.pipeline(["attention_merge"], "main", {
         WG: gpu.profile.elementwise,
         NUM_HEADS: shape.numHeads,
@@ -152,8 +153,8 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
   }
 
   /**
-   * Compiles (once) the kernel specialised to blocks of the dtypes `ids` (f16 is always
-   * decoded) and resolves when `prepare` can choose it; false when it cannot be built or the op
+   * Compiles (once) the kernel specialised to blocks of the dtypes `ids` (f16 among them or
+   * not) and resolves when `prepare` can choose it; false when it cannot be built or the op
    * keeps MAX_SPECIALISED already. A software adapter (llvmpipe) predicates branches, so the
    * kernel for every dtype runs every dtype's decoder for each token under a mask: on lavapipe
    * the kernel for f16 and int4 alone took a third of its CPU time at 4k (reports/bench/
@@ -164,12 +165,11 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
   }
 
   #specialisedFor(ids: Iterable<number>): Promise<GPUComputePipeline | null> {
-    const quantized = quantizedDtypes(ids);
-    const key = quantized.map((d) => d.id).join(",");
+    const [key, quantized, f16] = kernelKey(ids);
     let pending = this.#specialised.get(key);
     if (!pending) {
       if (this.#specialised.size >= MAX_SPECIALISED) return Promise.resolve(null);
-      pending = this.#build(quantized).then(
+      pending = this.#build(quantized, f16).then(
         (pipeline) => (this.#ready.set(key, pipeline), pipeline),
         () => null, // the kernel for every dtype still serves
       );
@@ -217,7 +217,7 @@ export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
     this.#main = this.#all;
     if (dtypes !== undefined) {
       const ids = [...dtypes];
-      const ready = this.#ready.get(quantizedDtypes(ids).map((d) => d.id).join(","));
+      const ready = this.#ready.get(kernelKey(ids)[0]);
       if (ready) this.#main = ready;
       else void this.#specialisedFor(ids);
     }
@@ -290,6 +290,14 @@ function quantizedDtypes(ids: Iterable<number>): KvDtype[] {
   const wanted = new Set(ids);
   for (const id of wanted) kvDtypeById(id);
   return KV_DTYPES.filter((d) => d.kind !== "f16" && wanted.has(d.id)).sort((a, b) => a.id - b.id);
+}
+
+/** A specialised kernel's key, its quantized dtypes and whether it decodes f16 blocks. */
+function kernelKey(ids: Iterable<number>): [string, KvDtype[], boolean] {
+  const all = [...ids];
+  const f16 = all.includes(0);
+  const quantized = quantizedDtypes(all);
+  return [[...(f16 ? [0] : []), ...quantized.map((d) => d.id)].join(","), quantized, f16];
 }
 
 /** A quantized dtype as kv_lanes_quant calls its lane decoder. */
