@@ -23,8 +23,16 @@
 // through i32 (they are below 2^31): x86 SIMD has a signed int-to-float instruction but, before
 // AVX-512, no unsigned one.
 
-// KIVI keys: this lane's per-channel (scale, min) and the code word holding the current token,
-// kept across the tokens of a block (the attention kernel loads K token by token, in order).
+// Tokens of a key chunk: the attention kernel calls a family's kv_<family>_lanes_chunk before
+// the keys of each run of tokens that stays within one multiple of KV_LANES_CHUNK (and
+// kv_<family>_lanes_block before a block's keys), so that a family may load what several
+// tokens share once per chunk or block: on llvmpipe, which predicates branches, a load
+// guarded by "first token of the word" would run for every token anyway. 4 divides the tokens
+// of a word at 8, 4 and 2 bits.
+const KV_LANES_CHUNK: u32 = 4u;
+
+// KIVI keys: this lane's per-channel (scale, min) for the block, and each channel's code word
+// holding the current chunk's tokens.
 var<private> kv_k_scale: array<f32, 32>;
 var<private> kv_k_min: array<f32, 32>;
 var<private> kv_k_word: array<u32, 32>;
@@ -70,7 +78,7 @@ fn kv_lanes_shifted(w: u32, s: u32) -> u32 {
 
 // vec: K codes, V codes (K with kbits, V with vbits), K params, V params; one (scale, min) per
 // head vector, so one param word per token.
-fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) -> vec2<f32> {
+fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
   let k_words = kv_int_code_words(kbits);
   let k_params = word_off + k_words + kv_int_code_words(vbits);
   let row = kvh * BLOCK_SIZE + t;
@@ -84,7 +92,7 @@ fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: boo
 
 // int (KIVI): K codes grouped per channel over the block's tokens, V codes per token; K params
 // per channel, V params per token and group of kv_v_group() channels.
-fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) -> vec2<f32> {
+fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
   let k_words = kv_int_code_words(kbits);
   let k_params = word_off + k_words + kv_int_code_words(vbits);
   if (is_v) {
@@ -102,32 +110,51 @@ fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: boo
     }
     return vec2<f32>(1.0, 0.0);
   }
-  // keys: channel d's codes are the B consecutive codes from (kvh * HEAD_DIM + d) * B
-  let whole = 32u % kbits == 0u && (BLOCK_SIZE * kbits) % 32u == 0u;
-  let per = 32u / kbits;
-  let shift = (t % per) * kbits;
-  let reload = fresh || shift == 0u;
+  // keys: params from kv_int_lanes_block, code words from kv_int_lanes_chunk
   for (var i = 0u; i < DPL; i++) {
-    let c = kvh * HEAD_DIM + d0 + i;
-    if (fresh) {
-      let sm = unpack2x16float(kv_pool[k_params + c]);
-      kv_k_scale[i] = sm.x;
-      kv_k_min[i] = sm.y;
-    }
     var q: u32;
-    if (whole) {
-      if (reload) { kv_k_word[i] = kv_pool[word_off + (c * BLOCK_SIZE + t) / per]; }
-      q = (kv_k_word[i] >> shift) & ((1u << kbits) - 1u);
+    if (kv_int_k_words(kbits)) {
+      q = (kv_k_word[i] >> ((t % (32u / kbits)) * kbits)) & ((1u << kbits) - 1u);
     } else {
-      q = kv_read_bits(word_off, c * BLOCK_SIZE + t, kbits);
+      q = kv_read_bits(word_off, (kvh * HEAD_DIM + d0 + i) * BLOCK_SIZE + t, kbits);
     }
     kv[i] = f32(i32(q)) * kv_k_scale[i] + kv_k_min[i];
   }
   return vec2<f32>(1.0, 0.0);
 }
 
+// Whether a channel's B key codes start on a word and never straddle one.
+fn kv_int_k_words(kbits: u32) -> bool {
+  return 32u % kbits == 0u && (BLOCK_SIZE * kbits) % 32u == 0u;
+}
+
+// KIVI keys, once per block before its keys: this lane's per-channel (scale, min).
+fn kv_int_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {
+  let k_params = word_off + kv_int_code_words(kbits) + kv_int_code_words(vbits);
+  for (var i = 0u; i < DPL; i++) {
+    let sm = unpack2x16float(kv_pool[k_params + kvh * HEAD_DIM + d0 + i]);
+    kv_k_scale[i] = sm.x;
+    kv_k_min[i] = sm.y;
+  }
+}
+
+// KIVI keys, at the start of each chunk of keys: each channel's code word holding token t
+// (a chunk never crosses a multiple of KV_LANES_CHUNK tokens, so one word holds it all).
+fn kv_int_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {
+  if (!kv_int_k_words(kbits)) { return; }
+  for (var i = 0u; i < DPL; i++) {
+    kv_k_word[i] = kv_pool[word_off + ((kvh * HEAD_DIM + d0 + i) * BLOCK_SIZE + t) / (32u / kbits)];
+  }
+}
+
+// vec and fp8 keep nothing across tokens.
+fn kv_vec_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {}
+fn kv_vec_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {}
+fn kv_fp8_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {}
+fn kv_fp8_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {}
+
 // fp8: K bytes, V bytes, then per head one (K scale, V scale) word.
-fn kv_fp8_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, fresh: bool, kbits: u32, vbits: u32) -> vec2<f32> {
+fn kv_fp8_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
   let base = select(word_off, word_off + kv_fp8_code_words(), is_v);
   let scales = kv_fp8_scales(word_off, kvh);
   let first = kv_at(kvh, t, d0);

@@ -45,7 +45,8 @@ export interface KvDtype {
   /**
    * Names of the WGSL functions decoding a K and a V element (kernels/kv_decode.wgsl for every
    * quantized dtype) and a lane's channels of a token for attention (kernels/kv_lanes.wgsl,
-   * called as `lanes(word_off, is_v, kvh, t, d0, fresh, kbits, vbits)`).
+   * called as `lanes(word_off, is_v, kvh, t, d0, kbits, vbits)`, with `lanes_block` and
+   * `lanes_chunk` beside it).
    */
   readonly wgsl: { readonly k: string; readonly v: string; readonly lanes: string };
   /** Bytes of one block in one layer's pool, every scale byte included, 16-byte aligned. */

@@ -18,6 +18,8 @@ export const MAX_SPLITS = 16;
 const MAX_LANE_VALUES = 128;
 const MAX_DPL = 32;
 const MAX_GROUP = 16;
+/** Tokens of a key chunk (KV_LANES_CHUNK in kernels/kv_lanes.wgsl). */
+const KV_LANES_CHUNK = 4;
 /** Blocks closed early (phase changes) a split may meet beyond its full ones. */
 const PARTIAL_BLOCKS = 16;
 /** Share of the loop bound the plan may use (the rest is slack for the model's error). */
@@ -310,22 +312,29 @@ export interface LaneDecoder {
 }
 
 /**
- * WGSL of kv_lanes_quant: a lane's channels of one token's K or V in a quantized block and the
- * (scale, min) they are factored by, one branch per dtype id, each calling its family's lane
- * decoder (kernels/kv_lanes.wgsl) with K/V and its K and V bits as constants (measured on lavapipe: with the id a variable, int4
- * attention ran 3-6x slower than f16).
+ * WGSL of kv_lanes_quant (a lane's channels of one token's K or V in a quantized block and the
+ * (scale, min) they are factored by) and of kv_lanes_quant_block / _chunk (what a family loads
+ * once per block or chunk of keys): one branch per dtype id, each calling its family's lane
+ * decoder (kernels/kv_lanes.wgsl: `wgsl.lanes`, `_block`, `_chunk`) with K/V and its K and V
+ * bits as constants (measured on lavapipe: with the id a variable, int4 attention ran 3-6x
+ * slower than f16).
  */
 export function lanesQuantWgsl(dtypes: readonly LaneDecoder[]): string {
+  const bits = (d: LaneDecoder) => `${d.bits}u, ${d.vBits ?? d.bits}u`;
   const call = (d: LaneDecoder, isV: boolean) =>
-    `return ${d.wgsl.lanes}(word, ${isV}, kvh, t, d0, fresh, ${d.bits}u, ${d.vBits ?? d.bits}u);`;
-  const cases = dtypes.map((d) =>
-    `    case ${d.id}u: {\n` +
-    `      if (is_v) { ${call(d, true)} } else { ${call(d, false)} }\n` +
-    `    }\n`
-  ).join("");
-  return `fn kv_lanes_quant(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32, ` +
-    `fresh: bool) -> vec2<f32> {\n  switch dtype {\n${cases}    default: {}\n  }\n` +
-    `  return vec2<f32>(1.0, 0.0);\n}\n`;
+    `return ${d.wgsl.lanes}(word, ${isV}, kvh, t, d0, ${bits(d)});`;
+  const switchOf = (body: (d: LaneDecoder) => string) =>
+    `  switch dtype {\n${
+      dtypes.map((d) => `    case ${d.id}u: { ${body(d)} }\n`).join("")
+    }    default: {}\n  }\n`;
+  return `fn kv_lanes_quant(word: u32, dtype: u32, is_v: bool, kvh: u32, t: u32, d0: u32) ` +
+    `-> vec2<f32> {\n` +
+    switchOf((d) => `if (is_v) { ${call(d, true)} } else { ${call(d, false)} }`) +
+    `  return vec2<f32>(1.0, 0.0);\n}\n` +
+    `fn kv_lanes_quant_block(word: u32, dtype: u32, kvh: u32, d0: u32) {\n` +
+    switchOf((d) => `${d.wgsl.lanes}_block(word, kvh, d0, ${bits(d)});`) + `}\n` +
+    `fn kv_lanes_quant_chunk(word: u32, dtype: u32, kvh: u32, t: u32, d0: u32) {\n` +
+    switchOf((d) => `${d.wgsl.lanes}_chunk(word, kvh, t, d0, ${bits(d)});`) + `}\n`;
 }
 
 /**
@@ -390,8 +399,11 @@ export function loopIterations(m: LoopModel, tokens: number, blocks: number): nu
     g * (c + 2) + 1 + // V accumulation
     g; // block maximum
   const perBlock = 2 + g * (c + 1) + // softmax rescale
-    (Math.ceil(g * m.blockSize / n) + 1) * (n + 1); // score reduction
-  return fixed + perToken * tokens + perBlock * blocks;
+    (Math.ceil(g * m.blockSize / n) + 1) * (n + 1) + // score reduction
+    (c + 1); // per-block key loads (kv_lanes_quant_block)
+  // key chunks (KV_LANES_CHUNK tokens): the chunk loop, its loads, the token loop's exit
+  const chunks = Math.ceil(tokens / KV_LANES_CHUNK) + blocks;
+  return fixed + perToken * tokens + perBlock * blocks + chunks * (c + 3);
 }
 
 /** The most tokens one invocation may cover while staying within the loop budget. */
