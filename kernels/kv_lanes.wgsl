@@ -49,9 +49,11 @@ fn kv_lanes_codes(base: u32, first: u32, bits: u32) {
   if (kv_lanes_whole_words(bits)) {
     let per = 32u / bits;
     let w0 = base + first / per;
+    // one load per word (the branch is constant once the loop is unrolled)
+    var w = 0u;
     for (var i = 0u; i < DPL; i++) {
-      let q = (kv_pool[w0 + i / per] >> ((i % per) * bits)) & ((1u << bits) - 1u);
-      kv[i] = f32(i32(q));
+      if (i % per == 0u) { w = kv_pool[w0 + i / per]; }
+      kv[i] = f32(i32((w >> ((i % per) * bits)) & ((1u << bits) - 1u)));
     }
   } else {
     // the run read as if shifted to start on a word: word j of the shifted run is raw words
@@ -160,8 +162,10 @@ fn kv_fp8_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32
   let first = kv_at(kvh, t, d0);
   if (kv_lanes_whole_words(8u)) {
     let w0 = base + first / 4u;
+    var w = 0u;
     for (var i = 0u; i < DPL; i++) {
-      kv[i] = kv_lanes_e4m3((kv_pool[w0 + i / 4u] >> ((i % 4u) * 8u)) & 0xffu);
+      if (i % 4u == 0u) { w = kv_pool[w0 + i / 4u]; }
+      kv[i] = kv_lanes_e4m3((w >> ((i % 4u) * 8u)) & 0xffu);
     }
   } else {
     for (var i = 0u; i < DPL; i++) { kv[i] = kv_lanes_e4m3(kv_fp8_byte(base, first + i)); }
