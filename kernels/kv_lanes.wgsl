@@ -36,6 +36,11 @@ const KV_LANES_CHUNK: u32 = 4u;
 var<private> kv_k_scale: array<f32, 32>;
 var<private> kv_k_min: array<f32, 32>;
 var<private> kv_k_word: array<u32, 32>;
+// Codes that straddle words (3 bits): the next word, and the bit where kv_k_word starts.
+var<private> kv_k_next: array<u32, 32>;
+var<private> kv_k_bit: array<u32, 32>;
+// A lane's run of codes shifted to start on a word (DPL codes of at most 8 bits: 8 words).
+var<private> kv_run: array<u32, 8>;
 
 // Whether a lane's run of DPL codes of `bits` bits at code index `row * HEAD_DIM + d0` (d0 a
 // multiple of DPL) starts on a word and holds whole words of whole codes.
@@ -56,26 +61,26 @@ fn kv_lanes_codes(base: u32, first: u32, bits: u32) {
       kv[i] = f32(i32((w >> ((i % per) * bits)) & ((1u << bits) - 1u)));
     }
   } else {
-    // the run read as if shifted to start on a word: word j of the shifted run is raw words
-    // j and j + 1 funnelled by s; once unrolled, each raw word is loaded once
+    // the run's words as if shifted to start on a word (raw words j and j + 1 funnelled by s),
+    // each raw word loaded once; then each code from one or two of them
     let p0 = first * bits;
     let w0 = base + (p0 >> 5u);
     let s = p0 & 31u;
+    var lo = kv_pool[w0];
+    for (var j = 0u; j < (DPL * bits + 31u) / 32u; j++) {
+      let hi = kv_pool[w0 + j + 1u];
+      kv_run[j] = select((lo >> s) | (hi << ((32u - s) & 31u)), lo, s == 0u);
+      lo = hi;
+    }
     for (var i = 0u; i < DPL; i++) {
       let at = i * bits;
       let j = at >> 5u;
       let o = at & 31u;
-      var q = kv_lanes_shifted(w0 + j, s) >> o;
-      if (o + bits > 32u) { q = q | (kv_lanes_shifted(w0 + j + 1u, s) << (32u - o)); }
+      var q = kv_run[j] >> o;
+      if (o + bits > 32u) { q = q | (kv_run[j + 1u] << (32u - o)); }
       kv[i] = f32(i32(q & ((1u << bits) - 1u)));
     }
   }
-}
-
-// The 32 bits from bit s of word w (s < 32); the next word is read only when s > 0.
-fn kv_lanes_shifted(w: u32, s: u32) -> u32 {
-  if (s == 0u) { return kv_pool[w]; }
-  return (kv_pool[w] >> s) | (kv_pool[w + 1u] << (32u - s));
 }
 
 // vec: K codes, V codes (K with kbits, V with vbits), K params, V params; one (scale, min) per
@@ -118,7 +123,10 @@ fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32
     if (kv_int_k_words(kbits)) {
       q = (kv_k_word[i] >> ((t % (32u / kbits)) * kbits)) & ((1u << kbits) - 1u);
     } else {
-      q = kv_read_bits(word_off, (kvh * HEAD_DIM + d0 + i) * BLOCK_SIZE + t, kbits);
+      // o < 32 + chunk bits: the code is in the word pair kv_k_word, kv_k_next
+      let o = ((kvh * HEAD_DIM + d0 + i) * BLOCK_SIZE + t) * kbits - kv_k_bit[i];
+      let low = (kv_k_word[i] >> (o & 31u)) | select(0u, kv_k_next[i] << ((32u - o) & 31u), o > 0u);
+      q = select(kv_k_next[i] >> (o - 32u), low, o < 32u) & ((1u << kbits) - 1u);
     }
     kv[i] = f32(i32(q)) * kv_k_scale[i] + kv_k_min[i];
   }
@@ -141,11 +149,21 @@ fn kv_int_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) 
 }
 
 // KIVI keys, at the start of each chunk of keys: each channel's code word holding token t
-// (a chunk never crosses a multiple of KV_LANES_CHUNK tokens, so one word holds it all).
+// (a chunk never crosses a multiple of KV_LANES_CHUNK tokens, so one word holds it all where
+// codes do not straddle words; else two words do).
 fn kv_int_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {
-  if (!kv_int_k_words(kbits)) { return; }
   for (var i = 0u; i < DPL; i++) {
-    kv_k_word[i] = kv_pool[word_off + ((kvh * HEAD_DIM + d0 + i) * BLOCK_SIZE + t) / (32u / kbits)];
+    let index = (kvh * HEAD_DIM + d0 + i) * BLOCK_SIZE + t;
+    if (kv_int_k_words(kbits)) {
+      kv_k_word[i] = kv_pool[word_off + index / (32u / kbits)];
+    } else {
+      // a chunk's codes (at most KV_LANES_CHUNK * 8 bits) lie in the word of its first code and
+      // the next
+      let w = (index * kbits) >> 5u;
+      kv_k_word[i] = kv_pool[word_off + w];
+      kv_k_next[i] = kv_pool[word_off + w + 1u];
+      kv_k_bit[i] = w << 5u;
+    }
   }
 }
 

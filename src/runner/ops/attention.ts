@@ -394,7 +394,8 @@ export interface LoopModel {
 export function loopIterations(m: LoopModel, tokens: number, blocks: number): number {
   const { lanes: n, channelsPerLane: c, group: g } = m;
   const fixed = 2 * g * (c + 1) + 24; // state in and out, binary search
-  const perToken = 2 * (c + 1) + // K and V loads
+  // a lane decoder's loops: the run's words (at most c / 4 at 8 bits a code), then its codes
+  const perToken = 2 * (c + 2 + Math.ceil(c / 4)) + // K and V loads
     g * (c + 1) + // dot products
     g * (c + 2) + 1 + // V accumulation
     g; // block maximum
