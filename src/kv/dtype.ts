@@ -18,9 +18,9 @@
  * - `int8` stays KIVI (1.09e-5 against rot8's 2.51e-5 on the default model); `rot8` stores 8.25
  *   bits per element at head_dim 128 against int8's 9.50, for who wants them.
  * - The engine keeps K and V rotated (src/kv/rotation.ts) when head_dim is a power of two of at
- *   least 32: there the rotation lowers every dtype's KL (fp8 2.01e-3 to 1.11e-3, kivi4 5.25e-3
+ *   least 32: there the rotation lowers every dtype's KL (fp8 2.02e-3 to 1.11e-3, kivi4 5.25e-3
  *   to 3.08e-3, int4 9.00e-3 to 7.32e-3); at head_dim 8 (stories260k) it raises KIVI's and
- *   fp8's (kivi4 5.62e-3 to 1.35e-2).
+ *   fp8's (kivi4 5.64e-3 to 1.34e-2).
  * @module
  */
 import { type KvCodecKind, type KvLayout, kvSections } from "./layout.ts";
