@@ -71,7 +71,7 @@ export const MIX_PAIRS: readonly (readonly [string, string])[] = [
 function dtypeRow(shape: KvShape, layout: KvLayout, name: string) {
   const d = kvDtype(name);
   return {
-    bits: d.bits,
+    bits: d.meanBits,
     bpe: bitsPerElement(d, layout),
     bytes: (shape.numLayers * d.blockBytes(layout)) / layout.blockSize,
   };
