@@ -2,7 +2,7 @@ import { assertEquals, assertThrows } from "@std/assert";
 import { KvSealer } from "../src/kv/sealer.ts";
 import { KvDemoter } from "../src/kv/demoter.ts";
 import { KV_DTYPES, type KvDtype, kvDtype } from "../src/kv/dtype.ts";
-import { type KvLayout, kvSections, vGroupsPerToken } from "../src/kv/layout.ts";
+import { type KvLayout, vGroupsPerToken } from "../src/kv/layout.ts";
 import type { SealOp } from "../src/runner/types.ts";
 import { decodeBlock, encodeBlock, packF16Block } from "./reference/kv_codec.ts";
 import { randomBlock } from "./reference/kv_data.ts";

@@ -12,7 +12,7 @@ import {
   kvElementParams,
 } from "../../src/kv/block_decode.ts";
 import type { KvDtype } from "../../src/kv/dtype.ts";
-import { type KvLayout, kvSections, vGroupSize } from "../../src/kv/layout.ts";
+import { type KvLayout, type kvSections, vGroupSize } from "../../src/kv/layout.ts";
 
 /** K and V of one block, each [numKvHeads][blockSize][headDim]. */
 export interface KvBlockValues {
