@@ -16,6 +16,9 @@
  * the id (kernels/kv_demote.wgsl, the attention kernel's per-id branches) recovers both widths
  * from it. A free pair of widths would need a second nibble and renumber every id; one bit is
  * the split worth measuring.
+ * On the default model k4v3 keeps int4's attention KL (7.32e-3: the keys alone set it) at 4.50
+ * bits per element against 5.00, and its output error rises from 0.0725 to 0.1261 (int3 at
+ * 4.00 bits: 0.1595).
  *
  * Which family serves each public name, from `deno task bench:kv` (reports/bench/kv.md, block 16):
  * - `int4`, `int3`, `int2` are `vec`: the only family within 0.5 bit of its width at head_dim
@@ -26,9 +29,9 @@
  * - `int8` stays KIVI (1.09e-5 against rot8's 2.51e-5 on the default model); `rot8` stores 8.25
  *   bits per element at head_dim 128 against int8's 9.50, for who wants them.
  * - The engine keeps K and V rotated (src/kv/rotation.ts) when head_dim is a power of two of at
- *   least 32: there the rotation lowers every dtype's KL (fp8 2.01e-3 to 1.11e-3, kivi4 5.25e-3
+ *   least 32: there the rotation lowers every dtype's KL (fp8 2.02e-3 to 1.11e-3, kivi4 5.25e-3
  *   to 3.08e-3, int4 9.00e-3 to 7.32e-3); at head_dim 8 (stories260k) it raises KIVI's and
- *   fp8's (kivi4 5.62e-3 to 1.35e-2).
+ *   fp8's (kivi4 5.64e-3 to 1.34e-2).
  * @module
  */
 import { type KvCodecKind, type KvLayout, type KvSections, kvSections } from "./layout.ts";
