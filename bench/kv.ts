@@ -21,6 +21,7 @@ import { type DistortionRow, distortionRows } from "./kv_distortion.ts";
 import { codecTable, distortionTable, type KvBenchRow, rowsOf, sizeTable } from "./kv_report.ts";
 import {
   MIX_PAIRS,
+  MIX_TRIPLES,
   PHASE_MIX,
   shapeOf,
   type SizeRow,
@@ -105,7 +106,9 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
     "",
     `Mixes weight phases by ${
       Object.entries(PHASE_MIX).map(([p, s]) => `${p} ${Math.round(100 * s)}%`).join(", ")
-    } of the tokens (think/answer pairs: ${MIX_PAIRS.map((p) => p.join("/")).join(", ")}). ` +
+    } of the tokens (think/answer pairs: ${
+      MIX_PAIRS.map((p) => p.join("/")).join(", ")
+    }; prompt/think/answer: ${MIX_TRIPLES.map((p) => p.join("/")).join(", ")}). ` +
     "Full blocks; every scale byte and pad counted. The 4k trace columns: a " +
     `${TRACE_TOKENS}-token trace (64 prompt tokens, 3/4 of the rest think, then answer) as ` +
     `the engine holds it at its end, the newest ${TRACE_RECENT_TOKENS} tokens and the open ` +

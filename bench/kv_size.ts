@@ -87,6 +87,11 @@ export const MIX_PAIRS: readonly (readonly [string, string])[] = [
   ["k4v3", "k3v2"],
 ];
 
+/** (prompt, think, answer) mixes beside the pairs: keys at 4 bits everywhere, V narrower after the prompt. */
+export const MIX_TRIPLES: readonly (readonly [string, string, string])[] = [
+  ["int4", "k4v3", "k4v3"],
+];
+
 function dtypeRow(shape: KvShape, layout: KvLayout, name: string) {
   const d = kvDtype(name);
   return {
@@ -132,6 +137,9 @@ export function sizeRows(shapes: readonly KvShape[], blockSize: number): SizeRow
       for (const prompt of ["f16", think]) {
         push(`prompt=${prompt},think=${think},answer=${answer}`, { prompt, think, answer });
       }
+    }
+    for (const [prompt, think, answer] of MIX_TRIPLES) {
+      push(`prompt=${prompt},think=${think},answer=${answer}`, { prompt, think, answer });
     }
   }
   return rows;
