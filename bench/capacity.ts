@@ -11,11 +11,13 @@
  * Workloads: `concurrent` (the first N held-out problems of the default model, all at once),
  * `shared_prefix` (N two-turn chats to the default model sharing one long system prompt; turn
  * two is sent when turn one ends), `long_trace` (a random-weight checkpoint with R1-1.5B's KV
- * shape — 2 KV heads, head_dim 128 — but 2 layers and hidden 256, generating traces with
+ * shape — 2 KV heads, head_dim 128 — but 2 layers and hidden 512, generating traces with
  * ignore_eos, think by the fraction rule; no accuracy). Greedy. Progress on stderr; a markdown
  * table on stdout; with --json the last stdout line is a JSON array of rows {workload, config,
- * demotion, mean_running, max_running, preemptions, recomputed_tokens, tokens_per_s,
- * prefix_hit_rate, accuracy, n, shared_prefix_served, budget_bytes, seconds}.
+ * demotion, mean_running, mean_running_saturated, saturated_steps, max_running, preemptions, recomputed_tokens, tokens_per_s,
+ * prefix_hit_rate, accuracy, n, shared_prefix_served, prefix_caching, same_output_as_miss,
+ * budget_bytes, seconds}. shared_prefix also runs f16 and the profile with the prefix cache off, so
+ * that each hit can be compared with a miss.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -37,13 +39,10 @@ const SLAB_F16_BLOCKS = 2;
 /** Generated-token cap of the default model's problems (its longest reference trace + slack). */
 const PROBLEM_MAX_TOKENS = 93;
 /**
- * long_trace's KV shape: R1-Distill-1.5B's 2 KV heads, with head_dim 32 instead of 128. Every
- * dtype's block has the same bits per element at head_dim 32 and 128 (scales are per channel for
- * K and per 32 channels for V), so the bytes, and the capacity, are R1-1.5B's; but lavapipe's
- * loop bound refuses attention over more than ~229 tokens at head_dim 128 once a step has more
- * than 4 rows (src/runner/ops/attention.ts), and over ~900 tokens at head_dim 32.
+ * long_trace's KV shape: DeepSeek-R1-Distill-Qwen-1.5B's (2 KV heads, head_dim 128) in 2 layers,
+ * so every dtype's bytes per token, and the capacity, are R1-1.5B's per layer.
  */
-const TRACE_LAYOUT = { numLayers: 2, numKvHeads: 2, headDim: 32 };
+const TRACE_LAYOUT = { numLayers: 2, numKvHeads: 2, headDim: 128 };
 /** R1-Distill-Qwen-1.5B's KV shape, for the bits-per-element check in the report. */
 export const R1_LAYOUT = { numKvHeads: 2, headDim: 128 };
 const SYSTEM_PROMPT = "You add and subtract numbers. Work column by column from the right, " +
@@ -55,6 +54,13 @@ export interface CapacityRow {
   config: string;
   demotion: boolean;
   mean_running: number;
+  /**
+   * Mean running over the steps after which a sequence still waited for room: the capacity of
+   * the budget, free of the tail where a burst's last sequences run alone.
+   */
+  mean_running_saturated: number;
+  /** Steps counted in mean_running_saturated. */
+  saturated_steps: number;
   max_running: number;
   preemptions: number;
   recomputed_tokens: number;
@@ -64,6 +70,13 @@ export interface CapacityRow {
   n: number;
   /** shared_prefix: prompt tokens served from cache over the shared system-prompt tokens sent. */
   shared_prefix_served: number | null;
+  /** Whether the prefix cache was on. */
+  prefix_caching: boolean;
+  /**
+   * shared_prefix, prefix cache on: the share of requests whose generated tokens equal those of
+   * the same config with the cache off (hits read sealed prompt blocks a miss computed in f16).
+   */
+  same_output_as_miss: number | null;
   budget_bytes: number;
   seconds: number;
 }
@@ -72,6 +85,8 @@ interface Config {
   name: string;
   dtypes: Record<Phase, string>;
   demotion: boolean;
+  /** False: the same config with the prefix cache off (shared_prefix's miss baseline). */
+  prefixCaching?: boolean;
 }
 
 interface Job {
@@ -95,23 +110,47 @@ interface Workload {
 const HELP = `deno task bench:capacity [options]
   --n N             concurrent: problems (default 48)
   --chats N         shared_prefix: two-turn chats (default 24)
-  --trace-seqs N    long_trace: sequences (default 16)
-  --trace-tokens N  long_trace: tokens each generates (default 800; lavapipe's bound ~900)
+  --trace-seqs N    long_trace: sequences (default 24)
+  --trace-tokens N  long_trace: tokens each generates (default 2048)
   --workloads LIST  comma list of concurrent, shared_prefix, long_trace (default all)
   --json            last stdout line: the rows as one JSON array`;
 
-function configs(profile: Record<Phase, string>): Config[] {
+/** The configs of a workload; shared_prefix adds f16 and the profile with the cache off. */
+function configs(profile: Record<Phase, string>, workload: string): Config[] {
   const all = (d: string) => ({ prompt: d, think: d, answer: d });
-  return [
+  const list: Config[] = [
     { name: "f16", dtypes: all("f16"), demotion: false },
     { name: "int8", dtypes: all("int8"), demotion: false },
     { name: "int4", dtypes: all("int4"), demotion: false },
     { name: "profile", dtypes: profile, demotion: false },
     { name: "profile", dtypes: profile, demotion: true },
   ];
+  if (workload === "shared_prefix") {
+    list.push(
+      { name: "f16", dtypes: all("f16"), demotion: false, prefixCaching: false },
+      { name: "profile", dtypes: profile, demotion: false, prefixCaching: false },
+    );
+  }
+  return list;
 }
 
-async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityRow> {
+/** Share of the keys of `a` whose token ids equal those in `b`. */
+function sameShare(a: Map<string, number[]>, b: Map<string, number[]>): number {
+  let same = 0;
+  for (const [key, ids] of a) {
+    const other = b.get(key);
+    if (other && other.length === ids.length && other.every((t, i) => t === ids[i])) same++;
+  }
+  return a.size > 0 ? same / a.size : 0;
+}
+
+/** A row and the generated token ids of each request, keyed by chat and turn. */
+interface RowRun {
+  row: CapacityRow;
+  outputs: Map<string, number[]>;
+}
+
+async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
   const f16Block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: BLOCK_SIZE });
   const config: Partial<EngineConfig> = {
     kvCacheMemory: budget,
@@ -125,6 +164,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityR
     maxNumBatchedTokens: 1024,
     maxWaiting: 4096,
     thinkFraction: w.thinkFraction,
+    enablePrefixCaching: c.prefixCaching !== false,
   };
   const engine = await createEngine({
     model: w.model,
@@ -136,30 +176,36 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityR
     const jobs = w.jobs(engine);
     const shared = w.sharedTokens(engine);
     let generated = 0, scored = 0, correct = 0, sent = 0;
+    const tokens = new Map<string, number[]>();
     const start = performance.now();
-    const run = async (job: Job): Promise<void> => {
+    const run = async (job: Job, key: string): Promise<void> => {
       sent++;
       const outputs: GenerateOutput[] = [];
       for await (const o of engine.generate(job.request)) outputs.push(o);
       generated += outputs.reduce((n, o) => n + o.tokenIds.length, 0);
+      tokens.set(key, outputs.flatMap((o) => o.tokenIds));
       if (job.answer !== null) {
         scored++;
         if (scoreRequest(outputs, job.answer).correct) correct++;
       }
       if (job.next) {
         const text = outputs.filter((o) => o.phase === "answer").map((o) => o.text).join("");
-        await run(job.next(text.trim()));
+        await run(job.next(text.trim()), `${key}+`);
       }
     };
-    await Promise.all(jobs.map(run));
+    await Promise.all(jobs.map((job, i) => run(job, `${i}`)));
     const seconds = (performance.now() - start) / 1000;
     const s = engine.stats();
     const queries = s.prefixCacheQueries ?? 0, hits = s.prefixCacheHits ?? 0;
-    return {
+    const row: CapacityRow = {
       workload: w.name,
       config: c.name,
       demotion: c.demotion,
       mean_running: s.running!.steps > 0 ? s.running!.seqSteps / s.running!.steps : 0,
+      mean_running_saturated: s.running!.saturatedSteps > 0
+        ? s.running!.saturatedSeqSteps / s.running!.saturatedSteps
+        : 0,
+      saturated_steps: s.running!.saturatedSteps,
       max_running: s.running!.max,
       preemptions: s.numPreemptions,
       recomputed_tokens: s.recomputedTokens ?? 0,
@@ -168,9 +214,12 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<CapacityR
       accuracy: scored > 0 ? correct / scored : null,
       n: sent,
       shared_prefix_served: shared > 0 ? Math.min(1, hits / (shared * sent)) : null,
+      prefix_caching: c.prefixCaching !== false,
+      same_output_as_miss: null,
       budget_bytes: budget,
       seconds,
     };
+    return { row, outputs: tokens };
   } finally {
     await engine.close();
   }
@@ -246,23 +295,30 @@ async function traceCheckpoint(): Promise<string> {
 }
 
 function formatTable(rows: readonly CapacityRow[]): string {
-  const f16 = new Map(rows.filter((r) => r.config === "f16").map((r) => [r.workload, r]));
+  const f16 = new Map(
+    rows.filter((r) => r.config === "f16" && r.prefix_caching).map((r) => [r.workload, r]),
+  );
   const pct = (x: number | null) => x === null ? "—" : `${(100 * x).toFixed(1)}%`;
+  const times = (x: number, base: number | undefined) =>
+    base && base > 0 ? (x / base).toFixed(2) : "—";
   const lines = [
-    "| workload | config | demotion | mean running | × f16 | max running | preemptions | recomputed tokens | tokens/s | prefix hit rate | shared prefix served | accuracy | n |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| workload | config | demotion | running at saturation | × f16 | mean running | × f16 | max running | preemptions | recomputed tokens | tokens/s | prefix cache | prefix hit rate | shared prefix served | same output as miss | accuracy | n |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const base = f16.get(r.workload);
-    const ratio = base && base.mean_running > 0 ? r.mean_running / base.mean_running : NaN;
     lines.push(
       `| ${r.workload} | ${r.config} | ${r.demotion ? "yes" : "no"} | ${
+        r.mean_running_saturated.toFixed(2)
+      } | ${times(r.mean_running_saturated, base?.mean_running_saturated)} | ${
         r.mean_running.toFixed(2)
-      } | ${ratio.toFixed(2)} | ${r.max_running} | ${r.preemptions} | ${r.recomputed_tokens} | ${
+      } | ${
+        times(r.mean_running, base?.mean_running)
+      } | ${r.max_running} | ${r.preemptions} | ${r.recomputed_tokens} | ${
         r.tokens_per_s.toFixed(1)
-      } | ${pct(r.prefix_hit_rate)} | ${pct(r.shared_prefix_served)} | ${
-        pct(r.accuracy)
-      } | ${r.n} |`,
+      } | ${r.prefix_caching ? "on" : "off"} | ${pct(r.prefix_hit_rate)} | ${
+        pct(r.shared_prefix_served)
+      } | ${pct(r.same_output_as_miss)} | ${pct(r.accuracy)} | ${r.n} |`,
     );
   }
   return lines.join("\n");
@@ -293,8 +349,8 @@ async function main(): Promise<void> {
   };
   const n = int(values.n, "n", 48);
   const chats = int(values.chats, "chats", 24);
-  const traceSeqs = int(values["trace-seqs"], "trace-seqs", 16);
-  const traceTokens = int(values["trace-tokens"], "trace-tokens", 800);
+  const traceSeqs = int(values["trace-seqs"], "trace-seqs", 24);
+  const traceTokens = int(values["trace-tokens"], "trace-tokens", 2048);
   const names = (values.workloads ?? "concurrent,shared_prefix,long_trace").split(",");
   const model = DEFAULT_MODEL_DIR.replace(/\/$/, "");
   const problems = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
@@ -351,17 +407,37 @@ async function main(): Promise<void> {
     console.error(
       `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest)`,
     );
-    for (const c of configs(profile)) {
-      const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}`;
+    // the scheduler is deterministic: a config equal to one already run (the profile when it
+    // is a uniform dtype) gets that row under its own name rather than a second run
+    const done = new Map<string, RowRun>();
+    // rows of this workload, built once every run has ended (a miss run completes its twin)
+    const entries: { run: RowRun; config: string }[] = [];
+    const key = (c: Config) =>
+      JSON.stringify([c.dtypes.prompt, c.dtypes.think, c.dtypes.answer, c.demotion]);
+    for (const c of configs(profile, w.name)) {
+      const cache = c.prefixCaching !== false;
+      const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}${
+        cache ? "" : " (no prefix cache)"
+      }`;
+      const same = done.get(key(c));
+      if (same && cache) {
+        console.error(`${label}: the same dtypes as ${same.row.config}, its row reused`);
+        entries.push({ run: same, config: c.name });
+        continue;
+      }
       console.error(`${label}: running`);
-      const row = await runRow(w, c, budget);
+      const run = await runRow(w, c, budget);
+      if (cache) done.set(key(c), run);
+      else if (same) same.row.same_output_as_miss = sameShare(same.outputs, run.outputs);
+      entries.push({ run, config: c.name });
+      const row = run.row;
       console.error(
         `${label}: mean running ${row.mean_running.toFixed(2)}, preemptions ${row.preemptions}, ${
           row.seconds.toFixed(1)
         } s; row ${JSON.stringify(row)}`,
       );
-      rows.push(row);
     }
+    rows.push(...entries.map(({ run, config }) => ({ ...run.row, config })));
   }
   console.log(formatTable(rows));
   if (values.json) console.log(JSON.stringify(rows));

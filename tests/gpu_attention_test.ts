@@ -174,7 +174,12 @@ Deno.test("RowKernel.kvWrite places K and V of each row at its block and slot in
     await runPass(
       gpu,
       (pass) =>
-        op.encode(pass, [storage(gpu, qkv), storage(gpu, rows), pool, countSlot(count, 0)], 3),
+        op.encode(pass, {
+          qkv: storage(gpu, qkv),
+          rows: storage(gpu, rows),
+          pool,
+          count: countSlot(count, 0),
+        }, 3),
     );
     const words = await readU32(gpu, pool, 3 * blockWords);
     dests.forEach((dst, i) => {

@@ -102,7 +102,13 @@ for (const profile of PROFILES) {
       await runPass(
         gpu,
         (pass) =>
-          op.encode(pass, storage(gpu, x), storage(gpu, w), out, gather, counts(gpu, rows), rows),
+          op.encode(pass, {
+            x: storage(gpu, x),
+            w: storage(gpu, w),
+            out,
+            gather,
+            count: counts(gpu, rows),
+          }, rows),
       );
       const ref = rmsnormRef(x, w, 1e-5);
       const reversed = new Float32Array(rows * dim);
@@ -124,7 +130,8 @@ for (const profile of PROFILES) {
       const gbuf = storage(gpu, buf);
       await runPass(
         gpu,
-        (pass) => head.encode(pass, gbuf, storage(gpu, hw), counts(gpu, rows * 2), rows),
+        (pass) =>
+          head.encode(pass, { x: gbuf, w: storage(gpu, hw), count: counts(gpu, rows * 2) }, rows),
       );
       const expected = buf.slice();
       for (let r = 0; r < rows; r++) {
@@ -150,7 +157,10 @@ Deno.test("RowKernel.rope matches the oracle per row position on q and k heads o
     const buf = storage(gpu, qkv);
     const rows = storage(gpu, rowInfo(positions.map((position) => ({ position }))));
     const freq = storage(gpu, ropeInvFreq(16, 10000));
-    await runPass(gpu, (pass) => op.encode(pass, [buf, freq, rows, counts(gpu, 3)], 3));
+    await runPass(
+      gpu,
+      (pass) => op.encode(pass, { qkv: buf, invFreq: freq, rows, count: counts(gpu, 3) }, 3),
+    );
     const expected = qkv.slice();
     positions.forEach((p, r) => {
       const at = r * shape.qkvStride;
@@ -170,7 +180,10 @@ Deno.test("RowKernel.swiglu matches the oracle", async () => {
     const gu = randomF32(rows * 2 * inter, 12, 4);
     const op = await RowKernel.swiglu(gpu, inter);
     const out = zeros(gpu, rows * inter * 4);
-    await runPass(gpu, (pass) => op.encode(pass, [storage(gpu, gu), out, counts(gpu, rows)], rows));
+    await runPass(
+      gpu,
+      (pass) => op.encode(pass, { gateUp: storage(gpu, gu), out, count: counts(gpu, rows) }, rows),
+    );
     assertClose(await readF32(gpu, out, rows * inter), swigluRef(gu, inter), 1e-5, 1e-5);
   } finally {
     gpu.destroy();
@@ -188,7 +201,10 @@ Deno.test("EmbeddingOp gathers host tokens and slot tokens across a row-split ta
     const rows = storage(gpu, rowInfo([{ token: 6 }, { slot: 1 }, { token: 0 }]));
     const lastToken = storage(gpu, new Uint32Array([3, 5]));
     const out = zeros(gpu, 3 * hidden * 4);
-    await runPass(gpu, (pass) => op.encode(pass, rows, lastToken, out, counts(gpu, 3), 3));
+    await runPass(
+      gpu,
+      (pass) => op.encode(pass, { rows, lastToken, out, count: counts(gpu, 3) }, 3),
+    );
     const expected = [6, 5, 0].flatMap((t) => [...table.subarray(t * hidden, (t + 1) * hidden)]);
     assertClose(await readF32(gpu, out, 3 * hidden), expected, 0);
   } finally {

@@ -70,14 +70,12 @@ for (const profile of [SOFTWARE_PROFILE, GPU_PROFILE]) {
       const logits = storage(gpu, raw);
       const op = await PenaltyOp.create(gpu, VOCAB);
       await runPass(gpu, (pass) =>
-        op.encode(
-          pass,
+        op.encode(pass, {
           logits,
-          storage(gpu, params(rows)),
-          countsBuffer(gpu, 7, rows),
-          counts(gpu, rows.length),
-          rows.length,
-        ));
+          params: storage(gpu, params(rows)),
+          tokenCounts: countsBuffer(gpu, 7, rows),
+          count: counts(gpu, rows.length),
+        }, rows.length));
       const got = await readF32(gpu, logits, rows.length * VOCAB);
       rows.forEach((r, i) => {
         const before = raw.subarray(i * VOCAB, (i + 1) * VOCAB);
@@ -122,7 +120,7 @@ Deno.test("Penalise then sample, step after step: the GPU counts its own tokens 
       const p = storage(gpu, params(rows));
       const n = counts(gpu, rows.length);
       await runPass(gpu, (pass) => {
-        penalty.encode(pass, logits, p, tokenCounts, n, rows.length);
+        penalty.encode(pass, { logits, params: p, tokenCounts, count: n }, rows.length);
         sample.encode(
           pass,
           { logits, params: p, lastToken, outTokens: out, tokenCounts, count: n },

@@ -57,7 +57,7 @@ for (const [headDim, heads, rows] of [[32, 8, 5], [128, 12, 3], [8, 3, 70]]) {
       for (const inverse of [false, true]) {
         const op = await RotateOp.create(gpu, shape, inverse);
         const buf = storage(gpu, x);
-        await runPass(gpu, (pass) => op.encode(pass, buf, count, rows - 1));
+        await runPass(gpu, (pass) => op.encode(pass, { data: buf, count }, rows - 1));
         const got = await readF32(gpu, buf, x.length);
         const want = x.slice();
         for (let r = 0; r < rows - 1; r++) {

@@ -69,6 +69,14 @@ export class Scheduler {
   runningSeqSteps = 0;
   /** Most sequences running in one step. */
   maxRunning = 0;
+  /**
+   * Scheduled steps after which a sequence still waited (memory, not demand, was the limit), and
+   * the sum over them of the sequences running: the capacity at saturation, free of the tail
+   * when the last sequences of a burst run alone.
+   */
+  saturatedSteps = 0;
+  /** Sum over saturated steps of the sequences running. */
+  saturatedSeqSteps = 0;
   readonly #config: SchedulerConfig;
   readonly #arena: FencedKvArena;
   readonly #freeSlots: number[];
@@ -123,6 +131,10 @@ export class Scheduler {
       this.numScheduledSteps++;
       this.runningSeqSteps += this.running.length;
       this.maxRunning = Math.max(this.maxRunning, this.running.length);
+      if (this.waiting.length > 0) {
+        this.saturatedSteps++;
+        this.saturatedSeqSteps += this.running.length;
+      }
     }
     return out;
   }

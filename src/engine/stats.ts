@@ -44,6 +44,8 @@ export function engineStats(
       steps: scheduler.numScheduledSteps,
       seqSteps: scheduler.runningSeqSteps,
       max: scheduler.maxRunning,
+      saturatedSteps: scheduler.saturatedSteps,
+      saturatedSeqSteps: scheduler.saturatedSeqSteps,
     },
     prefixCacheQueries: scheduler.prefixCacheQueries,
     prefixCacheHits: scheduler.prefixCacheHits,

@@ -113,8 +113,17 @@ export interface EngineStats {
   numPreemptions: number;
   /** Tokens whose KV preemptions threw away (computed again later). */
   recomputedTokens?: number;
-  /** Steps scheduled, the sum over them of sequences running, and the most in one step. */
-  running?: { steps: number; seqSteps: number; max: number };
+  /**
+   * Steps scheduled, the sum over them of sequences running, and the most in one step; the same
+   * two sums over saturated steps (a sequence still waited after scheduling).
+   */
+  running?: {
+    steps: number;
+    seqSteps: number;
+    max: number;
+    saturatedSteps: number;
+    saturatedSeqSteps: number;
+  };
   /** Prompt tokens looked up in the prefix cache (vLLM's prefix_cache_queries). */
   prefixCacheQueries?: number;
   /** Prompt tokens served from the prefix cache (vLLM's prefix_cache_hits). */

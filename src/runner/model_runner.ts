@@ -6,25 +6,27 @@
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { createBuffer, createStorage } from "../gpu/buffers.ts";
-import { countSlot, createCounts, writeCount } from "../gpu/dispatch.ts";
 import { withErrorScope } from "../gpu/errors.ts";
 import type { LoadedCheckpoint, ModelSpec } from "../model/spec.ts";
-import { COUNT_SLOTS, ForwardPass, type StepBuffers } from "./forward_pass.ts";
+import { ForwardPass } from "./forward_pass.ts";
 import { ReadbackRing } from "./readback_ring.ts";
-import { ropeParameters } from "./rope_freq.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import type { KvLayout } from "../kv/layout.ts";
 import { canRotate, rotatesByDefault } from "../kv/rotation.ts";
 import { demoterScratchBytes, KvDemoter } from "../kv/demoter.ts";
 import { KvSealer } from "../kv/sealer.ts";
 import { packStep, type StepLimits } from "./step_pack.ts";
-import { ROW_WORDS, SEQ_WORDS, TABLE_WORDS } from "./step_layout.ts";
-import { SAMPLE_WORDS } from "./ops/sample.ts";
+import {
+  allocateStepBuffers,
+  destroyStepBuffers,
+  type StepBuffers,
+  writeStepInputs,
+} from "./step_buffers.ts";
+import { stepCounts } from "./step_counts.ts";
 import type { AttentionPlan } from "./ops/attention.ts";
 import { QkvCapture } from "./ops/qkv_capture.ts";
 import { LogprobsReadout } from "./ops/logprobs.ts";
-import { countRow, tokenCountBytes } from "./ops/penalty.ts";
+import { tokenCountBytes } from "./ops/penalty.ts";
 import type { Runner, SealOp, StepInput, StepResult } from "./types.ts";
 import type { WeightsDtype } from "../model/weights_dtype.ts";
 import {
@@ -172,7 +174,7 @@ export class ModelRunner implements Runner {
     const buffers = await withErrorScope(
       device,
       "allocating step buffers",
-      () => allocateBuffers(gpu, spec, limits),
+      () => allocateStepBuffers(gpu, spec, limits),
     );
     const forward = await withErrorScope(
       device,
@@ -238,24 +240,10 @@ export class ModelRunner implements Runner {
     const packed = packStep(input, this.#limits);
     const { device } = this.#gpu;
     const b = this.#buffers;
-    const q = device.queue;
     const n = packed.numRows;
     const ns = packed.numSamples;
-    q.writeBuffer(b.rows, 0, packed.rows);
-    q.writeBuffer(b.seqs, 0, packed.seqs);
-    q.writeBuffer(b.table, 0, packed.table);
-    q.writeBuffer(b.samples, 0, packed.samples);
-    q.writeBuffer(b.sampleRows, 0, packed.sampleRows);
-    // queue-ordered: lands after the steps already submitted, whose samples it overwrites
-    const vocab = this.#spec.vocabSize;
-    for (const { slot, tokens } of packed.countResets) {
-      q.writeBuffer(b.tokenCounts, slot * vocab * 4, countRow(tokens, vocab));
-    }
-    const attention = this.#forward.attention.prepare(n, packed.maxContext);
-    writeCount(device, b.counts, COUNT_SLOTS.rows, n);
-    writeCount(device, b.counts, COUNT_SLOTS.qHeads, n * this.#spec.numHeads);
-    writeCount(device, b.counts, COUNT_SLOTS.kHeads, n * this.#spec.numKvHeads);
-    writeCount(device, b.counts, COUNT_SLOTS.samples, ns);
+    writeStepInputs(device.queue, b, packed, this.#spec.vocabSize);
+    const plan = this.#forward.prepare(b.counts, packed);
 
     const capture = input.captureQkv === true ? await this.#prepareCapture(n) : null;
     const logprobs = input.returnLogprobs === true && ns > 0
@@ -269,15 +257,15 @@ export class ModelRunner implements Runner {
     device.pushErrorScope("validation");
     let copies: Copies;
     try {
-      copies = this.#encode(
-        n,
-        ns,
-        attention,
+      copies = this.#encode({
+        numRows: n,
+        numSamples: ns,
+        plan,
         seals,
-        input.returnLogits === true,
+        returnLogits: input.returnLogits === true,
         capture,
         logprobs,
-      );
+      });
     } catch (e) {
       await device.popErrorScope();
       throw e;
@@ -307,26 +295,18 @@ export class ModelRunner implements Runner {
     return this.#capture;
   }
 
-  #encode(
-    n: number,
-    ns: number,
-    attention: AttentionPlan,
-    seals: readonly SealOp[],
-    returnLogits: boolean,
-    capture: QkvCapture | null,
-    logprobs: LogprobsReadout | null,
-  ): Copies {
+  #encode(e: EncodeStep): Copies {
     const { device } = this.#gpu;
     const b = this.#buffers;
     const encoder = device.createCommandEncoder({ label: "step" });
     const pass = encoder.beginComputePass({ label: "step" });
-    if (seals.length > 0) (this.#demoter ?? this.#sealer).encode(pass, b.pools, seals);
-    const afterRope = capture
-      ? (p: GPUComputePassEncoder, qkv: GPUBuffer, l: number) => capture.encode(p, qkv, l)
-      : undefined;
-    if (n > 0) this.#forward.encode(pass, b, n, ns, attention, afterRope);
+    const { numRows: n, numSamples: ns, capture, logprobs } = e;
+    if (e.seals.length > 0) (this.#demoter ?? this.#sealer).encode(pass, b.pools, e.seals);
+    if (n > 0) {
+      this.#forward.encode(pass, { buffers: b, numRows: n, numSamples: ns, plan: e.plan, capture });
+    }
     // next to the sampler: the same logits, the tokens it just wrote
-    const count = countSlot(b.counts, COUNT_SLOTS.samples);
+    const count = stepCounts(b.counts).samples;
     if (logprobs) logprobs.encode(pass, { logits: b.logits, outTokens: b.outTokens, count }, ns);
     pass.end();
     const logprobsCopy = logprobs ? logprobs.stage(encoder, ns) : null;
@@ -334,7 +314,7 @@ export class ModelRunner implements Runner {
     const staging = this.#ring.acquire();
     encoder.copyBufferToBuffer(b.outTokens, 0, staging, 0, Math.max(4, ns * 4));
     let logits: GPUBuffer | null = null;
-    if (returnLogits && ns > 0) {
+    if (e.returnLogits && ns > 0) {
       const bytes = ns * this.#spec.vocabSize * 4;
       logits = device.createBuffer({
         size: bytes,
@@ -355,44 +335,20 @@ export class ModelRunner implements Runner {
     this.#sealer.destroy();
     this.#logprobs?.destroy();
     destroyWeights(this.#weights);
-    for (const buf of Object.values(this.#buffers)) {
-      if (buf instanceof GPUBuffer) buf.destroy();
-    }
-    for (const pool of this.#buffers.pools) pool.destroy();
+    destroyStepBuffers(this.#buffers);
     this.#gpu.kernels.clearBindGroups();
   }
 }
 
-function allocateBuffers(gpu: Gpu, spec: ModelSpec, limits: StepLimits): StepBuffers {
-  const d = gpu.device;
-  const f32 = (label: string, n: number) => createBuffer(d, label, n * 4);
-  const rows = limits.maxRows;
-  const seqs = limits.maxSeqs;
-  const qkv = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
-  return {
-    hidden: f32("hidden", rows * spec.hiddenSize),
-    normed: f32("normed", rows * spec.hiddenSize),
-    qkv: f32("qkv", rows * qkv),
-    attn: f32("attn", rows * spec.numHeads * spec.headDim),
-    gateUp: f32("gate_up", rows * 2 * spec.intermediateSize),
-    act: f32("act", rows * spec.intermediateSize),
-    sampleNormed: f32("sample_normed", seqs * spec.hiddenSize),
-    logits: f32("logits", seqs * spec.vocabSize),
-    rows: f32("rows", rows * ROW_WORDS),
-    seqs: f32("seqs", seqs * SEQ_WORDS),
-    table: f32("table", limits.maxTableEntries * TABLE_WORDS),
-    samples: f32("samples", seqs * SAMPLE_WORDS),
-    sampleRows: f32("sample_rows", seqs),
-    lastToken: f32("last_token", seqs),
-    outTokens: f32("out_tokens", seqs),
-    tokenCounts: createBuffer(d, "token_counts", tokenCountBytes(seqs, spec.vocabSize)),
-    invFreq: createStorage(d, "inv_freq", ropeParameters(spec).invFreq),
-    counts: createCounts(d, "counts", Object.keys(COUNT_SLOTS).length),
-    pools: Array.from(
-      { length: spec.numLayers },
-      (_, l) => f32(`kv_pool.${l}`, limits.poolBytes / 4),
-    ),
-  };
+/** What one step encodes: its sizes, attention plan, seals, and what it reads back. */
+interface EncodeStep {
+  numRows: number;
+  numSamples: number;
+  plan: AttentionPlan;
+  seals: readonly SealOp[];
+  returnLogits: boolean;
+  capture: QkvCapture | null;
+  logprobs: LogprobsReadout | null;
 }
 
 /** Staging copies one step reads back. */

@@ -9,6 +9,7 @@ import { createBuffer } from "../../gpu/buffers.ts";
 import { dispatch, UNIFORM_SLOT_BYTES } from "../../gpu/dispatch.ts";
 import { KV_DTYPES } from "../../kv/dtype.ts";
 import type { AttentionShape } from "./elementwise.ts";
+import type { Op } from "./op.ts";
 
 /** Most parallel splits of one row's context. */
 export const MAX_SPLITS = 16;
@@ -62,7 +63,7 @@ export interface AttentionKernelShape {
 }
 
 /** Causal attention of each row over its sequence's paged cache. */
-export class AttentionOp {
+export class AttentionOp implements Op<AttentionBuffers, AttentionPlan> {
   readonly #gpu: Gpu;
   readonly #shape: AttentionShape;
   readonly #kernel: AttentionKernelShape;

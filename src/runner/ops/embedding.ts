@@ -6,9 +6,22 @@ import type { Gpu } from "../../gpu/device.ts";
 import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 import type { GpuMatrix } from "../../gpu/row_split.ts";
+import type { Op } from "./op.ts";
+
+/** The buffers one embedding gather reads and writes. */
+export interface EmbeddingBindings {
+  /** The step's rows (token, or none to read the slot's last sample). */
+  rows: GPUBuffer;
+  /** [slots] u32: each slot's last sampled token. */
+  lastToken: GPUBuffer;
+  /** [rows][hidden] f32 output. */
+  out: GPUBuffer;
+  /** Uniform holding the number of rows. */
+  count: Binding;
+}
 
 /** out[r] = embed[token of row r], the token coming from the row or from its slot's last sample. */
-export class EmbeddingOp {
+export class EmbeddingOp implements Op<EmbeddingBindings> {
   readonly #gpu: Gpu;
   readonly #table: GpuMatrix;
   readonly #pipelines: GPUComputePipeline[];
@@ -35,18 +48,17 @@ export class EmbeddingOp {
   }
 
   /** Encodes the gather for `numRows` step rows. */
-  encode(
-    pass: GPUComputePassEncoder,
-    rows: GPUBuffer,
-    lastToken: GPUBuffer,
-    out: GPUBuffer,
-    count: Binding,
-    numRows: number,
-  ): void {
+  encode(pass: GPUComputePassEncoder, b: EmbeddingBindings, numRows: number): void {
     const x = Math.ceil(this.#table.cols / 2 / this.#gpu.profile.elementwise);
     this.#table.parts.forEach((part, i) => {
       const p = this.#pipelines[i];
-      const group = this.#gpu.kernels.bindGroup(p, [part.buffer, rows, lastToken, out, count]);
+      const group = this.#gpu.kernels.bindGroup(p, [
+        part.buffer,
+        b.rows,
+        b.lastToken,
+        b.out,
+        b.count,
+      ]);
       dispatch(pass, p, group, x, numRows);
     });
   }

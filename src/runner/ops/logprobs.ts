@@ -14,6 +14,7 @@ export const TOP_LOGPROBS = 20;
 export const LOGPROB_WORDS = 1 + 2 * TOP_LOGPROBS;
 
 import type { SampleLogprobs, TokenLogprob } from "../types.ts";
+import type { Op } from "./op.ts";
 
 /** The buffers one logprobs dispatch reads and writes. */
 export interface LogprobsBindings {
@@ -28,7 +29,7 @@ export interface LogprobsBindings {
 }
 
 /** Computes each sampled row's logprobs. */
-export class LogprobsOp {
+export class LogprobsOp implements Op<LogprobsBindings> {
   readonly #gpu: Gpu;
   readonly #pipeline: GPUComputePipeline;
 
@@ -77,7 +78,7 @@ export function readLogprobs(words: ArrayBuffer, numSamples: number): SampleLogp
 }
 
 /** The logprobs op with its output buffer, encoded into a step and read back after it. */
-export class LogprobsReadout {
+export class LogprobsReadout implements Op<Omit<LogprobsBindings, "out">> {
   readonly #gpu: Gpu;
   readonly #op: LogprobsOp;
   readonly #out: GPUBuffer;

@@ -10,6 +10,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import { dispatchLinear } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 import type { GpuMatrix } from "../../gpu/row_split.ts";
+import type { Op } from "./op.ts";
 
 /** Activation rows each thread or workgroup computes at once (RPT in the kernel). */
 export const MATMUL_ROWS_PER_THREAD = 4;
@@ -49,7 +50,7 @@ export function scaleWords(cols: number, group: number): number {
 }
 
 /** y (+)= x Wᵀ (+ bias) for the rows of a step. */
-export class MatmulOp {
+export class MatmulOp implements Op<MatmulBuffers> {
   readonly #gpu: Gpu;
   readonly #matrix: GpuMatrix;
   readonly #variant: MatmulVariant;

@@ -11,6 +11,19 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
+import type { Op } from "./op.ts";
+
+/** The buffers one penalty dispatch reads and writes. */
+export interface PenaltyBindings {
+  /** [samples][vocab] f32 logits, penalised in place. */
+  logits: GPUBuffer;
+  /** [samples][SAMPLE_WORDS] u32 from packSample. */
+  params: GPUBuffer;
+  /** [slots][vocab] u32 generated-token counts. */
+  tokenCounts: GPUBuffer;
+  /** Uniform holding the number of samples. */
+  count: Binding;
+}
 
 /** Bytes of the token-count buffer of `slots` slots over `vocab` tokens. */
 export function tokenCountBytes(slots: number, vocab: number): number {
@@ -25,7 +38,7 @@ export function countRow(tokens: readonly number[], vocab: number): Uint32Array<
 }
 
 /** Applies each penalised sample's penalties to its logits row, in place. */
-export class PenaltyOp {
+export class PenaltyOp implements Op<PenaltyBindings> {
   readonly #gpu: Gpu;
   readonly #pipeline: GPUComputePipeline;
 
@@ -44,19 +57,12 @@ export class PenaltyOp {
   }
 
   /** Encodes the penalties of `numSamples` logits rows (params as packSample writes them). */
-  encode(
-    pass: GPUComputePassEncoder,
-    logits: GPUBuffer,
-    params: GPUBuffer,
-    tokenCounts: GPUBuffer,
-    count: Binding,
-    numSamples: number,
-  ): void {
+  encode(pass: GPUComputePassEncoder, b: PenaltyBindings, numSamples: number): void {
     const group = this.#gpu.kernels.bindGroup(this.#pipeline, [
-      logits,
-      params,
-      tokenCounts,
-      count,
+      b.logits,
+      b.params,
+      b.tokenCounts,
+      b.count,
     ]);
     dispatch(pass, this.#pipeline, group, numSamples);
   }

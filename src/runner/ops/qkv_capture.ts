@@ -7,12 +7,19 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { createBuffer } from "../../gpu/buffers.ts";
 import { dispatchLinear } from "../../gpu/dispatch.ts";
+import type { Op } from "./op.ts";
+
+/** The buffer a capture copies from. */
+export interface QkvCaptureBindings {
+  /** The step's qkv rows, after RoPE (and rotation). */
+  qkv: GPUBuffer;
+}
 
 /** Storage bindings start at multiples of this (the WebGPU minimum offset alignment). */
 const OFFSET_ALIGN = 256;
 
 /** Copies per-layer qkv rows of one step into a readable buffer. */
-export class QkvCapture {
+export class QkvCapture implements Op<QkvCaptureBindings> {
   readonly #gpu: Gpu;
   readonly #numLayers: number;
   readonly #rowFloats: number;
@@ -44,12 +51,12 @@ export class QkvCapture {
   }
 
   /** Encodes the copy of layer `layer`'s rows from `qkv` (call after RoPE). */
-  encode(pass: GPUComputePassEncoder, qkv: GPUBuffer, layer: number): void {
+  encode(pass: GPUComputePassEncoder, b: QkvCaptureBindings, layer: number): void {
     if (this.#pipeline === null) throw new Error("QkvCapture.encode before prepare");
     const bytes = this.#numRows * this.#rowFloats * 4;
     const dst = { buffer: this.#buffer, offset: layer * this.#regionBytes, size: bytes };
     const group = this.#gpu.kernels.bindGroup(this.#pipeline, [
-      { buffer: qkv, offset: 0, size: bytes },
+      { buffer: b.qkv, offset: 0, size: bytes },
       dst,
     ]);
     pass.setPipeline(this.#pipeline);

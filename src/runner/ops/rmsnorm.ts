@@ -6,9 +6,34 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
+import type { Op } from "./op.ts";
+
+/** The buffers one RMSNorm reads and writes. */
+export interface RmsNormBindings {
+  /** [rows][dim] f32 input. */
+  x: GPUBuffer;
+  /** [dim] f32 weight. */
+  w: GPUBuffer;
+  /** [rows][dim] f32 output. */
+  out: GPUBuffer;
+  /** [rows] u32 input row of each output row (bound but unread when not gathering). */
+  gather: GPUBuffer;
+  /** Uniform holding the number of rows. */
+  count: Binding;
+}
+
+/** The buffers one in-place head norm reads and writes. */
+export interface HeadNormBindings {
+  /** Rows normed in place. */
+  x: GPUBuffer;
+  /** [dim] f32 weight. */
+  w: GPUBuffer;
+  /** Uniform holding rows * groups. */
+  count: Binding;
+}
 
 /** out[r] = rmsnorm(x[src(r)]) * w with src(r) = gather[r] when gathering. */
-export class RmsNormOp {
+export class RmsNormOp implements Op<RmsNormBindings> {
   readonly #gpu: Gpu;
   readonly #pipeline: GPUComputePipeline;
 
@@ -29,16 +54,8 @@ export class RmsNormOp {
   }
 
   /** Encodes the norm of `numRows` rows (`gather` is bound but unread when not gathering). */
-  encode(
-    pass: GPUComputePassEncoder,
-    x: GPUBuffer,
-    w: GPUBuffer,
-    out: GPUBuffer,
-    gather: GPUBuffer,
-    count: Binding,
-    numRows: number,
-  ): void {
-    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [x, w, out, gather, count]);
+  encode(pass: GPUComputePassEncoder, b: RmsNormBindings, numRows: number): void {
+    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [b.x, b.w, b.out, b.gather, b.count]);
     dispatch(pass, this.#pipeline, group, numRows);
   }
 }
@@ -57,7 +74,7 @@ export interface HeadNormShape {
 }
 
 /** RMSNorm in place over `groups` vectors per row (qwen3's q_norm / k_norm). */
-export class HeadNormOp {
+export class HeadNormOp implements Op<HeadNormBindings> {
   readonly #gpu: Gpu;
   readonly #pipeline: GPUComputePipeline;
   readonly #groups: number;
@@ -81,15 +98,9 @@ export class HeadNormOp {
     return new HeadNormOp(gpu, pipeline, shape.groups);
   }
 
-  /** Encodes the norm; `count` must hold rows * groups. */
-  encode(
-    pass: GPUComputePassEncoder,
-    x: GPUBuffer,
-    w: GPUBuffer,
-    count: Binding,
-    numRows: number,
-  ): void {
-    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [x, w, count]);
+  /** Encodes the norm of `numRows` rows; `count` must hold rows * groups. */
+  encode(pass: GPUComputePassEncoder, b: HeadNormBindings, numRows: number): void {
+    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [b.x, b.w, b.count]);
     dispatch(pass, this.#pipeline, group, numRows * this.#groups);
   }
 }

@@ -9,6 +9,15 @@ import { createStorage } from "../../gpu/buffers.ts";
 import { dispatchLinear } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 import { rotationSigns } from "../../kv/rotation.ts";
+import type { Op } from "./op.ts";
+
+/** The buffers one rotation reads and writes. */
+export interface RotateBindings {
+  /** Rows rotated in place. */
+  data: GPUBuffer;
+  /** Uniform holding the number of rows. */
+  count: Binding;
+}
 
 /** Where the head vectors of one buffer sit: `heads` vectors from float 0 of each row. */
 export interface RotateShape {
@@ -20,7 +29,7 @@ export interface RotateShape {
 }
 
 /** The rotation (or its inverse) of head vectors, in place. */
-export class RotateOp {
+export class RotateOp implements Op<RotateBindings> {
   readonly #gpu: Gpu;
   readonly #pipeline: GPUComputePipeline;
   readonly #signs: GPUBuffer;
@@ -46,9 +55,9 @@ export class RotateOp {
     return new RotateOp(gpu, pipeline, signs, shape.heads);
   }
 
-  /** Encodes the rotation of `numRows` rows of `data` (`count` holds the row count). */
-  encode(pass: GPUComputePassEncoder, data: GPUBuffer, count: Binding, numRows: number): void {
-    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [data, this.#signs, count]);
+  /** Encodes the rotation of `numRows` rows of `data`. */
+  encode(pass: GPUComputePassEncoder, b: RotateBindings, numRows: number): void {
+    const group = this.#gpu.kernels.bindGroup(this.#pipeline, [b.data, this.#signs, b.count]);
     // one invocation per head vector of every row: a decode step's few rows still fill lanes
     pass.setPipeline(this.#pipeline);
     pass.setBindGroup(0, group);

@@ -7,6 +7,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import { dispatch } from "../../gpu/dispatch.ts";
 import type { Binding } from "../../gpu/kernel_cache.ts";
 import type { Penalties, SamplingParams } from "../types.ts";
+import type { Op } from "./op.ts";
 
 /** u32 words per sampling sequence in the params buffer. */
 export const SAMPLE_WORDS = 12;
@@ -84,7 +85,7 @@ export function sampleWorkgroup(lanes: number, vocab: number, maxLoop: number | 
 }
 
 /** Samples one token per logits row and writes it to its slot and to the output tokens. */
-export class SampleOp {
+export class SampleOp implements Op<SampleBindings> {
   readonly #gpu: Gpu;
   readonly #pipeline: GPUComputePipeline;
 
