@@ -94,7 +94,7 @@ export {
   UnknownKvDtypeError,
   validKvDtypeNames,
 } from "./src/kv/dtype.ts";
-export type { KvCodecKind, KvLayout } from "./src/kv/layout.ts";
+export type { KvCodecKind, KvLayout, KvSections } from "./src/kv/layout.ts";
 export { loadCheckpoint, type LoadCheckpointOptions } from "./src/model/checkpoint.ts";
 export type { Llama3RopeScaling, RopeScaling, YarnRopeScaling } from "./src/model/rope_scaling.ts";
 export { WEIGHTS_DTYPE_NAMES, type WeightsDtype } from "./src/model/weights_dtype.ts";

@@ -20,6 +20,7 @@ export const DEFAULT_CONFIGS: readonly string[] = [
   "f16",
   "int8",
   "int4",
+  "k4v3",
   "int3",
   "int2",
   "think=int4+answer=int8",

@@ -14,7 +14,8 @@
  * shape — 2 KV heads, head_dim 128 — but 2 layers and hidden 512, generating traces with
  * ignore_eos, think by the fraction rule; no accuracy). Greedy. Progress on stderr; a markdown
  * table on stdout; with --json the last stdout line is a JSON array of rows {workload, config,
- * demotion, mean_running, mean_running_saturated, saturated_steps, max_running, preemptions, recomputed_tokens, tokens_per_s,
+ * demotion, mean_running, mean_running_saturated, saturated_steps, max_running, demoted_blocks,
+ * preemptions, recomputed_tokens, tokens_per_s,
  * prefix_hit_rate, accuracy, n, shared_prefix_served, prefix_caching, same_output_as_miss,
  * budget_bytes, seconds}. shared_prefix also runs f16 and the profile with the prefix cache off, so
  * that each hit can be compared with a miss.
@@ -62,6 +63,8 @@ export interface CapacityRow {
   /** Steps counted in mean_running_saturated. */
   saturated_steps: number;
   max_running: number;
+  /** Blocks demoted (every phase and dtype). */
+  demoted_blocks: number;
   preemptions: number;
   recomputed_tokens: number;
   tokens_per_s: number;
@@ -207,6 +210,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
         : 0,
       saturated_steps: s.running!.saturatedSteps,
       max_running: s.running!.max,
+      demoted_blocks: (s.kvDemotions ?? []).reduce((n, d) => n + d.blocks, 0),
       preemptions: s.numPreemptions,
       recomputed_tokens: s.recomputedTokens ?? 0,
       tokens_per_s: generated / seconds,
@@ -302,8 +306,8 @@ function formatTable(rows: readonly CapacityRow[]): string {
   const times = (x: number, base: number | undefined) =>
     base && base > 0 ? (x / base).toFixed(2) : "—";
   const lines = [
-    "| workload | config | demotion | running at saturation | × f16 | mean running | × f16 | max running | preemptions | recomputed tokens | tokens/s | prefix cache | prefix hit rate | shared prefix served | same output as miss | accuracy | n |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    "| workload | config | demotion | running at saturation | × f16 | mean running | × f16 | max running | demoted blocks | preemptions | recomputed tokens | tokens/s | prefix cache | prefix hit rate | shared prefix served | same output as miss | accuracy | n |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const base = f16.get(r.workload);
@@ -314,7 +318,7 @@ function formatTable(rows: readonly CapacityRow[]): string {
         r.mean_running.toFixed(2)
       } | ${
         times(r.mean_running, base?.mean_running)
-      } | ${r.max_running} | ${r.preemptions} | ${r.recomputed_tokens} | ${
+      } | ${r.max_running} | ${r.demoted_blocks} | ${r.preemptions} | ${r.recomputed_tokens} | ${
         r.tokens_per_s.toFixed(1)
       } | ${r.prefix_caching ? "on" : "off"} | ${pct(r.prefix_hit_rate)} | ${
         pct(r.shared_prefix_served)

@@ -19,7 +19,17 @@ import { type AttentionRow, attentionTable, benchKvAttention } from "./kv_attent
 import { captureTraces } from "./kv_capture.ts";
 import { type DistortionRow, distortionRows } from "./kv_distortion.ts";
 import { codecTable, distortionTable, type KvBenchRow, rowsOf, sizeTable } from "./kv_report.ts";
-import { MIX_PAIRS, PHASE_MIX, shapeOf, type SizeRow, sizeRows, TARGET_SHAPES } from "./kv_size.ts";
+import {
+  MIX_PAIRS,
+  MIX_TRIPLES,
+  PHASE_MIX,
+  shapeOf,
+  type SizeRow,
+  sizeRows,
+  TARGET_SHAPES,
+  TRACE_RECENT_TOKENS,
+  TRACE_TOKENS,
+} from "./kv_size.ts";
 
 const DEFAULT_MODEL = new URL("../models/phasekv-tiny-reasoner", import.meta.url).pathname;
 const STORIES = new URL("../../shared/models/stories260k", import.meta.url).pathname;
@@ -96,8 +106,13 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
     "",
     `Mixes weight phases by ${
       Object.entries(PHASE_MIX).map(([p, s]) => `${p} ${Math.round(100 * s)}%`).join(", ")
-    } of the tokens (think/answer pairs: ${MIX_PAIRS.map((p) => p.join("/")).join(", ")}). ` +
-    "Full blocks; every scale byte and pad counted.",
+    } of the tokens (think/answer pairs: ${
+      MIX_PAIRS.map((p) => p.join("/")).join(", ")
+    }; prompt/think/answer: ${MIX_TRIPLES.map((p) => p.join("/")).join(", ")}). ` +
+    "Full blocks; every scale byte and pad counted. The 4k trace columns: a " +
+    `${TRACE_TOKENS}-token trace (64 prompt tokens, 3/4 of the rest think, then answer) as ` +
+    `the engine holds it at its end, the newest ${TRACE_RECENT_TOKENS} tokens and the open ` +
+    "block f16 (counted as `deno task calibrate` counts it).",
   ];
   for (const shape of [...new Set(sizes.map((r) => r.shape))]) {
     out.push("", `### ${shape}`, "", sizeTable(sizes, shape));

@@ -132,7 +132,7 @@ export async function benchKvAttention(o: AttentionBenchOptions = {}): Promise<A
           kind: "attention",
           shape: SHAPE_NAME,
           dtype: dtype.name,
-          nominal_bits: dtype.bits,
+          nominal_bits: dtype.meanBits,
           context,
           batch,
           time_ratio_to_f16: wall / f16Wall,

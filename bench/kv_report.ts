@@ -28,13 +28,23 @@ export function rowsOf<T>(rows: readonly KvBenchRow[], kind: string): T[] {
 /** The size table of one shape. */
 export function sizeTable(rows: readonly SizeRow[], shape: string): string {
   return table(
-    ["config", "nominal bits", "bits/element", "bytes/token", "ratio to f16"],
+    [
+      "config",
+      "nominal bits",
+      "bits/element",
+      "bytes/token",
+      "ratio to f16",
+      "4k trace bytes/token",
+      "4k trace ratio to f16",
+    ],
     rows.filter((r) => r.shape === shape).map((r) => [
       r.config,
       fix(r.nominal_bits, 2),
       fix(r.bits_per_element),
       fix(r.bytes_per_token, 1),
       fix(r.ratio_to_f16),
+      fix(r.trace_bytes_per_token, 1),
+      fix(r.trace_ratio_to_f16),
     ]),
   );
 }

@@ -1,12 +1,16 @@
 /**
  * Size rows of `bench:kv`: each dtype's stored bits per element (every scale byte and pad
  * counted), bytes per token over all layers and the ratio to f16, for real models' KV shapes,
- * and the same for phase mixes (think/answer dtypes with the prompt f16 or quantized).
+ * and the same for phase mixes (think/answer dtypes with the prompt f16 or quantized); beside
+ * them, a 4096-token trace as the engine holds it (the recent window and the open block f16),
+ * counted as `deno task calibrate` counts it (src/taqg/served_bytes.ts).
  * @module
  */
+import { DEFAULT_RECENT_TOKENS } from "../src/kv/block_table.ts";
 import { bitsPerElement, KV_DTYPES, kvDtype } from "../src/kv/dtype.ts";
 import type { KvLayout } from "../src/kv/layout.ts";
 import type { Phase } from "../src/kv/types.ts";
+import { heldBytes, longTrace } from "../src/taqg/served_bytes.ts";
 
 /** One size row. */
 export interface SizeRow {
@@ -21,7 +25,20 @@ export interface SizeRow {
   /** KV bytes of one token, all layers. */
   bytes_per_token: number;
   ratio_to_f16: number;
+  /**
+   * KV bytes per token a 4096-token trace holds at its end (64 prompt tokens, 3/4 of the rest
+   * think, then answer; the newest TRACE_RECENT_TOKENS and the open block f16), all layers.
+   */
+  trace_bytes_per_token: number;
+  /** trace_bytes_per_token over f16's. */
+  trace_ratio_to_f16: number;
 }
+
+/** Tokens of the long trace of the size rows' trace columns. */
+export const TRACE_TOKENS = 4096;
+
+/** The recent window of the trace columns: the engine's default. */
+export const TRACE_RECENT_TOKENS: number = DEFAULT_RECENT_TOKENS;
 
 /** The KV shape of a model. */
 export interface KvShape {
@@ -66,12 +83,19 @@ export const MIX_PAIRS: readonly (readonly [string, string])[] = [
   ["int4", "int2"],
   ["int3", "int2"],
   ["fp8", "int4"],
+  ["k4v3", "k4v3"],
+  ["k4v3", "k3v2"],
+];
+
+/** (prompt, think, answer) mixes beside the pairs: keys at 4 bits everywhere, V narrower after the prompt. */
+export const MIX_TRIPLES: readonly (readonly [string, string, string])[] = [
+  ["int4", "k4v3", "k4v3"],
 ];
 
 function dtypeRow(shape: KvShape, layout: KvLayout, name: string) {
   const d = kvDtype(name);
   return {
-    bits: d.bits,
+    bits: d.meanBits,
     bpe: bitsPerElement(d, layout),
     bytes: (shape.numLayers * d.blockBytes(layout)) / layout.blockSize,
   };
@@ -83,6 +107,11 @@ export function sizeRows(shapes: readonly KvShape[], blockSize: number): SizeRow
   for (const shape of shapes) {
     const layout = { numKvHeads: shape.numKvHeads, blockSize, headDim: shape.headDim };
     const f16 = dtypeRow(shape, layout, "f16").bytes;
+    const trace = longTrace(TRACE_TOKENS);
+    const dims = { layout, numLayers: shape.numLayers };
+    const traceBytes = (mix: Partial<Record<Phase, string>>) =>
+      heldBytes(trace, (p) => mix[p]!, TRACE_RECENT_TOKENS, dims) / trace.length;
+    const traceF16 = traceBytes({ prompt: "f16", think: "f16", answer: "f16" });
     const push = (config: string, mix: Partial<Record<Phase, string>>) => {
       let bits = 0, bpe = 0, bytes = 0;
       for (const [phase, share] of Object.entries(PHASE_MIX) as [Phase, number][]) {
@@ -99,6 +128,8 @@ export function sizeRows(shapes: readonly KvShape[], blockSize: number): SizeRow
         bits_per_element: bpe,
         bytes_per_token: bytes,
         ratio_to_f16: bytes / f16,
+        trace_bytes_per_token: traceBytes(mix),
+        trace_ratio_to_f16: traceBytes(mix) / traceF16,
       });
     };
     for (const d of KV_DTYPES) push(d.name, { prompt: d.name, think: d.name, answer: d.name });
@@ -106,6 +137,9 @@ export function sizeRows(shapes: readonly KvShape[], blockSize: number): SizeRow
       for (const prompt of ["f16", think]) {
         push(`prompt=${prompt},think=${think},answer=${answer}`, { prompt, think, answer });
       }
+    }
+    for (const [prompt, think, answer] of MIX_TRIPLES) {
+      push(`prompt=${prompt},think=${think},answer=${answer}`, { prompt, think, answer });
     }
   }
   return rows;

@@ -10,17 +10,20 @@
 // Channels per value group (V_GROUP in src/kv/layout.ts).
 const KV_V_GROUP: u32 = 32u;
 
-// A dtype id is its family code * 16 + its bits (KV_FAMILY_CODES in src/kv/dtype.ts).
+// A dtype id is its family code * 16 + its (K) bits (KV_FAMILY_CODES in src/kv/dtype.ts); the
+// narrow-V vec code stores V one bit narrower than K (KV_FAMILY_VEC_NARROW_V).
 const KV_FAMILY_FP8: u32 = 1u;
 const KV_FAMILY_INT: u32 = 2u;
 const KV_FAMILY_VEC: u32 = 3u;
+const KV_FAMILY_VEC_NARROW_V: u32 = 4u;
 
 fn kv_k_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
   let bits = dtype & 15u;
   switch dtype >> 4u {
     case KV_FAMILY_FP8: { return kv_fp8_k(word_off, kvh, t, d); }
     case KV_FAMILY_INT: { return kv_int_k(word_off, bits, kvh, t, d); }
-    case KV_FAMILY_VEC: { return kv_vec_k(word_off, bits, kvh, t, d); }
+    case KV_FAMILY_VEC: { return kv_vec_k(word_off, bits, bits, kvh, t, d); }
+    case KV_FAMILY_VEC_NARROW_V: { return kv_vec_k(word_off, bits, bits - 1u, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -30,7 +33,8 @@ fn kv_v_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
   switch dtype >> 4u {
     case KV_FAMILY_FP8: { return kv_fp8_v(word_off, kvh, t, d); }
     case KV_FAMILY_INT: { return kv_int_v(word_off, bits, kvh, t, d); }
-    case KV_FAMILY_VEC: { return kv_vec_v(word_off, bits, kvh, t, d); }
+    case KV_FAMILY_VEC: { return kv_vec_v(word_off, bits, bits, kvh, t, d); }
+    case KV_FAMILY_VEC_NARROW_V: { return kv_vec_v(word_off, bits, bits - 1u, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -104,25 +108,27 @@ fn kv_int_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
   return kv_dequant(kv_pool[word_off + kv_int_v_params(bits) + kv_int_v_param_index(kvh, t, d)], q);
 }
 
-// vec b: K codes, V codes (bitstreams in [h][t][d] order), K params, V params; one
-// (f16 scale, f16 min) word per head vector
+// vec: K codes (k_bits each), V codes (v_bits each; bitstreams in [h][t][d] order), K params,
+// V params; one (f16 scale, f16 min) word per head vector
 
-fn kv_vec_k_params(bits: u32) -> u32 {
-  return 2u * kv_int_code_words(bits);
+fn kv_vec_k_params(k_bits: u32, v_bits: u32) -> u32 {
+  return kv_int_code_words(k_bits) + kv_int_code_words(v_bits);
 }
 
-fn kv_vec_v_params(bits: u32) -> u32 {
-  return kv_vec_k_params(bits) + NUM_KV_HEADS * BLOCK_SIZE;
+fn kv_vec_v_params(k_bits: u32, v_bits: u32) -> u32 {
+  return kv_vec_k_params(k_bits, v_bits) + NUM_KV_HEADS * BLOCK_SIZE;
 }
 
-fn kv_vec_k(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
-  let q = kv_read_bits(word_off, kv_at(kvh, t, d), bits);
-  return kv_dequant(kv_pool[word_off + kv_vec_k_params(bits) + kvh * BLOCK_SIZE + t], q);
+fn kv_vec_k(word_off: u32, k_bits: u32, v_bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off, kv_at(kvh, t, d), k_bits);
+  let param = kv_pool[word_off + kv_vec_k_params(k_bits, v_bits) + kvh * BLOCK_SIZE + t];
+  return kv_dequant(param, q);
 }
 
-fn kv_vec_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
-  let q = kv_read_bits(word_off + kv_int_code_words(bits), kv_at(kvh, t, d), bits);
-  return kv_dequant(kv_pool[word_off + kv_vec_v_params(bits) + kvh * BLOCK_SIZE + t], q);
+fn kv_vec_v(word_off: u32, k_bits: u32, v_bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off + kv_int_code_words(k_bits), kv_at(kvh, t, d), v_bits);
+  let param = kv_pool[word_off + kv_vec_v_params(k_bits, v_bits) + kvh * BLOCK_SIZE + t];
+  return kv_dequant(param, q);
 }
 
 // fp8 (OCP e4m3): K bytes, V bytes, then per head one word of (K scale, V scale)

@@ -22,9 +22,11 @@ struct Seal {
   // family code (KV_FAMILY_CODES): 1 = fp8 (e4m3), 2 = asymmetric int of `bits` bits grouped
   // KIVI-style, 3 = asymmetric int of `bits` bits, one group per head vector
   kind: u32,
+  // bits of a K code, and of a V code (v_bits: fewer than bits only for vec)
   bits: u32,
   // tokens written in the source block; later slots hold stale memory and are ignored
   tokens: u32,
+  v_bits: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> kv_pool: array<u32>;
@@ -82,20 +84,20 @@ fn e4m3_encode(x: f32) -> u32 {
   return sign | ((rounded >> 20u) - (120u << 3u));
 }
 
-fn int_code(x: f32, param: u32) -> u32 {
+fn int_code(x: f32, param: u32, bits: u32) -> u32 {
   let scale = f16_value(param & 0xffffu);
   let mn = f16_value(param >> 16u);
   if (scale == 0.0) {
     return 0u;
   }
   let q = floor((x - mn) / scale + 0.5);
-  return u32(clamp(q, 0.0, f32((1u << seal.bits) - 1u)));
+  return u32(clamp(q, 0.0, f32((1u << bits) - 1u)));
 }
 
 // (scale, min) of a group as one word; the minimum is exact (inputs are f16) and the scale is
 // rounded up so that min + (2^b - 1) * scale still reaches the maximum.
-fn int_param(lo: f32, hi: f32) -> u32 {
-  let scale = f16_bits_up((hi - lo) / f32((1u << seal.bits) - 1u));
+fn int_param(lo: f32, hi: f32, bits: u32) -> u32 {
+  let scale = f16_bits_up((hi - lo) / f32((1u << bits) - 1u));
   return scale | (f16_bits(lo) << 16u);
 }
 
@@ -142,7 +144,8 @@ fn int_params(g: u32) {
       lo = min(lo, x);
       hi = max(hi, x);
     }
-    kv_pool[dst + kv_int_k_params(seal.bits) + g] = select(0u, int_param(lo, hi), seal.tokens > 0u);
+    let param = int_param(lo, hi, seal.bits);
+    kv_pool[dst + kv_int_k_params(seal.bits) + g] = select(0u, param, seal.tokens > 0u);
     return;
   }
   let v = g - num_k;
@@ -161,7 +164,8 @@ fn int_params(g: u32) {
     lo = min(lo, x);
     hi = max(hi, x);
   }
-  kv_pool[dst + kv_int_v_params(seal.bits) + v] = select(0u, int_param(lo, hi), t < seal.tokens);
+  let param = int_param(lo, hi, seal.bits);
+  kv_pool[dst + kv_int_v_params(seal.bits) + v] = select(0u, param, t < seal.tokens);
 }
 
 // vec: group g < H*B is K vector (h, t) = (g / B, g % B), then the V vectors
@@ -182,11 +186,13 @@ fn vec_params(g: u32) {
     lo = min(lo, x);
     hi = max(hi, x);
   }
-  kv_pool[seal.dst_word + kv_vec_k_params(seal.bits) + g] =
-    select(0u, int_param(lo, hi), t < seal.tokens);
+  let param = int_param(lo, hi, select(seal.bits, seal.v_bits, is_v));
+  kv_pool[seal.dst_word + kv_vec_k_params(seal.bits, seal.v_bits) + g] =
+    select(0u, param, t < seal.tokens);
 }
 
-// pass 2: one invocation per output code word (K words, then V words)
+// pass 2: one invocation per output code word (K words, then V words; int's K and V words are
+// as many, vec's V ones fewer when v_bits < bits)
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn seal_codes(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -221,13 +227,13 @@ fn fp8_codes(g: u32) {
 }
 
 fn int_codes(g: u32) {
-  let bits = seal.bits;
-  let words = kv_int_code_words(bits);
-  if (g >= 2u * words) {
+  let k_words = kv_int_code_words(seal.bits);
+  if (g >= k_words + kv_int_code_words(seal.v_bits)) {
     return;
   }
-  let is_v = g >= words;
-  let w = g % words;
+  let is_v = g >= k_words;
+  let bits = select(seal.bits, seal.v_bits, is_v);
+  let w = select(g, g - k_words, is_v);
   let first = (32u * w) / bits;
   let last = min((32u * w + 31u) / bits, kv_elems() - 1u);
   var out = 0u;
@@ -240,7 +246,11 @@ fn int_codes(g: u32) {
       d = idx % HEAD_DIM;
       t = (idx / HEAD_DIM) % BLOCK_SIZE;
       h = idx / (HEAD_DIM * BLOCK_SIZE);
-      let params = select(kv_vec_k_params(bits), kv_vec_v_params(bits), is_v);
+      let params = select(
+        kv_vec_k_params(seal.bits, seal.v_bits),
+        kv_vec_v_params(seal.bits, seal.v_bits),
+        is_v,
+      );
       param = kv_pool[seal.dst_word + params + h * BLOCK_SIZE + t];
     } else if (is_v) {
       d = idx % HEAD_DIM;
@@ -254,7 +264,7 @@ fn int_codes(g: u32) {
       param = kv_pool[seal.dst_word + kv_int_k_params(bits) + h * HEAD_DIM + d];
     }
     if (t < seal.tokens) {
-      let code = int_code(src_value(select(0u, kv_elems(), is_v) + kv_at(h, t, d)), param);
+      let code = int_code(src_value(select(0u, kv_elems(), is_v) + kv_at(h, t, d)), param, bits);
       // the first code may start in the previous word, the last may run into the next
       let shift = i32(idx * bits) - i32(32u * w);
       out = out | select(code >> u32(-shift), code << u32(shift), shift >= 0);

@@ -27,6 +27,16 @@ Deno.test("bench:kv size rows count every scale byte, per token over all layers"
   for (const r of rows.filter((r) => ["int4", "int3", "int2"].includes(r.config))) {
     assert(r.bits_per_element - r.nominal_bits <= 0.5, `${r.shape} ${r.config}`);
   }
+  // k4v3: K 4 bits and V 3 bits, each with one (scale, min) word per head vector
+  assertAlmostEquals(row("r1-distill-qwen-1.5b", "k4v3").nominal_bits, 3.5, 1e-12);
+  assertAlmostEquals(row("r1-distill-qwen-1.5b", "k4v3").bits_per_element, 3.75, 1e-12);
+  // a 4096-token trace: 256 blocks, the open one f16 and the 255 before it sealed (the last
+  // of them has exactly the 16-token window behind it)
+  const f16Block = kvDtype("f16").blockBytes(layout),
+    int4Block = kvDtype("int4").blockBytes(layout);
+  assertAlmostEquals(r1.trace_bytes_per_token, (28 * (255 * int4Block + f16Block)) / 4096, 1e-9);
+  assertAlmostEquals(r1.trace_ratio_to_f16, (255 * int4Block + f16Block) / (256 * f16Block), 1e-12);
+  assertEquals(row("qwen3-8b", "f16").trace_ratio_to_f16, 1);
 });
 
 Deno.test("bench:kv --json --only size prints one JSON array of rows as its last line", async () => {

@@ -330,7 +330,8 @@ Deno.test("paged attention over mixed-dtype blocks: 32 lanes, block 16, GQA 2, o
     numHeads: 4,
     numKvHeads: 2,
     headDim: 128,
-    contexts: [100, 17],
+    // enough blocks that every registry dtype gets one
+    contexts: [200, 17],
     minSplitTokens: 1 << 20,
     lanes: 32,
     expect: one,

@@ -2,7 +2,7 @@ import { assertEquals, assertThrows } from "@std/assert";
 import { KvSealer } from "../src/kv/sealer.ts";
 import { KvDemoter } from "../src/kv/demoter.ts";
 import { KV_DTYPES, type KvDtype, kvDtype } from "../src/kv/dtype.ts";
-import { type KvLayout, kvSections, vGroupsPerToken } from "../src/kv/layout.ts";
+import { type KvLayout, vGroupsPerToken } from "../src/kv/layout.ts";
 import type { SealOp } from "../src/runner/types.ts";
 import { decodeBlock, encodeBlock, packF16Block } from "./reference/kv_codec.ts";
 import { randomBlock } from "./reference/kv_data.ts";
@@ -17,12 +17,12 @@ const LAYOUTS: KvLayout[] = [
 ];
 /** Every (source, destination) pair a demotion may take: to fewer bits, from a sealed dtype. */
 const PAIRS: [KvDtype, KvDtype][] = KV_DTYPES.flatMap((from) =>
-  KV_DTYPES.filter((to) => from.kind !== "f16" && to.kind !== "f16" && to.bits < from.bits)
+  KV_DTYPES.filter((to) => from.kind !== "f16" && to.kind !== "f16" && to.meanBits < from.meanBits)
     .map((to) => [from, to] as [KvDtype, KvDtype])
 );
 
 function dataWords(dtype: KvDtype, layout: KvLayout, words: Uint32Array): number[] {
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
+  const sec = dtype.sections(layout);
   const end = dtype.kind === "fp8"
     ? sec.kParams + layout.numKvHeads
     : sec.vParams + layout.numKvHeads * layout.blockSize * vGroupsPerToken(layout.headDim);

@@ -9,10 +9,12 @@ import {
   bitsPerElement,
   KV_DTYPES,
   KV_FAMILY_CODES,
+  KV_FAMILY_VEC_NARROW_V,
   kvDtype,
   kvDtypeById,
   UnknownKvDtypeError,
 } from "../src/kv/dtype.ts";
+import { kvSections } from "../src/kv/layout.ts";
 
 const LAYOUT = { numKvHeads: 2, blockSize: 16, headDim: 128 };
 
@@ -23,9 +25,12 @@ Deno.test("kvDtype() resolves names and aliases case-insensitively", () => {
   assertEquals(kvDtype(" int3 ").name, "int3");
   assertEquals(kvDtype("rot4").name, "int4");
   assertEquals(kvDtype("KIVI8").name, "int8");
-  // a dtype's id is its family code · 16 + its bits; ids are unique
+  // a dtype's id is its family code · 16 + its K bits; ids are unique
   for (const d of KV_DTYPES.filter((d) => d.kind !== "f16")) {
-    assertEquals(d.id, KV_FAMILY_CODES[d.kind as keyof typeof KV_FAMILY_CODES] * 16 + d.bits);
+    const family = d.vBits === d.bits
+      ? KV_FAMILY_CODES[d.kind as keyof typeof KV_FAMILY_CODES]
+      : KV_FAMILY_VEC_NARROW_V;
+    assertEquals(d.id, family * 16 + d.bits);
     assertEquals(kvDtypeById(d.id), d);
   }
   assertEquals(kvDtypeById(0).name, "f16");
@@ -48,6 +53,31 @@ Deno.test("the 4-, 3- and 2-bit dtypes pay at most 0.5 bit of scales at head_dim
   assertAlmostEquals(bitsPerElement("int4", LAYOUT), 4.25, 1e-12);
   assertAlmostEquals(bitsPerElement("int3", LAYOUT), 3.25, 1e-12);
   assertAlmostEquals(bitsPerElement("int2", { ...LAYOUT, headDim: 64 }), 2.5, 1e-12);
+});
+
+Deno.test("k4v3 and k3v2 store V one bit narrower than K, and count it in every byte", () => {
+  const k4v3 = kvDtype("K4V3"), k3v2 = kvDtype("k3v2");
+  assertEquals([k4v3.kind, k4v3.bits, k4v3.vBits, k4v3.meanBits], ["vec", 4, 3, 3.5]);
+  assertEquals([k3v2.kind, k3v2.bits, k3v2.vBits, k3v2.meanBits], ["vec", 3, 2, 2.5]);
+  assertEquals([k4v3.id, k3v2.id], [
+    KV_FAMILY_VEC_NARROW_V * 16 + 4,
+    KV_FAMILY_VEC_NARROW_V * 16 + 3,
+  ]);
+  // one (scale, min) word per head vector for K and for V: 32 / head_dim bits on top of the codes
+  assertAlmostEquals(bitsPerElement(k4v3, LAYOUT), 3.75, 1e-12);
+  assertAlmostEquals(bitsPerElement(k3v2, LAYOUT), 2.75, 1e-12);
+  const d32 = { numKvHeads: 2, blockSize: 16, headDim: 32 };
+  assertAlmostEquals(bitsPerElement(k4v3, d32), 4.5, 1e-12);
+  assertAlmostEquals(bitsPerElement(k4v3, d32) / 16, 0.28125, 1e-12);
+  // the V codes start after the K codes and are narrower: K 4 bits, V 3 bits of H·B·D elements
+  const sec = k4v3.sections(d32);
+  const elems = 2 * 16 * 32;
+  assertEquals([sec.vCodes, sec.kParams], [elems * 4 / 32, elems * 4 / 32 + elems * 3 / 32]);
+  assertEquals(sec.vParams - sec.kParams, 2 * 16);
+  assertEquals(k4v3.blockBytes(d32), sec.words * 4);
+  // narrower than int4, wider than int3: what demotion and after-answer choices compare
+  assert(kvDtype("int4").meanBits > k4v3.meanBits && k4v3.meanBits > kvDtype("int3").meanBits);
+  assertThrows(() => kvSections("int", 4, d32, 3), RangeError);
 });
 
 Deno.test("kvDtype() throws UnknownKvDtypeError listing every valid name", () => {
@@ -106,6 +136,14 @@ Deno.test("kernels/kv_decode.wgsl and kv_seal.wgsl have a branch for every codec
       assertEquals(call.test(decode), true, `${kind} ${part} branch`);
     }
     if (kind !== "int") assertStringIncludes(seal, `const KIND_${fam}: u32 = ${code}u;`);
+  }
+  // the narrow-V vec code decodes with V one bit narrower than K
+  assertStringIncludes(decode, `const KV_FAMILY_VEC_NARROW_V: u32 = ${KV_FAMILY_VEC_NARROW_V}u;`);
+  for (const part of ["k", "v"]) {
+    assertStringIncludes(
+      decode,
+      `case KV_FAMILY_VEC_NARROW_V: { return kv_vec_${part}(word_off, bits, bits - 1u, kvh, t, d); }`,
+    );
   }
   for (const d of KV_DTYPES.filter((d) => d.kind !== "f16")) {
     assertEquals([d.wgsl.k, d.wgsl.v], [`kv_${d.kind}_k`, `kv_${d.kind}_v`]);

@@ -169,3 +169,19 @@ Deno.test("SequenceKv: randomized appends, rewinds and frees honour the window a
     assertEquals(arena.bytesUsed(), 0, `R=${recent}`);
   }
 });
+
+Deno.test("SequenceKv demotes to fewer mean bits only: int4 to k4v3 to int3, never back", () => {
+  const { arena, seq } = setup(0);
+  seq.append(rep("think", 8));
+  seq.append(["think"]);
+  assertEquals(shape(seq).slice(0, 2), ["think:int4:4", "think:int4:4"]);
+  // k4v3 keeps int4's keys and narrows the values: fewer bits, so a demotion
+  const op = seq.demote(0, "k4v3")!;
+  assertEquals([op.srcDtype, op.dtype], ["int4", "k4v3"]);
+  assertEquals(seq.blocks[0].dtype, "k4v3");
+  assertThrows(() => seq.demote(0, "int4"), RangeError, "Cannot demote");
+  assertThrows(() => seq.demote(0, "k4v3"), RangeError, "Cannot demote");
+  assertEquals(seq.demote(0, "int3")!.srcDtype, "k4v3");
+  seq.free();
+  assertEquals(arena.bytesUsed(), 0);
+});

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { KvSealer } from "../src/kv/sealer.ts";
 import { KV_DTYPES, type KvDtype } from "../src/kv/dtype.ts";
-import { type KvLayout, kvSections } from "../src/kv/layout.ts";
+import type { KvLayout } from "../src/kv/layout.ts";
 import type { KvSealOp } from "../src/kv/block_table.ts";
 import { decodeBlock, encodeBlock, packF16Block } from "./reference/kv_codec.ts";
 import { randomBlock } from "./reference/kv_data.ts";
@@ -33,7 +33,7 @@ function storage(device: GPUDevice, words: Uint32Array<ArrayBuffer>): GPUBuffer 
 
 /** The words of a block that carry data (the 16-byte pad is never written). */
 function dataWords(dtype: KvDtype, layout: KvLayout, words: Uint32Array): number[] {
-  return Array.from(words.subarray(0, kvSections(dtype.kind, dtype.bits, layout).dataWords));
+  return Array.from(words.subarray(0, dtype.sections(layout).dataWords));
 }
 
 Deno.test(

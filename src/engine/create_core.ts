@@ -168,6 +168,6 @@ function demotable(
     answer: config.kvCacheDtypeAnswer,
   }, profile);
   return policy.some((s) =>
-    phases[s.phase] !== "f16" && kvDtype(phases[s.phase]).bits > kvDtype(s.dtype).bits
+    phases[s.phase] !== "f16" && kvDtype(phases[s.phase]).meanBits > kvDtype(s.dtype).meanBits
   );
 }

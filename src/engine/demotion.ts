@@ -59,7 +59,7 @@ export class DemotionPlanner {
   ): SealOp[] {
     for (const step of this.#policy) {
       if (limit <= 0) return [];
-      const floorBits = kvDtype(step.dtype).bits;
+      const floorBits = kvDtype(step.dtype).meanBits;
       const bySlab = new Map<number, { seq: Sequence; index: number }[]>();
       for (const seq of running) {
         const blocks = seq.kv.blocks;
@@ -67,7 +67,7 @@ export class DemotionPlanner {
           const b = blocks[i];
           // f16 blocks stay f16: the user asked for full precision there
           if (b.phase !== step.phase || b.dtype === "f16") continue;
-          if (kvDtype(b.dtype).bits <= floorBits) continue;
+          if (kvDtype(b.dtype).meanBits <= floorBits) continue;
           if (busy.has(b.offset) || shared(b.offset)) continue;
           const slab = this.#arena.slabIndex(b.offset);
           const list = bySlab.get(slab) ?? [];
@@ -106,11 +106,11 @@ export class DemotionPlanner {
     busy: Set<number>,
     limit: number,
   ): { done: SealOp[]; more: boolean } {
-    const bits = kvDtype(dtype).bits;
+    const bits = kvDtype(dtype).meanBits;
     const done: SealOp[] = [];
     for (let i = 0; i < seq.kv.numSealed; i++) {
       const b = seq.kv.blocks[i];
-      if (b.phase !== "think" || kvDtype(b.dtype).bits <= bits || busy.has(b.offset)) continue;
+      if (b.phase !== "think" || kvDtype(b.dtype).meanBits <= bits || busy.has(b.offset)) continue;
       if (done.length >= limit) return { done, more: true };
       const op = seq.kv.demote(i, dtype);
       if (op === null) return { done, more: true };

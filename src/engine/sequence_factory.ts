@@ -139,7 +139,7 @@ export class SequenceFactory {
     const after = this.#opts.thinkAfterAnswer;
     if (after === undefined || after.trim().toLowerCase() === "none") return null;
     const d = kvDtype(after);
-    return d.bits < kvDtype(think).bits ? d.name : null;
+    return d.meanBits < kvDtype(think).meanBits ? d.name : null;
   }
 }
 

@@ -5,13 +5,7 @@
  * @module
  */
 import type { KvDtype } from "./dtype.ts";
-import {
-  type KvLayout,
-  type KvSections,
-  kvSections,
-  vGroupSize,
-  vGroupsPerToken,
-} from "./layout.ts";
+import { type KvLayout, type KvSections, vGroupSize, vGroupsPerToken } from "./layout.ts";
 
 /** K and V of one block, each [numKvHeads][blockSize][headDim]. */
 export interface DecodedKvBlock {
@@ -44,7 +38,7 @@ export function decodeKvBlock(
 ): DecodedKvBlock {
   const { numKvHeads: h, blockSize: b, headDim: d } = layout;
   const n = h * b * d;
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
+  const sec = dtype.sections(layout);
   if (words.length < sec.words) {
     throw new RangeError(`A ${dtype.name} block needs ${sec.words} words, got ${words.length}`);
   }
@@ -74,7 +68,7 @@ export function kvElementParams(
   t: number,
   d: number,
 ): { scale: number; min: number } {
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
+  const sec = dtype.sections(layout);
   if (dtype.kind === "f16") return { scale: 1, min: 0 };
   if (dtype.kind === "fp8") {
     return { scale: halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff), min: 0 };
@@ -93,7 +87,7 @@ export function decodeKvElement(
   t: number,
   d: number,
 ): number {
-  return element(dtype, layout, kvSections(dtype.kind, dtype.bits, layout), words, isK, h, t, d);
+  return element(dtype, layout, dtype.sections(layout), words, isK, h, t, d);
 }
 
 /** Word of an element's (scale, min) pair from the start of its params section (int, vec). */
@@ -147,10 +141,15 @@ function element(
     return f32(e4m3Value(code) * scale);
   }
   // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels;
-  // vec: one group per head vector, K and V alike
+  // vec: one group per head vector, K and V alike (V codes `vBits` wide)
   const param = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
   const codeIndex = kvCodeIndex(dtype, layout, isK, h, t, d);
-  const q = readBits(words, isK ? sec.kCodes : sec.vCodes, codeIndex, dtype.bits);
+  const q = readBits(
+    words,
+    isK ? sec.kCodes : sec.vCodes,
+    codeIndex,
+    isK ? dtype.bits : dtype.vBits,
+  );
   return f32(f32(q * halfValue(param & 0xffff)) + halfValue(param >>> 16));
 }
 

@@ -166,7 +166,7 @@ export class SequenceKv {
         `Block ${index} is shared through the prefix cache: it cannot be demoted`,
       );
     }
-    if (kvDtype(dtype).bits >= kvDtype(src.dtype).bits) {
+    if (kvDtype(dtype).meanBits >= kvDtype(src.dtype).meanBits) {
       throw new RangeError(`Cannot demote a ${src.dtype} block to ${dtype}`);
     }
     const dst = this.#arena.allocate(dtype, true);

@@ -124,7 +124,7 @@ export class KvDemoter {
     const f16Bytes = kvDtype("f16").blockBytes(this.#layout);
     const resealed = demotions.map((op, i) => {
       const to = kvDtype(op.dtype), from = kvDtype(op.srcDtype!);
-      if (from.kind === "f16" || to.bits >= from.bits) {
+      if (from.kind === "f16" || to.meanBits >= from.meanBits) {
         throw new RangeError(`A demotion goes to fewer bits: ${from.name} → ${to.name}`);
       }
       return { ...op, src: this.#scratch.offset + i * f16Bytes, srcDtype: undefined };

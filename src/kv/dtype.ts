@@ -2,12 +2,23 @@
  * The one registry of KV-cache dtypes. Each entry names its bits, aliases and codec family; the
  * family fixes the block layout (layout.ts), the seal branch (kernels/kv_seal.wgsl), the decode
  * branch (kernels/kv_decode.wgsl) and the oracle (tests/reference/kv_codec.ts). A dtype's id is
- * its family code · 16 + its bits, so a new width of a family is one line here.
+ * its family code · 16 + its (K) bits, so a new width of a family is one line here.
  *
  * Families: `int` (KIVI: keys per channel over the block's tokens, values per token in groups
  * of 32 channels, an f16 scale and minimum per group) and `vec` (one f16 scale and minimum per
  * head vector, keys and values alike). Both are asymmetric (min/max), which centres the keys'
  * per-channel offsets (the q/k/v biases) without a codebook.
+ *
+ * `vec` also stores V one bit narrower than K (`k4v3`, `k3v2`): keys set where attention looks
+ * and carry the outlier structure, values are averaged by it (KIVI, KVQuant find keys the more
+ * sensitive). Such a dtype takes family code 4 (KV_FAMILY_VEC_NARROW_V), so its id is
+ * 4 · 16 + its K bits: every existing id stays, ids stay unique, and a kernel that receives only
+ * the id (kernels/kv_demote.wgsl, the attention kernel's per-id branches) recovers both widths
+ * from it. A free pair of widths would need a second nibble and renumber every id; one bit is
+ * the split worth measuring.
+ * On the default model k4v3 keeps int4's attention KL (7.32e-3: the keys alone set it) at 4.50
+ * bits per element against 5.00, and its output error rises from 0.0725 to 0.1261 (int3 at
+ * 4.00 bits: 0.1595).
  *
  * Which family serves each public name, from `deno task bench:kv` (reports/bench/kv.md, block 16):
  * - `int4`, `int3`, `int2` are `vec`: the only family within 0.5 bit of its width at head_dim
@@ -23,7 +34,7 @@
  *   fp8's (kivi4 5.64e-3 to 1.34e-2).
  * @module
  */
-import { type KvCodecKind, type KvLayout, kvSections } from "./layout.ts";
+import { type KvCodecKind, type KvLayout, type KvSections, kvSections } from "./layout.ts";
 
 /** A KV-cache dtype. */
 export interface KvDtype {
@@ -31,8 +42,12 @@ export interface KvDtype {
   readonly name: string;
   /** Tag the attention and seal kernels switch on: family code · 16 + bits (f16 is 0). */
   readonly id: number;
-  /** Bits of one element's code, scales excluded. */
+  /** Bits of one K element's code, scales excluded (and of a V element's, but for `vBits`). */
   readonly bits: number;
+  /** Bits of one V element's code: `bits`, or one fewer for the narrow-V vec dtypes. */
+  readonly vBits: number;
+  /** Mean code bits of a K and a V element: what orders dtypes by width (a demotion lowers it). */
+  readonly meanBits: number;
   /** Codec family, which fixes the block layout (layout.ts). */
   readonly kind: KvCodecKind;
   /** Other accepted names (case-insensitive). */
@@ -51,6 +66,8 @@ export interface KvDtype {
   readonly wgsl: { readonly k: string; readonly v: string; readonly lanes: string };
   /** Bytes of one block in one layer's pool, every scale byte included, 16-byte aligned. */
   blockBytes(layout: KvLayout): number;
+  /** Where each part of one block lives (layout.ts). */
+  sections(layout: KvLayout): KvSections;
 }
 
 /** The name that means "the engine's base dtype"; the phase policy resolves it. */
@@ -66,6 +83,20 @@ export const KV_FAMILY_CODES: Readonly<Record<Exclude<KvCodecKind, "f16">, numbe
   vec: 3,
 };
 
+/** Family code of the vec dtypes whose V codes are one bit narrower than their K codes. */
+export const KV_FAMILY_VEC_NARROW_V = 4;
+
+/** The family code of a dtype's id (KV_FAMILY_CODES, or the narrow-V vec code). */
+export function kvFamilyCode(
+  kind: Exclude<KvCodecKind, "f16">,
+  bits: number,
+  vBits: number,
+): number {
+  if (vBits === bits) return KV_FAMILY_CODES[kind];
+  if (kind === "vec" && vBits === bits - 1) return KV_FAMILY_VEC_NARROW_V;
+  throw new RangeError(`A ${kind} dtype of ${bits}-bit K cannot store ${vBits}-bit V`);
+}
+
 /**
  * The rotation of the rotated families: x ↦ H·(s ⊙ x)/√D per head vector, H the Walsh-Hadamard
  * matrix and s a ±1 vector drawn from `seed` (tests/reference/hadamard.ts is its oracle).
@@ -77,19 +108,23 @@ function entry(
   kind: KvCodecKind,
   bits: number,
   aliases: readonly string[],
+  vBits: number = bits,
 ): KvDtype {
   const wgsl = kind === "f16"
     ? { k: "kv_f16", v: "kv_f16", lanes: "kv_f16_pair" } // kernels/kv_load.wgsl
     : { k: `kv_${kind}_k`, v: `kv_${kind}_v`, lanes: `kv_${kind}_lanes` };
   return {
     name,
-    id: kind === "f16" ? 0 : KV_FAMILY_CODES[kind] * 16 + bits,
+    id: kind === "f16" ? 0 : kvFamilyCode(kind, bits, vBits) * 16 + bits,
     bits,
+    vBits,
+    meanBits: (bits + vBits) / 2,
     kind,
     aliases,
     rotated: kind === "vec",
     wgsl,
-    blockBytes: (layout) => kvSections(kind, bits, layout).words * 4,
+    blockBytes: (layout) => kvSections(kind, bits, layout, vBits).words * 4,
+    sections: (layout) => kvSections(kind, bits, layout, vBits),
   };
 }
 
@@ -102,6 +137,8 @@ export const KV_DTYPES: readonly KvDtype[] = [
   entry("int3", "vec", 3, ["i3", "q3", "rot3"]),
   entry("int2", "vec", 2, ["i2", "q2", "rot2"]),
   entry("rot8", "vec", 8, []),
+  entry("k4v3", "vec", 4, [], 3),
+  entry("k3v2", "vec", 3, [], 2),
   entry("kivi4", "int", 4, []),
   entry("kivi3", "int", 3, []),
   entry("kivi2", "int", 2, []),

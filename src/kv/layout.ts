@@ -15,7 +15,9 @@
  *   (element 4i in the low byte); then one u32 per head: K scale (low half) and V scale (high).
  * - vec b (asymmetric, one group per head vector): K codes, V codes, K params, V params.
  *   K and V codes: one little-endian bitstream each, element (h, t, d) at code index
- *   (h·B + t)·D + d (a vector's codes are contiguous); padded to a u32.
+ *   (h·B + t)·D + d (a vector's codes are contiguous); padded to a u32. K codes have b bits,
+ *   V codes b or (the `kXvY` dtypes) fewer bits: the V section starts after ⌈H·B·D·b / 32⌉
+ *   words and the K params after the V codes' own ⌈H·B·D·vBits / 32⌉.
  *   K params, V params: one u32 per (h, t): f16 scale (low half) and f16 minimum (high half).
  *   Scales cost 32 / D bits per element: 0.25 at head_dim 128, 0.5 at 64.
  * Every block is padded to 16 bytes.
@@ -70,11 +72,22 @@ export function vGroupsPerToken(headDim: number): number {
   return Math.ceil(headDim / vGroupSize(headDim));
 }
 
-/** The sections of a block of `kind` with `bits` per element. */
-export function kvSections(kind: KvCodecKind, bits: number, layout: KvLayout): KvSections {
+/**
+ * The sections of a block of `kind` with `bits` per K element and `vBits` per V element (only
+ * the vec family stores V narrower than K).
+ */
+export function kvSections(
+  kind: KvCodecKind,
+  bits: number,
+  layout: KvLayout,
+  vBits: number = bits,
+): KvSections {
   const { numKvHeads: h, blockSize: b, headDim: d } = layout;
   const elems = h * b * d;
   let vCodes: number, kParams: number, vParams: number, end: number;
+  if (vBits !== bits && kind !== "vec") {
+    throw new RangeError(`Only the vec family stores V at other bits than K, not ${kind}`);
+  }
   if (kind === "f16") {
     vCodes = elems / 2;
     kParams = vParams = end = elems;
@@ -89,7 +102,7 @@ export function kvSections(kind: KvCodecKind, bits: number, layout: KvLayout): K
     end = vParams + h * b * vGroupsPerToken(d);
   } else {
     vCodes = Math.ceil((elems * bits) / 32);
-    kParams = 2 * vCodes;
+    kParams = vCodes + Math.ceil((elems * vBits) / 32);
     vParams = kParams + h * b;
     end = vParams + h * b;
   }

@@ -5,7 +5,7 @@
  */
 import type { SealOp } from "./types.ts";
 import { KV_FAMILY_CODES, kvDtype } from "./dtype.ts";
-import { checkLayout, type KvLayout, kvSections } from "./layout.ts";
+import { checkLayout, type KvLayout } from "./layout.ts";
 
 const KERNELS = new URL("../../kernels/", import.meta.url);
 const WORKGROUP_SIZE = 64;
@@ -90,8 +90,9 @@ export class KvSealer {
     const slots = this.#writeSlots(seals);
     const work = seals.map((s) => {
       const dtype = kvDtype(s.dtype);
-      const sec = kvSections(dtype.kind, dtype.bits, this.#layout);
-      return { groups: sec.paramGroups, codeWords: 2 * sec.vCodes };
+      const sec = dtype.sections(this.#layout);
+      // the K and V code words, which end where the params begin
+      return { groups: sec.paramGroups, codeWords: sec.kParams };
     });
     for (const pool of layerPools) {
       const bindGroup = this.#bindGroup(pool);
@@ -131,7 +132,7 @@ export class KvSealer {
       }
       const tokens = (s as { tokens?: number }).tokens ?? this.#layout.blockSize;
       data.set(
-        [s.src / 4, s.dst / 4, KV_FAMILY_CODES[dtype.kind], dtype.bits, tokens],
+        [s.src / 4, s.dst / 4, KV_FAMILY_CODES[dtype.kind], dtype.bits, tokens, dtype.vBits],
         (i * SLOT_BYTES) / 4,
       );
     });

@@ -155,8 +155,9 @@ export function renderReport(r: CalibrationResult, command: string, plotFile: st
     `Goal: ${goal}. Candidates: every (prompt, think, answer) assignment of the ladder, ordered by ` +
       "bytes and by the flip rate predicted from the one-phase rows (1 − Π(1 − flip rate)); the " +
       "first ones measured jointly. A phase with no block out of the window on these traces cannot " +
-      "be measured, so it takes the dtype of the phase with the most such blocks. Keys and values " +
-      "share a dtype: the server stores one dtype per block, so a K/V split could not be served.",
+      "be measured, so it takes the dtype of the phase with the most such blocks. A block's keys " +
+      "and values share its dtype; the `kXvY` dtypes (k4v3, k3v2) are how a K/V split is served: " +
+      "V one bit narrower than K.",
     "",
     "| candidate | bytes/token | predicted flip rate | measured flip rate | KL p99 |",
     "| --- | ---: | ---: | ---: | ---: |",

@@ -270,7 +270,7 @@ export class FakeRunner implements Runner {
 
   /** The entries a demotion copies; its source must hold every token it claims. */
   #demotionSource(stepId: number, op: NonNullable<StepInput["seals"]>[number]): KvEntry[] {
-    if (kvDtype(op.dtype).bits >= kvDtype(op.srcDtype!).bits) {
+    if (kvDtype(op.dtype).meanBits >= kvDtype(op.srcDtype!).meanBits) {
       throw new Error(`Step ${stepId}: demotion ${op.srcDtype} → ${op.dtype} adds bits`);
     }
     const entries = this.#kv.get(op.src) ?? [];

@@ -12,7 +12,7 @@ import {
   kvElementParams,
 } from "../../src/kv/block_decode.ts";
 import type { KvDtype } from "../../src/kv/dtype.ts";
-import { type KvLayout, kvSections, vGroupSize } from "../../src/kv/layout.ts";
+import { type KvLayout, type kvSections, vGroupSize } from "../../src/kv/layout.ts";
 
 /** K and V of one block, each [numKvHeads][blockSize][headDim]. */
 export interface KvBlockValues {
@@ -126,7 +126,7 @@ export function encodeBlock(
   values: KvBlockValues,
   tokens: number = layout.blockSize,
 ): Uint32Array<ArrayBuffer> {
-  const sec = kvSections(dtype.kind, dtype.bits, layout);
+  const sec = dtype.sections(layout);
   const words = new Uint32Array(sec.words);
   const f16 = unpackF16Block(packF16Block(values, layout), layout);
   if (dtype.kind === "f16") {
@@ -252,7 +252,7 @@ function encodeVec(
           words,
           params + h * b + t,
           codes,
-          dtype.bits,
+          isK ? dtype.bits : dtype.vBits,
           ds.map((d) => x[at(layout, h, t, d)]),
           ds.map((d) => kvCodeIndex(dtype, layout, isK, h, t, d)),
         );

@@ -20,7 +20,7 @@ export interface PlaygroundPage {
 export function playgroundPage(): PlaygroundPage {
   // the script reads these instead of keeping a second list of dtypes
   const config = JSON.stringify({
-    dtypes: KV_DTYPES.map((d) => ({ name: d.name, bits: d.bits })),
+    dtypes: KV_DTYPES.map((d) => ({ name: d.name, bits: d.meanBits })),
     phases: PHASES,
   }).replaceAll("<", "\\u003c");
   const options = KV_DTYPES.map((d) => `<option value="${d.name}">${d.name}</option>`).join("");
