@@ -5,7 +5,7 @@
  * generated tokens.
  *
  *   deno task bench:accuracy [--model DIR] [--problems FILE] [--n N] [--configs LIST]
- *                            [--recent-tokens LIST] [--weights LIST] [--json]
+ *                            [--recent-tokens LIST] [--block-size N] [--weights LIST] [--json]
  *
  * LIST is a comma list of configuration names (bench/accuracy_configs.ts): a dtype (`int4`,
  * every phase), `phase=dtype` pairs joined by `+` (`think=int4+answer=int8`, other phases f16),
@@ -62,6 +62,7 @@ const FLAGS = {
     "comma list of recent windows in tokens",
     { value: "LIST" },
   ),
+  "block-size": flag(integer(1).default(16), "tokens per KV block, every row", { value: "N" }),
   baseline: flag(
     text.optional(),
     "pair with the f16 row of an earlier --json run (same problems and n) instead of running f16 again",
@@ -185,7 +186,9 @@ async function main(): Promise<void> {
   const configs = parseConfigList(values.configs);
   const weightsList = values.weights.split(",").map((w) => weightsDtypeSchema.parse(w.trim()));
   const file = values.problems ?? `${model}/heldout.jsonl`;
-  const { problems, settings } = await loadProblems(model, file, n);
+  const loaded = await loadProblems(model, file, n);
+  const problems = loaded.problems;
+  const settings: RunSettings = { ...loaded.settings, blockSize: values.blockSize };
   // every row is paired with f16 on the same problems: from an earlier run, or run first
   const baseline = values.baseline ? await readBaseline(values.baseline, problems.length) : null;
   if (!baseline && !configs.some((c) => c.name === "f16")) {
@@ -223,7 +226,7 @@ async function main(): Promise<void> {
     );
   }
   console.log(
-    `model: ${model}, problems: ${file} (first ${problems.length}), max_tokens ${settings.maxTokens}, greedy\n`,
+    `model: ${model}, problems: ${file} (first ${problems.length}), max_tokens ${settings.maxTokens}, ${settings.blockSize}-token blocks, greedy\n`,
   );
   console.log(formatTable(rows));
   if (values.json) {

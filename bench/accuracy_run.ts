@@ -19,6 +19,8 @@ export interface RunSettings {
   maxTokens: number;
   /** How the model's matrices are stored (default f16). */
   weightsDtype?: WeightsDtype;
+  /** Tokens per KV block; undefined: the engine's default. */
+  blockSize?: number;
   /** Full-precision recent window; undefined: the engine's default. */
   recentTokens?: number;
 }
@@ -37,6 +39,7 @@ export function startEngine(
     maxNumBatchedTokens: settings.maxNumBatchedTokens,
     weightsDtype: settings.weightsDtype,
     kvRecentTokens: settings.recentTokens,
+    blockSize: settings.blockSize,
     // the pool below never queues more than this many requests at once
     maxWaiting: 2 * settings.maxNumSeqs,
     // a profile beside the model would override the engine's dtypes: only `calibrated` wants it
