@@ -16,6 +16,7 @@ const KV_FAMILY_FP8: u32 = 1u;
 const KV_FAMILY_INT: u32 = 2u;
 const KV_FAMILY_VEC: u32 = 3u;
 const KV_FAMILY_VEC_NARROW_V: u32 = 4u;
+const KV_FAMILY_SYM: u32 = 5u;
 
 fn kv_k_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
   let bits = dtype & 15u;
@@ -24,6 +25,7 @@ fn kv_k_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
     case KV_FAMILY_INT: { return kv_int_k(word_off, bits, kvh, t, d); }
     case KV_FAMILY_VEC: { return kv_vec_k(word_off, bits, bits, kvh, t, d); }
     case KV_FAMILY_VEC_NARROW_V: { return kv_vec_k(word_off, bits, bits - 1u, kvh, t, d); }
+    case KV_FAMILY_SYM: { return kv_sym_k(word_off, bits, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -35,6 +37,7 @@ fn kv_v_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
     case KV_FAMILY_INT: { return kv_int_v(word_off, bits, kvh, t, d); }
     case KV_FAMILY_VEC: { return kv_vec_v(word_off, bits, bits, kvh, t, d); }
     case KV_FAMILY_VEC_NARROW_V: { return kv_vec_v(word_off, bits, bits - 1u, kvh, t, d); }
+    case KV_FAMILY_SYM: { return kv_sym_v(word_off, bits, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -129,6 +132,31 @@ fn kv_vec_v(word_off: u32, k_bits: u32, v_bits: u32, kvh: u32, t: u32, d: u32) -
   let q = kv_read_bits(word_off + kv_int_code_words(k_bits), kv_at(kvh, t, d), v_bits);
   let param = kv_pool[word_off + kv_vec_v_params(k_bits, v_bits) + kvh * BLOCK_SIZE + t];
   return kv_dequant(param, q);
+}
+
+// sym: K codes, V codes (as vec), then one word per head vector pair: (K scale, V scale) as
+// f16; an element is (code - (2^b - 1) / 2) * scale, exact in f32
+
+fn kv_sym_params(bits: u32) -> u32 {
+  return 2u * kv_int_code_words(bits);
+}
+
+fn kv_sym_half(bits: u32) -> f32 {
+  return f32((1u << bits) - 1u) * 0.5;
+}
+
+fn kv_sym_scales(word_off: u32, bits: u32, kvh: u32, t: u32) -> vec2<f32> {
+  return unpack2x16float(kv_pool[word_off + kv_sym_params(bits) + kvh * BLOCK_SIZE + t]);
+}
+
+fn kv_sym_k(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off, kv_at(kvh, t, d), bits);
+  return (f32(q) - kv_sym_half(bits)) * kv_sym_scales(word_off, bits, kvh, t).x;
+}
+
+fn kv_sym_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off + kv_int_code_words(bits), kv_at(kvh, t, d), bits);
+  return (f32(q) - kv_sym_half(bits)) * kv_sym_scales(word_off, bits, kvh, t).y;
 }
 
 // fp8 (OCP e4m3): K bytes, V bytes, then per head one word of (K scale, V scale)

@@ -15,12 +15,14 @@ override WORKGROUP_SIZE: u32 = 64u;
 
 const KIND_FP8: u32 = 1u;
 const KIND_VEC: u32 = 3u;
+const KIND_SYM: u32 = 5u;
 
 struct Seal {
   src_word: u32,
   dst_word: u32,
   // family code (KV_FAMILY_CODES): 1 = fp8 (e4m3), 2 = asymmetric int of `bits` bits grouped
-  // KIVI-style, 3 = asymmetric int of `bits` bits, one group per head vector
+  // KIVI-style, 3 = asymmetric int of `bits` bits, one group per head vector, 5 = symmetric
+  // int of `bits` bits, one scale per head vector
   kind: u32,
   // bits of a K code, and of a V code (v_bits: fewer than bits only for vec)
   bits: u32,
@@ -109,6 +111,8 @@ fn seal_params(@builtin(global_invocation_id) gid: vec3<u32>) {
     fp8_params(gid.x);
   } else if (seal.kind == KIND_VEC) {
     vec_params(gid.x);
+  } else if (seal.kind == KIND_SYM) {
+    sym_params(gid.x);
   } else {
     int_params(gid.x);
   }
@@ -191,6 +195,33 @@ fn vec_params(g: u32) {
     select(0u, param, t < seal.tokens);
 }
 
+// sym: group g = (h, t) = (g / B, g % B), the K and V vectors of one token; each scale is
+// rounded up so that the largest magnitude stays within (2^b - 1) / 2 levels of 0
+fn sym_params(g: u32) {
+  if (g >= NUM_KV_HEADS * BLOCK_SIZE) {
+    return;
+  }
+  let h = g / BLOCK_SIZE;
+  let t = g % BLOCK_SIZE;
+  var amax = vec2<f32>(0.0);
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    let i = kv_at(h, t, d);
+    amax = max(amax, abs(vec2<f32>(src_value(i), src_value(kv_elems() + i))));
+  }
+  let half = kv_sym_half(seal.bits);
+  let param = f16_bits_up(amax.x / half) | (f16_bits_up(amax.y / half) << 16u);
+  kv_pool[seal.dst_word + kv_sym_params(seal.bits) + g] = select(0u, param, t < seal.tokens);
+}
+
+// The b-bit sym code of x: the nearest level (code - half) * scale, half + 0.5 = 2^(b-1).
+fn sym_code(x: f32, scale: f32, bits: u32) -> u32 {
+  if (scale == 0.0) {
+    return 0u;
+  }
+  let q = floor(x / scale + f32(1u << (bits - 1u)));
+  return u32(clamp(q, 0.0, f32((1u << bits) - 1u)));
+}
+
 // pass 2: one invocation per output code word (K words, then V words; int's K and V words are
 // as many, vec's V ones fewer when v_bits < bits)
 
@@ -242,15 +273,18 @@ fn int_codes(g: u32) {
     var t: u32;
     var d: u32;
     var param: u32;
-    if (seal.kind == KIND_VEC) {
+    if (seal.kind == KIND_VEC || seal.kind == KIND_SYM) {
       d = idx % HEAD_DIM;
       t = (idx / HEAD_DIM) % BLOCK_SIZE;
       h = idx / (HEAD_DIM * BLOCK_SIZE);
-      let params = select(
+      var params = select(
         kv_vec_k_params(seal.bits, seal.v_bits),
         kv_vec_v_params(seal.bits, seal.v_bits),
         is_v,
       );
+      if (seal.kind == KIND_SYM) {
+        params = kv_sym_params(seal.bits);
+      }
       param = kv_pool[seal.dst_word + params + h * BLOCK_SIZE + t];
     } else if (is_v) {
       d = idx % HEAD_DIM;
@@ -264,7 +298,11 @@ fn int_codes(g: u32) {
       param = kv_pool[seal.dst_word + kv_int_k_params(bits) + h * HEAD_DIM + d];
     }
     if (t < seal.tokens) {
-      let code = int_code(src_value(select(0u, kv_elems(), is_v) + kv_at(h, t, d)), param, bits);
+      let x = src_value(select(0u, kv_elems(), is_v) + kv_at(h, t, d));
+      var code = int_code(x, param, bits);
+      if (seal.kind == KIND_SYM) {
+        code = sym_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], bits);
+      }
       // the first code may start in the previous word, the last may run into the next
       let shift = i32(idx * bits) - i32(32u * w);
       out = out | select(code >> u32(-shift), code << u32(shift), shift >= 0);

@@ -34,7 +34,7 @@ function bound(
   d: number,
 ): number {
   const p = elementParams(dtype, layout, words, isK, h, t, d);
-  if (dtype.kind === "int" || dtype.kind === "vec") {
+  if (dtype.kind === "int" || dtype.kind === "vec" || dtype.kind === "sym") {
     // half a step of the element's group; the f32 arithmetic adds a few ulps of the group's range
     return p.scale / 2 + 4e-7 * (Math.abs(p.min) + p.scale * 2 ** dtype.bits);
   }
@@ -98,6 +98,19 @@ Deno.test("int codecs handle a partial last value group and a partial block with
     values.k.fill(NaN, 7 * 80, 16 * 80);
     values.v.fill(60000, 7 * 80, 16 * 80);
     checkRoundTrip(dtype, layout, values, 7);
+  }
+});
+
+Deno.test("sym codecs decode 0 exactly and keep a vector's largest magnitude in range", () => {
+  const layout = { numKvHeads: 1, blockSize: 16, headDim: 32 };
+  const n = 16 * 32;
+  const k = Float32Array.from({ length: n }, (_, i) => (i % 32 === 3 ? -7 : Math.sin(i)));
+  const values = { k, v: new Float32Array(n) };
+  for (const dtype of QUANTIZED.filter((d) => d.kind === "sym")) {
+    const out = decodeBlock(dtype, layout, encodeBlock(dtype, layout, values));
+    // an all-zero vector has scale 0 and decodes to 0; the extreme channel sits on the top level
+    assertEquals([out.v[0] + 0, out.v[77] + 0], [0, 0], dtype.name);
+    assertLessOrEqual(Math.abs(out.k[3] + 7), 1e-2, dtype.name);
   }
 });
 

@@ -74,6 +74,10 @@ export function kvElementParams(
     return { scale: halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff), min: 0 };
   }
   const w = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
+  if (dtype.kind === "sym") {
+    const scale = halfValue(isK ? w & 0xffff : w >>> 16);
+    return { scale, min: -symHalf(dtype.bits) * scale };
+  }
   return { scale: halfValue(w & 0xffff), min: halfValue(w >>> 16) };
 }
 
@@ -100,7 +104,7 @@ function paramIndex(
   d: number,
 ): number {
   const { blockSize: b, headDim } = layout;
-  if (dtype.kind === "vec") return h * b + t;
+  if (dtype.kind === "vec" || dtype.kind === "sym") return h * b + t;
   return isK
     ? h * headDim + d
     : (h * b + t) * vGroupsPerToken(headDim) + Math.floor(d / vGroupSize(headDim));
@@ -140,6 +144,12 @@ function element(
     const scale = halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff);
     return f32(e4m3Value(code) * scale);
   }
+  if (dtype.kind === "sym") {
+    const w = words[sec.kParams + h * b + t];
+    const q = readBits(words, isK ? sec.kCodes : sec.vCodes, i, dtype.bits);
+    // exact in f32: a half-integer of ≤ 8 bits times an f16
+    return (q - symHalf(dtype.bits)) * halfValue(isK ? w & 0xffff : w >>> 16);
+  }
   // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels;
   // vec: one group per head vector, K and V alike (V codes `vBits` wide)
   const param = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
@@ -151,6 +161,11 @@ function element(
     isK ? dtype.bits : dtype.vBits,
   );
   return f32(f32(q * halfValue(param & 0xffff)) + halfValue(param >>> 16));
+}
+
+/** The offset of the sym family's codes: element = (code − symHalf(bits)) · scale. */
+export function symHalf(bits: number): number {
+  return ((1 << bits) - 1) / 2;
 }
 
 /** Reads code `index` of a `bits`-wide little-endian bitstream at word `base`; codes may straddle words. */

@@ -7,7 +7,10 @@
  * Families: `int` (KIVI: keys per channel over the block's tokens, values per token in groups
  * of 32 channels, an f16 scale and minimum per group) and `vec` (one f16 scale and minimum per
  * head vector, keys and values alike). Both are asymmetric (min/max), which centres the keys'
- * per-channel offsets (the q/k/v biases) without a codebook.
+ * per-channel offsets (the q/k/v biases) without a codebook. `sym` is vec without the minimum:
+ * one f16 scale per head vector, levels symmetric about 0, half of vec's scale bytes (4.50 bits
+ * per element at head_dim 32 for sym4 against int4's 5.00); it relies on the rotation making a
+ * vector's channels near-symmetric about 0.
  *
  * `vec` also stores V one bit narrower than K (`k4v3`, `k3v2`): keys set where attention looks
  * and carry the outlier structure, values are averaged by it (KIVI, KVQuant find keys the more
@@ -81,6 +84,7 @@ export const KV_FAMILY_CODES: Readonly<Record<Exclude<KvCodecKind, "f16">, numbe
   fp8: 1,
   int: 2,
   vec: 3,
+  sym: 5,
 };
 
 /** Family code of the vec dtypes whose V codes are one bit narrower than their K codes. */
@@ -121,7 +125,7 @@ function entry(
     meanBits: (bits + vBits) / 2,
     kind,
     aliases,
-    rotated: kind === "vec",
+    rotated: kind === "vec" || kind === "sym",
     wgsl,
     blockBytes: (layout) => kvSections(kind, bits, layout, vBits).words * 4,
     sections: (layout) => kvSections(kind, bits, layout, vBits),
@@ -139,6 +143,8 @@ export const KV_DTYPES: readonly KvDtype[] = [
   entry("rot8", "vec", 8, []),
   entry("k4v3", "vec", 4, [], 3),
   entry("k3v2", "vec", 3, [], 2),
+  entry("sym4", "sym", 4, []),
+  entry("sym3", "sym", 3, []),
   entry("kivi4", "int", 4, []),
   entry("kivi3", "int", 3, []),
   entry("kivi2", "int", 2, []),

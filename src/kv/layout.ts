@@ -20,6 +20,11 @@
  *   words and the K params after the V codes' own ⌈H·B·D·vBits / 32⌉.
  *   K params, V params: one u32 per (h, t): f16 scale (low half) and f16 minimum (high half).
  *   Scales cost 32 / D bits per element: 0.25 at head_dim 128, 0.5 at 64.
+ * - sym b (symmetric, one group per head vector): K codes, V codes as in vec, then one u32 per
+ *   (h, t): the K vector's f16 scale (low half) and the V vector's (high half). Element =
+ *   (code − (2^b − 1)/2) · scale, levels symmetric about 0 (no minimum stored): K and V are
+ *   rotated, so a vector's channels are near-symmetric about 0 and the minimum buys little.
+ *   Scales cost 16 / D bits per element: 0.5 at head_dim 32, 0.125 at 128.
  * Every block is padded to 16 bytes.
  * @module
  */
@@ -35,7 +40,7 @@ export interface KvLayout {
 }
 
 /** How a dtype stores its elements. */
-export type KvCodecKind = "f16" | "fp8" | "int" | "vec";
+export type KvCodecKind = "f16" | "fp8" | "int" | "vec" | "sym";
 
 /** Word offsets of a block's parts and its size in words (16-byte aligned). */
 export interface KvSections {
@@ -100,13 +105,18 @@ export function kvSections(
     kParams = 2 * vCodes;
     vParams = kParams + h * d;
     end = vParams + h * b * vGroupsPerToken(d);
+  } else if (kind === "sym") {
+    vCodes = Math.ceil((elems * bits) / 32);
+    kParams = vParams = 2 * vCodes;
+    end = kParams + h * b;
   } else {
     vCodes = Math.ceil((elems * bits) / 32);
     kParams = vCodes + Math.ceil((elems * vBits) / 32);
     vParams = kParams + h * b;
     end = vParams + h * b;
   }
-  // fp8 has one scale word per head; int and vec one (scale, min) word per group
+  // fp8 has one scale word per head; int and vec one (scale, min) word per group; sym one
+  // (K scale, V scale) word per head vector pair
   const paramGroups = kind === "f16" ? 0 : kind === "fp8" ? h : end - kParams;
   return {
     kCodes: 0,

@@ -135,6 +135,8 @@ export function encodeBlock(
     encodeFp8(words, sec, layout, f16, tokens);
   } else if (dtype.kind === "int") {
     encodeInt(words, sec, dtype, layout, f16, tokens);
+  } else if (dtype.kind === "sym") {
+    encodeSym(words, sec, dtype, layout, f16, tokens);
   } else {
     encodeVec(words, sec, dtype, layout, f16, tokens);
   }
@@ -257,6 +259,42 @@ function encodeVec(
           ds.map((d) => kvCodeIndex(dtype, layout, isK, h, t, d)),
         );
       }
+    }
+  }
+}
+
+/** The b-bit sym code of x at a scale (f16 bits): the nearest level (code − (2^b − 1)/2)·scale. */
+export function symCode(x: number, bits: number, scaleBits: number): number {
+  const scale = f16Value(scaleBits);
+  if (scale === 0) return 0;
+  const q = Math.floor(f32(f32(x / scale) + 2 ** (bits - 1)));
+  return Math.min(Math.max(q, 0), (1 << bits) - 1);
+}
+
+function encodeSym(
+  words: Uint32Array,
+  sec: ReturnType<typeof kvSections>,
+  dtype: KvDtype,
+  layout: KvLayout,
+  f16: KvBlockValues,
+  tokens: number,
+) {
+  const { numKvHeads: hh, blockSize: b, headDim: dd } = layout;
+  const half = ((1 << dtype.bits) - 1) / 2;
+  for (let h = 0; h < hh; h++) {
+    for (let t = 0; t < tokens; t++) {
+      [f16.k, f16.v].forEach((x, s) => {
+        let amax = 0;
+        for (let d = 0; d < dd; d++) amax = Math.max(amax, Math.abs(x[at(layout, h, t, d)]));
+        // rounded up, so the largest magnitude stays within `half` levels of 0
+        const scaleBits = f16BitsUp(f32(amax / half));
+        words[sec.kParams + h * b + t] |= scaleBits << (16 * s);
+        for (let d = 0; d < dd; d++) {
+          const i = at(layout, h, t, d);
+          const code = symCode(x[i], dtype.bits, scaleBits);
+          writeBits(words, s === 0 ? sec.kCodes : sec.vCodes, i, dtype.bits, code);
+        }
+      });
     }
   }
 }
