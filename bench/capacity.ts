@@ -27,13 +27,13 @@ import type { EngineConfig } from "../src/engine/create_core.ts";
 import type { EngineApi, GenerateOutput, GenerateRequest } from "../src/engine/types.ts";
 import { kvDtype } from "../src/kv/dtype.ts";
 import { DEFAULT_KV_DEMOTION } from "../src/kv/demotion_policy.ts";
-import { loadProfile } from "../src/kv/profile.ts";
+import { blockSize, type KvProfile, loadProfile } from "../src/kv/profile.ts";
+import { DEFAULT_BLOCK_SIZE } from "../src/kv/block_table.ts";
 import type { Phase } from "../src/kv/types.ts";
 import { DEFAULT_MODEL_DIR } from "../src/server/flags.ts";
 import { writeTinyCheckpoint } from "../tests/helpers/tiny_checkpoint.ts";
 import { type HeldoutProblem, parseHeldout, scoreRequest } from "./accuracy_score.ts";
 
-const BLOCK_SIZE = 16;
 const MAX_NUM_SEQS = 64;
 /** f16 blocks per slab: small, so the slab demotion keeps in reserve costs little. */
 const SLAB_F16_BLOCKS = 2;
@@ -87,6 +87,8 @@ export interface CapacityRow {
 interface Config {
   name: string;
   dtypes: Record<Phase, string>;
+  /** The recent window (the profile's); undefined: the engine's default. */
+  recentTokens?: number;
   demotion: boolean;
   /** False: the same config with the prefix cache off (shared_prefix's miss baseline). */
   prefixCaching?: boolean;
@@ -103,6 +105,8 @@ interface Job {
 interface Workload {
   name: string;
   model: string;
+  /** Tokens per KV block of every config. */
+  blockSize: number;
   layout: { numLayers: number; numKvHeads: number; headDim: number };
   jobs: (engine: EngineApi) => Job[];
   /** Prompt tokens all requests share (shared_prefix), else 0. */
@@ -116,22 +120,31 @@ const HELP = `deno task bench:capacity [options]
   --trace-seqs N    long_trace: sequences (default 24)
   --trace-tokens N  long_trace: tokens each generates (default 2048)
   --workloads LIST  comma list of concurrent, shared_prefix, long_trace (default all)
+  --block-size N    tokens per KV block of every config (default: the default model's profile's
+                    block_size, else 16, on concurrent and shared_prefix; 16 on long_trace)
   --json            last stdout line: the rows as one JSON array`;
 
 /** The configs of a workload; shared_prefix adds f16 and the profile with the cache off. */
-function configs(profile: Record<Phase, string>, workload: string): Config[] {
+function configs(profile: KvProfile, workload: string): Config[] {
   const all = (d: string) => ({ prompt: d, think: d, answer: d });
+  const dtypes = {
+    prompt: profile.phases.prompt ?? "f16",
+    think: profile.phases.think ?? "f16",
+    answer: profile.phases.answer ?? "f16",
+  };
+  // the profile's rows run at the profile's window, as the engine serves it
+  const recentTokens = profile.recent_tokens;
   const list: Config[] = [
     { name: "f16", dtypes: all("f16"), demotion: false },
     { name: "int8", dtypes: all("int8"), demotion: false },
     { name: "int4", dtypes: all("int4"), demotion: false },
-    { name: "profile", dtypes: profile, demotion: false },
-    { name: "profile", dtypes: profile, demotion: true },
+    { name: "profile", dtypes, recentTokens, demotion: false },
+    { name: "profile", dtypes, recentTokens, demotion: true },
   ];
   if (workload === "shared_prefix") {
     list.push(
       { name: "f16", dtypes: all("f16"), demotion: false, prefixCaching: false },
-      { name: "profile", dtypes: profile, demotion: false, prefixCaching: false },
+      { name: "profile", dtypes, recentTokens, demotion: false, prefixCaching: false },
     );
   }
   return list;
@@ -154,7 +167,7 @@ interface RowRun {
 }
 
 async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
-  const f16Block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: BLOCK_SIZE });
+  const f16Block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: w.blockSize });
   const config: Partial<EngineConfig> = {
     kvCacheMemory: budget,
     kvSlabBytes: SLAB_F16_BLOCKS * f16Block,
@@ -162,7 +175,8 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
     kvCacheDtypeThink: c.dtypes.think,
     kvCacheDtypeAnswer: c.dtypes.answer,
     kvDemotion: c.demotion ? DEFAULT_KV_DEMOTION : "none",
-    blockSize: BLOCK_SIZE,
+    blockSize: w.blockSize,
+    kvRecentTokens: c.recentTokens,
     maxNumSeqs: MAX_NUM_SEQS,
     maxNumBatchedTokens: 1024,
     maxWaiting: 4096,
@@ -337,6 +351,7 @@ async function main(): Promise<void> {
       "trace-seqs": { type: "string" },
       "trace-tokens": { type: "string" },
       workloads: { type: "string" },
+      "block-size": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -358,13 +373,14 @@ async function main(): Promise<void> {
   const names = (values.workloads ?? "concurrent,shared_prefix,long_trace").split(",");
   const model = DEFAULT_MODEL_DIR.replace(/\/$/, "");
   const problems = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
-  const phases = (await loadProfile(model))?.phases;
-  if (!phases) throw new Error(`${model} has no phasekv.profile.json`);
-  const profile = {
-    prompt: phases.prompt ?? "f16",
-    think: phases.think ?? "f16",
-    answer: phases.answer ?? "f16",
-  };
+  const profile = await loadProfile(model);
+  if (!profile) throw new Error(`${model} has no phasekv.profile.json`);
+  const flagBlock = values["block-size"] === undefined
+    ? undefined
+    : int(values["block-size"], "block-size", 16);
+  // the default model's workloads serve it as its profile says; long_trace's checkpoint has none
+  const modelBlock = blockSize(flagBlock, profile);
+  const traceBlock = flagBlock ?? DEFAULT_BLOCK_SIZE;
   const tiny = { numLayers: 4, numKvHeads: 2, headDim: 32 };
   const workloads: Workload[] = [];
   for (const name of names) {
@@ -372,6 +388,7 @@ async function main(): Promise<void> {
       workloads.push({
         name,
         model,
+        blockSize: modelBlock,
         layout: tiny,
         jobs: problemJobs(problems.slice(0, n)),
         sharedTokens: () => 0,
@@ -380,6 +397,7 @@ async function main(): Promise<void> {
       workloads.push({
         name,
         model,
+        blockSize: modelBlock,
         layout: tiny,
         jobs: chatJobs(problems.slice(n, n + 2 * chats), chats),
         sharedTokens: sharedPrefixTokens(problems.slice(n, n + 2)),
@@ -389,6 +407,7 @@ async function main(): Promise<void> {
       workloads.push({
         name,
         model: dir,
+        blockSize: traceBlock,
         layout: TRACE_LAYOUT,
         jobs: () =>
           Array.from({ length: traceSeqs }, (_, i) => ({
@@ -409,7 +428,7 @@ async function main(): Promise<void> {
     const budget = await budgetFor(w);
     const f16Seqs = 4;
     console.error(
-      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest)`,
+      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks`,
     );
     // the scheduler is deterministic: a config equal to one already run (the profile when it
     // is a uniform dtype) gets that row under its own name rather than a second run
@@ -417,7 +436,13 @@ async function main(): Promise<void> {
     // rows of this workload, built once every run has ended (a miss run completes its twin)
     const entries: { run: RowRun; config: string }[] = [];
     const key = (c: Config) =>
-      JSON.stringify([c.dtypes.prompt, c.dtypes.think, c.dtypes.answer, c.demotion]);
+      JSON.stringify([
+        c.dtypes.prompt,
+        c.dtypes.think,
+        c.dtypes.answer,
+        c.recentTokens,
+        c.demotion,
+      ]);
     for (const c of configs(profile, w.name)) {
       const cache = c.prefixCaching !== false;
       const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}${
@@ -455,8 +480,8 @@ async function budgetFor(w: Workload): Promise<number> {
     const longest = Math.max(...jobs.map((j) => j.request.promptIds.length + j.request.maxTokens));
     // shared_prefix: a second turn carries the first and its answer
     const extra = jobs.some((j) => j.next) ? 2 * PROBLEM_MAX_TOKENS + 16 : 0;
-    const blocks = Math.ceil((longest + extra) / BLOCK_SIZE);
-    const block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: BLOCK_SIZE });
+    const blocks = Math.ceil((longest + extra) / w.blockSize);
+    const block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: w.blockSize });
     return 4 * blocks * block * w.layout.numLayers;
   } finally {
     await engine.close();

@@ -1,6 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { buildSummary, type SummaryInput } from "../src/engine/summary.ts";
 import { resolveKvPolicy } from "../src/kv/policy.ts";
+import { blockSize } from "../src/kv/profile.ts";
 
 // blocks of 16 tokens, one layer: f16 1024 bytes, int4 256 bytes
 const INPUT: SummaryInput = {
@@ -34,6 +35,18 @@ Deno.test("buildSummary counts the recent window's f16 blocks in the concurrency
   });
   assertEquals([fromProfile.recentTokens, fromProfile.recentSource], [16, "profile"]);
   assertEquals(buildSummary(INPUT).recentSource, "default");
+});
+
+Deno.test("blockSize() and the summary: --block-size beats the profile's block_size, else 16", () => {
+  const profile = { version: 1 as const, phases: {}, block_size: 8 };
+  assertEquals([blockSize(undefined, profile), blockSize(32, profile), blockSize(undefined)], [
+    8,
+    32,
+    16,
+  ]);
+  assertEquals(buildSummary({ ...INPUT, profile }).blockSource, "profile");
+  assertEquals(buildSummary({ ...INPUT, profile, kvBlockSize: 32 }).blockSource, "--block-size");
+  assertEquals(buildSummary(INPUT).blockSource, "default");
 });
 
 Deno.test("buildSummary reports each phase's source from the policy: a flag beats the profile", () => {

@@ -79,7 +79,7 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
     "127.0.0.1",
     8000,
     "auto",
-    16,
+    undefined, // the profile's block_size, else 16 (the engine resolves it)
   ]);
   assertStringIncludes(modelDir(flags), "models/phasekv-tiny-reasoner");
   assertEquals(parseServeArgs(["--help"]), null);

@@ -8,7 +8,7 @@
 import { dirname } from "node:path";
 import { flag, FlagError, type FlagValues, parseFlags, usageText } from "../config/flag_parser.ts";
 import { DEFAULT_MODEL_DIR, integer, MODEL_FLAGS, number, text } from "../config/flags.ts";
-import { DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
+import { DEFAULT_BLOCK_SIZE, DEFAULT_RECENT_TOKENS } from "../kv/block_table.ts";
 import { kvDtype } from "../kv/dtype.ts";
 import { calibrateModel } from "../taqg/calibrate.ts";
 import { parseHeldout } from "../taqg/heldout.ts";
@@ -80,6 +80,11 @@ export const CALIBRATE_FLAGS = {
   "kv-recent-tokens": flag(
     integer(0).default(DEFAULT_RECENT_TOKENS),
     "newest tokens kept f16 while measuring (recorded in the profile)",
+    { value: "N" },
+  ),
+  "block-size": flag(
+    integer(1).default(DEFAULT_BLOCK_SIZE),
+    "tokens per KV block while measuring (recorded in the profile)",
     { value: "N" },
   ),
   "probe-traces": flag(integer(0).default(8), "traces captured for ρ and attention KL", {
@@ -164,6 +169,7 @@ export async function main(args: string[]): Promise<number> {
     eval: evalSet,
     ladder: flags.dtypes,
     recentTokens: flags.kvRecentTokens,
+    blockSize: flags.blockSize,
     maxTokens: flags.maxTokens,
     maxFlipRate: flags.maxFlipRate,
     budgetBits: flags.budgetBits,

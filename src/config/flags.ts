@@ -132,7 +132,10 @@ export const ENGINE_FLAGS = {
     "matrices on the GPU: f16, int8 or int4 (quantized at load)",
     { value: "D", defaultText: "f16" },
   ),
-  "block-size": flag(integer(1).default(16), "tokens per KV block", { value: "N" }),
+  "block-size": flag(integer(1).optional(), "tokens per KV block", {
+    value: "N",
+    defaultText: "the profile's block_size, else 16",
+  }),
   "kv-recent-tokens": flag(
     integer(0).optional(),
     "newest tokens kept f16: a block is sealed once N newer tokens stand behind it",

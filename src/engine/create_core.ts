@@ -64,8 +64,8 @@ export interface EngineConfig {
    * the default; false: `--no-enable-prefix-caching`).
    */
   enablePrefixCaching?: boolean;
-  /** Tokens per KV block. */
-  blockSize: number;
+  /** Tokens per KV block (`--block-size`); default: the profile's `block_size`, else 16. */
+  blockSize?: number;
   /** How the model's matrices are stored on the GPU (default f16). */
   weightsDtype?: WeightsDtype;
   /** Bytes of one arena slab per layer (default: the arena's, 1 MiB). */
@@ -80,9 +80,8 @@ export interface EngineConfig {
   pipelineDepth: number;
 }
 
-/** Defaults: 16-token blocks, 16 sequences, two steps in flight (KV budget: see above). */
+/** Defaults: 16 sequences, two steps in flight (KV budget and block size: see above). */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
-  blockSize: 16,
   maxNumSeqs: 16,
   maxNumBatchedTokens: 512,
   maxWaiting: 256,

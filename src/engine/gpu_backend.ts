@@ -5,7 +5,7 @@
  */
 import { openGpu } from "../gpu/device.ts";
 import { demoterScratchBytes } from "../kv/demoter.ts";
-import { loadProfileSetting } from "../kv/profile.ts";
+import { blockSize, loadProfileSetting } from "../kv/profile.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import type { LoadedCheckpoint } from "../model/spec.ts";
@@ -68,14 +68,15 @@ export async function loadEngineParts(
   // one pool per layer, each within one storage binding
   // f16 scratch blocks past the arena's part of each pool, where demotions decode their sources
   const { numKvHeads, headDim } = ckpt.spec;
+  const tokensPerBlock = blockSize(config.blockSize, profile);
   const scratchBytes = demoterScratchBytes(
-    { numKvHeads, blockSize: config.blockSize, headDim },
+    { numKvHeads, blockSize: tokensPerBlock, headDim },
     DEMOTIONS_PER_STEP,
   );
   const perLayer = Math.min(budget / numLayers, gpu.maxBindingBytes - scratchBytes);
   const kvPoolBytes = Math.floor(perLayer / ALIGN) * ALIGN;
   const modelRunner = await ModelRunner.create(gpu, ckpt, {
-    blockSize: config.blockSize,
+    blockSize: tokensPerBlock,
     kvPoolBytes,
     demotionScratchBlocks: DEMOTIONS_PER_STEP,
     maxNumSeqs: config.maxNumSeqs,

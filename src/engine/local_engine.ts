@@ -72,6 +72,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
       policy: this.kvPolicy,
       profile: parts.profile ?? null,
       kvRecentTokens: config.kvRecentTokens,
+      kvBlockSize: config.blockSize,
     });
   }
 

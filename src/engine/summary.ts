@@ -30,6 +30,8 @@ export interface SummaryInput {
   profile: KvProfile | null;
   /** The window the user set (`--kv-recent-tokens`), if any. */
   kvRecentTokens?: number;
+  /** The block size the user set (`--block-size`), if any. */
+  kvBlockSize?: number;
 }
 
 /** The summary of an engine built from `input`. */
@@ -63,6 +65,11 @@ export function buildSummary(input: SummaryInput): EngineSummary {
     recentSource: input.kvRecentTokens !== undefined
       ? "--kv-recent-tokens"
       : input.profile?.recent_tokens !== undefined
+      ? "profile"
+      : "default",
+    blockSource: input.kvBlockSize !== undefined
+      ? "--block-size"
+      : input.profile?.block_size !== undefined
       ? "profile"
       : "default",
     maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),

@@ -259,6 +259,8 @@ export interface EngineSummary {
   recentTokens: number;
   /** `--kv-recent-tokens`, `profile` or `default`. */
   recentSource: string;
+  /** Where the block size came from: `--block-size`, `profile` or `default`. */
+  blockSource: string;
   /**
    * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
    * f16 and every other block at its costliest phase dtype.

@@ -23,6 +23,12 @@ export const OPEN_DTYPE = "f16";
  */
 export const DEFAULT_RECENT_TOKENS = 16;
 
+/**
+ * Default tokens per KV block (`--block-size`), vLLM's. A model's profile may set its own
+ * (`block_size`): short sequences waste less on an open block and a window of small blocks.
+ */
+export const DEFAULT_BLOCK_SIZE = 16;
+
 /** How a sequence lays out its blocks. */
 export interface SequenceKvOptions {
   /** Tokens per block. */

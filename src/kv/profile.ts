@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { DEFAULT_RECENT_TOKENS } from "./block_table.ts";
+import { DEFAULT_BLOCK_SIZE, DEFAULT_RECENT_TOKENS } from "./block_table.ts";
 import { kvDtype, UnknownKvDtypeError } from "./dtype.ts";
 
 /** File name of the profile inside a model directory. */
@@ -21,6 +21,7 @@ export const KvProfileSchema: z.ZodType<KvProfile> = z.looseObject({
     answer: dtypeName.optional(),
   }),
   recent_tokens: z.number().int().min(0).optional(),
+  block_size: z.number().int().min(1).optional(),
 });
 
 /** A calibration profile. */
@@ -31,6 +32,8 @@ export interface KvProfile {
   phases: { prompt?: string; think?: string; answer?: string };
   /** The full-precision recent window calibration measured the dtypes with, in tokens. */
   recent_tokens?: number;
+  /** Tokens per KV block calibration measured with; the engine uses it unless told otherwise. */
+  block_size?: number;
   /** Whatever else calibration recorded (measurements, provenance). */
   [key: string]: unknown;
 }
@@ -108,4 +111,9 @@ export async function loadProfileSetting(
 /** The recent window in force: the user's setting, else the profile's, else the default. */
 export function recentTokens(setting: number | undefined, profile?: KvProfile | null): number {
   return setting ?? profile?.recent_tokens ?? DEFAULT_RECENT_TOKENS;
+}
+
+/** Tokens per KV block in force: the user's setting, else the profile's, else the default. */
+export function blockSize(setting: number | undefined, profile?: KvProfile | null): number {
+  return setting ?? profile?.block_size ?? DEFAULT_BLOCK_SIZE;
 }

@@ -23,7 +23,8 @@ export function startupSummary(
     );
   }
   lines.push(
-    `max_model_len ${s.maxModelLen}, block size ${s.blockSize}, max_num_seqs ${s.maxNumSeqs}`,
+    `max_model_len ${s.maxModelLen}, block size ${s.blockSize} (from ${s.blockSource}), ` +
+      `max_num_seqs ${s.maxNumSeqs}`,
     `KV cache budget ${bytes(s.kvBudgetBytes)}: ${
       s.f16TokensFit.toLocaleString("en")
     } tokens at f16`,

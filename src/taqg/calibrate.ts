@@ -46,6 +46,8 @@ export interface CalibrateOptions {
   /** Quantized dtypes the search may give a phase (f16 is always allowed). */
   ladder: readonly string[];
   recentTokens: number;
+  /** Tokens per KV block the traces are measured with (recorded in the profile). */
+  blockSize: number;
   maxTokens: number;
   /** Flip-rate floor of the search (ignored with budgetBits). */
   maxFlipRate: number;
@@ -75,6 +77,8 @@ export interface CalibrationResult {
   numTraces: number;
   generatedTokens: number;
   recentTokens: number;
+  /** Tokens per KV block the measurement used. */
+  blockSize: number;
   /** Blocks each phase has outside the window on the traces: a phase with none is unmeasured. */
   sealedBlocks: Record<Phase, number>;
   goal: SearchGoal;
@@ -116,6 +120,7 @@ export async function calibrateModel(opts: CalibrateOptions): Promise<Calibratio
     maxSeqs: opts.batch,
     maxTokens: longestPrompt + opts.maxTokens,
     maxPromptRows: opts.batch * longestPrompt,
+    blockSize: opts.blockSize,
     markers: { openId: markers?.open ?? null, closeId: markers?.close ?? null },
   });
   const dims: ByteDims = { layout: runner.layout, numLayers: ckpt.spec.numLayers };
@@ -264,6 +269,7 @@ export async function calibrateModel(opts: CalibrateOptions): Promise<Calibratio
       numTraces: traces.length,
       generatedTokens: traces.reduce((n, t) => n + t.ids.length, 0),
       recentTokens: R,
+      blockSize: dims.layout.blockSize,
       sealedBlocks: sealed,
       goal,
       rows,

@@ -22,6 +22,7 @@ export function profileOf(r: CalibrationResult): KvProfile {
     model: r.model,
     phases: chosen?.dtypes ?? { prompt: "f16", think: "f16", answer: "f16" },
     recent_tokens: r.recentTokens,
+    block_size: r.blockSize,
     measured: {
       goal: r.goal,
       traces: r.numTraces,
