@@ -159,3 +159,38 @@ Deno.test("Think after answer: a sequence's think blocks are demoted when its an
   await engine.close();
   await plain.close();
 });
+
+Deno.test("Under memory pressure blocks are sealed straight at their floor; with room, at their dtype", async () => {
+  const reqs = [0, 1, 2, 3, 4, 5].map((i) => request(i));
+  const sealedAs = async (budget: number) => {
+    const { engine, runner } = engineWith({
+      ...QUANTIZED,
+      maxNumSeqs: 6,
+      maxNumBatchedTokens: 32,
+      kvCacheMemory: budget,
+      kvDemotion: "think:int3",
+    });
+    // think blocks seen sealed (not demoted), by dtype
+    const seen = new Set<string>();
+    await Promise.all(reqs.map(async (r) => {
+      for await (const _ of engine.generate(r)) {
+        for (const entry of engine.blockMap()) {
+          for (const b of entry.blocks) {
+            if (b.phase === "think" && !b.open && !b.demoted) seen.add(b.dtype);
+          }
+        }
+      }
+    }));
+    await engine.core.whenIdle();
+    assertEquals(runner.errors, []);
+    engine.core.scheduler.prefixCache?.clear();
+    assertEquals(engine.core.arena.bytesUsed(), 0);
+    await engine.close();
+    return { seen };
+  };
+  const roomy = await sealedAs(400 * F16_BLOCK_BYTES);
+  assertEquals([...roomy.seen].filter((d) => d !== "f16"), ["int8"]);
+  const tight = await sealedAs(30 * F16_BLOCK_BYTES);
+  // int3 blocks that no demotion produced: sealed at the floor while memory was short
+  assert(tight.seen.has("int3"), `think blocks sealed as ${[...tight.seen]}`);
+});

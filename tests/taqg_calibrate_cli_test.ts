@@ -29,6 +29,8 @@ const COMMON = [
   "24",
   "--kv-recent-tokens",
   "4",
+  "--block-size",
+  "8",
   "--probe-traces",
   "1",
 ];
@@ -52,7 +54,9 @@ Deno.test({
       );
       const profile = await loadProfile(`${out}/m`);
       assert(profile !== null, "the server's loader accepts the profile");
-      assertEquals(profile.recent_tokens, 4);
+      assertEquals([profile.recent_tokens, profile.block_size], [4, 8]);
+      // the demotion floors parse as --kv-demotion does (the loader checks them)
+      assert(typeof profile.demotion === "string");
       const report = await Deno.readTextFile(`${out}/m/report.md`);
       for (
         const text of [
@@ -64,6 +68,7 @@ Deno.test({
           "## Validation on the test part (n=3",
           "McNemar",
           "## Pareto plot",
+          "Demotion under memory pressure",
         ]
       ) assertStringIncludes(report, text);
       assert(!report.includes("proxies only"));

@@ -5,13 +5,9 @@
  */
 import { kvDtype } from "../kv/dtype.ts";
 import { PrefixCache } from "../kv/prefix_cache.ts";
-import {
-  DEFAULT_KV_DEMOTION,
-  type DemotionStep,
-  parseDemotionPolicy,
-} from "../kv/demotion_policy.ts";
+import { type DemotionStep, parseDemotionPolicy } from "../kv/demotion_policy.ts";
 import { resolvePhasePolicy } from "../kv/policy.ts";
-import { type KvProfile, recentTokens } from "../kv/profile.ts";
+import { demotionSetting, type KvProfile, recentTokens } from "../kv/profile.ts";
 import type { WeightsDtype } from "../model/weights_dtype.ts";
 import { DEFAULT_MIN_KV_BYTES } from "./kv_budget.ts";
 import type { Runner } from "../runner/types.ts";
@@ -51,7 +47,8 @@ export interface EngineConfig {
   kvRecentTokens?: number;
   /**
    * Demotion order and floors under memory pressure (`--kv-demotion`, e.g.
-   * "answer:int2,think:int3"; "none" preempts at once). Default DEFAULT_KV_DEMOTION.
+   * "answer:int2,think:int3"; "none" preempts at once). Default: the profile's `demotion`, else
+   * DEFAULT_KV_DEMOTION.
    */
   kvDemotion?: string;
   /**
@@ -102,7 +99,7 @@ export function createEngineCore(
   model: CoreModelInfo,
   config: EngineConfig,
 ): EngineCore {
-  const policy = parseDemotionPolicy(config.kvDemotion ?? DEFAULT_KV_DEMOTION);
+  const policy = parseDemotionPolicy(demotionSetting(config.kvDemotion, model.profile));
   const thinkAfter = config.kvCacheDtypeThinkAfterAnswer;
   const anyDemotion = policy.length > 0 || (thinkAfter !== undefined && thinkAfter !== "none");
   const maxDemotionsPerStep = anyDemotion ? runner.maxDemotionsPerStep ?? 0 : 0;
@@ -121,10 +118,11 @@ export function createEngineCore(
     reserveSlabs: maxDemotionsPerStep > 0 && demotable(policy, config, model.profile) ? 1 : 0,
   });
   const prefixCache = config.enablePrefixCaching === false ? null : new PrefixCache(arena);
+  const planner = new DemotionPlanner(policy, arena);
   const scheduler = new Scheduler(
     { ...config, maxDemotionsPerStep },
     arena,
-    new DemotionPlanner(policy, arena),
+    planner,
     prefixCache,
   );
   const factory = new SequenceFactory({
@@ -141,6 +139,10 @@ export function createEngineCore(
     thinkFraction: config.thinkFraction,
     recentTokens: recentTokens(config.kvRecentTokens, model.profile),
     thinkAfterAnswer: maxDemotionsPerStep > 0 ? thinkAfter : undefined,
+    // under memory pressure, blocks are sealed straight at their phase's demotion floor
+    sealDtype: maxDemotionsPerStep > 0
+      ? (phase, dtype) => planner.sealDtype(phase, dtype)
+      : undefined,
     prefixCache,
     openId: model.openId,
     closeId: model.closeId,

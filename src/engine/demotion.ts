@@ -29,6 +29,7 @@ export class DemotionPlanner {
   readonly #policy: readonly DemotionStep[];
   readonly #arena: KvArena;
   readonly #counts = new Map<string, DemotionCount>();
+  #pressure = false;
 
   /** A planner following `policy` on `arena`. */
   constructor(policy: readonly DemotionStep[], arena: KvArena) {
@@ -39,6 +40,29 @@ export class DemotionPlanner {
   /** Whether the policy demotes anything. */
   get enabled(): boolean {
     return this.#policy.length > 0;
+  }
+
+  /**
+   * Whether memory is short: set by the scheduler when a sequence could not grow or be admitted
+   * for lack of bytes, cleared when a step needed neither. While set, blocks are sealed straight
+   * at their phase's floor (sealDtype): demoting them later would cost a second encode and, as a
+   * slab holds one dtype, a reserve slab per freed slab (DESIGN.md, KV cache).
+   */
+  get underPressure(): boolean {
+    return this.#pressure;
+  }
+
+  /** Sets or clears memory pressure (the scheduler's call, once per step). */
+  setPressure(on: boolean): void {
+    this.#pressure = on;
+  }
+
+  /** The dtype a block of `phase` is sealed in now: its floor under pressure when narrower. */
+  sealDtype(phase: string, dtype: string): string {
+    if (!this.#pressure || dtype === "f16") return dtype;
+    const step = this.#policy.find((s) => s.phase === phase);
+    if (!step || kvDtype(step.dtype).meanBits >= kvDtype(dtype).meanBits) return dtype;
+    return step.dtype;
   }
 
   /** Counts by phase and destination dtype. */

@@ -126,7 +126,9 @@ export class Scheduler {
     this.#demoteAnsweredThink(out);
     // a running sequence that lacked KV this step would be starved by newcomers
     const starved = this.#scheduleRunning(out);
-    if (!starved) this.#admitWaiting(out);
+    const turnedAway = !starved && this.#admitWaiting(out);
+    // memory was short if a sequence could not grow or the next one in line did not fit
+    this.#demotion?.setPressure(starved || turnedAway);
     if (out.chunks.length > 0) {
       this.numScheduledSteps++;
       this.runningSeqSteps += this.running.length;
@@ -178,11 +180,14 @@ export class Scheduler {
     return starved;
   }
 
-  /** Admits waiting sequences in arrival order while slots, tokens and bytes last. */
-  #admitWaiting(out: SchedulerOutput): void {
+  /**
+   * Admits waiting sequences in arrival order while slots, tokens and bytes last; true when one
+   * was turned away for lack of bytes.
+   */
+  #admitWaiting(out: SchedulerOutput): boolean {
     while (this.waiting.length > 0 && this.#freeSlots.length > 0) {
       const seq = this.waiting[0];
-      if (this.#budgetLeft(out) === 0) return;
+      if (this.#budgetLeft(out) === 0) return false;
       const hit = seq.kv.adoptPrefix();
       const numTokens = Math.min(seq.numUnscheduledTokens, this.#budgetLeft(out));
       let chunk = this.#tryAppend(seq, numTokens);
@@ -195,7 +200,7 @@ export class Scheduler {
       if (chunk === null) {
         // a waiting sequence holds no cached block: eviction must be able to take them all
         seq.kv.free();
-        if (this.running.length > 0 || this.#arena.bytesUsed() > 0) return;
+        if (this.running.length > 0 || this.#arena.bytesUsed() > 0) return true;
         // alone in the arena: the demotion reserve is better spent than kept
         const alone = this.#arena.withoutReserve(() => this.#tryAppend(seq, numTokens));
         if (alone !== null) {
@@ -209,6 +214,7 @@ export class Scheduler {
       }
       this.#start(seq, chunk, hit, out);
     }
+    return false;
   }
 
   /** Moves the first waiting sequence into the running batch with its first chunk. */

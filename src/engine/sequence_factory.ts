@@ -36,6 +36,8 @@ export interface SequenceFactoryOptions {
   prefixCache?: PrefixCache | null;
   /** Dtype of a sequence's think blocks once its answer begins (demoted then); unset: kept. */
   thinkAfterAnswer?: string;
+  /** The dtype a block of `phase` is sealed in now, given its phase's dtype (memory pressure). */
+  sealDtype?: (phase: Phase, dtype: string) => string;
   openId: number | null;
   closeId: number | null;
 }
@@ -114,6 +116,7 @@ export class SequenceFactory {
     const after = this.#thinkAfter(dtypes.think);
     // think blocks sealed after the answer began go straight to the after-answer dtype
     let answered = false;
+    const now = this.#opts.sealDtype ?? ((_: Phase, dtype: string) => dtype);
     const seq: Sequence = new Sequence({
       id: request.requestId ?? `seq-${++this.#numCreated}`,
       request,
@@ -121,7 +124,7 @@ export class SequenceFactory {
       kv: new SequenceKv(arena, {
         blockSize,
         dtypeFor: (phase) =>
-          phase === "think" && answered && after !== null ? after : dtypes[phase],
+          now(phase, phase === "think" && answered && after !== null ? after : dtypes[phase]),
         recentTokens: recent,
         prefix: this.#opts.prefixCache
           ? { cache: this.#opts.prefixCache, promptIds: request.promptIds }

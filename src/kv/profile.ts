@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { DEFAULT_BLOCK_SIZE, DEFAULT_RECENT_TOKENS } from "./block_table.ts";
 import { kvDtype, UnknownKvDtypeError } from "./dtype.ts";
+import { DEFAULT_KV_DEMOTION, parseDemotionPolicy } from "./demotion_policy.ts";
 
 /** File name of the profile inside a model directory. */
 export const PROFILE_FILE = "phasekv.profile.json";
@@ -22,6 +23,7 @@ export const KvProfileSchema: z.ZodType<KvProfile> = z.looseObject({
   }),
   recent_tokens: z.number().int().min(0).optional(),
   block_size: z.number().int().min(1).optional(),
+  demotion: z.string().optional(),
 });
 
 /** A calibration profile. */
@@ -34,6 +36,8 @@ export interface KvProfile {
   recent_tokens?: number;
   /** Tokens per KV block calibration measured with; the engine uses it unless told otherwise. */
   block_size?: number;
+  /** The demotion order and floors measured on this model (`--kv-demotion`'s syntax). */
+  demotion?: string;
   /** Whatever else calibration recorded (measurements, provenance). */
   [key: string]: unknown;
 }
@@ -59,6 +63,14 @@ export function parseProfile(text: string, path: string): KvProfile {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new KvProfileError(path, `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  if (parsed.data.demotion !== undefined) {
+    try {
+      parseDemotionPolicy(parsed.data.demotion);
+    } catch (e) {
+      if (e instanceof RangeError) throw new KvProfileError(path, `demotion: ${e.message}`);
+      throw e;
+    }
   }
   for (const [phase, name] of Object.entries(parsed.data.phases)) {
     if (name === undefined || name.toLowerCase() === "auto") continue;
@@ -116,4 +128,9 @@ export function recentTokens(setting: number | undefined, profile?: KvProfile | 
 /** Tokens per KV block in force: the user's setting, else the profile's, else the default. */
 export function blockSize(setting: number | undefined, profile?: KvProfile | null): number {
   return setting ?? profile?.block_size ?? DEFAULT_BLOCK_SIZE;
+}
+
+/** The demotion policy in force: the user's `--kv-demotion`, else the profile's, else the default. */
+export function demotionSetting(setting: string | undefined, profile?: KvProfile | null): string {
+  return setting ?? profile?.demotion ?? DEFAULT_KV_DEMOTION;
 }

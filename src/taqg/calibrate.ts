@@ -6,6 +6,7 @@
  * f16, uniform dtypes and the random-block control on a test part never used to choose.
  * @module
  */
+import { chooseDemotion } from "./demotion_floor.ts";
 import { findThinkMarkers, loadChatTemplate } from "../model/chat_template.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
@@ -79,6 +80,8 @@ export interface CalibrationResult {
   recentTokens: number;
   /** Tokens per KV block the measurement used. */
   blockSize: number;
+  /** The demotion order and floors for the chosen policy (`--kv-demotion` syntax, or "none"). */
+  demotion: string;
   /** Blocks each phase has outside the window on the traces: a phase with none is unmeasured. */
   sealedBlocks: Record<Phase, number>;
   goal: SearchGoal;
@@ -270,6 +273,13 @@ export async function calibrateModel(opts: CalibrateOptions): Promise<Calibratio
       generatedTokens: traces.reduce((n, t) => n + t.ids.length, 0),
       recentTokens: R,
       blockSize: dims.layout.blockSize,
+      demotion: chooseDemotion(
+        policy,
+        opts.ladder,
+        (p, d) => perPhase.get(`${p}/${d}`),
+        sealed,
+        goal.kind === "floor" ? goal.maxFlipRate : opts.maxFlipRate,
+      ),
       sealedBlocks: sealed,
       goal,
       rows,

@@ -23,6 +23,7 @@ export function profileOf(r: CalibrationResult): KvProfile {
     phases: chosen?.dtypes ?? { prompt: "f16", think: "f16", answer: "f16" },
     recent_tokens: r.recentTokens,
     block_size: r.blockSize,
+    demotion: r.demotion,
     measured: {
       goal: r.goal,
       traces: r.numTraces,
@@ -181,6 +182,13 @@ export function renderReport(r: CalibrationResult, command: string, plotFile: st
           pct(r.longTrace.chosen / r.longTrace.f16, 0)
         }).`
       : "No candidate met the goal; the profile keeps f16.",
+    "",
+    `Demotion under memory pressure (the profile's \`demotion\`, \`--kv-demotion\` overrides it): ` +
+      (r.demotion === "none"
+        ? "**none**: no phase has a narrower dtype whose flip rate, that phase alone, stays under " +
+          "the floor (a phase with no block out of the window is not measured and not demoted)."
+        : `**${r.demotion}**: each phase's narrowest dtype whose flip rate, that phase alone, ` +
+          "stays under the floor; the least flipping first."),
     "",
   );
   if (r.test) {
