@@ -1,7 +1,9 @@
 /**
  * Capacity at a fixed KV budget: how many sequences run at once, how many are preempted and
  * recomputed, at what throughput and accuracy, for f16, int8, int4 (the only 4-bit dtype), the
- * calibrated profile, and the profile with demotion (--kv-demotion's default). The budget of each
+ * calibrated profile, and the profile with demotion (the profile's measured `demotion` on the
+ * default model's workloads, --kv-demotion's default on long_trace, whose checkpoint has no
+ * profile; blocks are then sealed at the floor while memory is short). The budget of each
  * workload is the one in which f16 runs 4 sequences at once: 4 × the f16 bytes of its longest
  * sequence at its longest (prompt + max_tokens). --max-num-seqs (64) is never the limit.
  *
@@ -27,7 +29,7 @@ import type { EngineConfig } from "../src/engine/create_core.ts";
 import type { EngineApi, GenerateOutput, GenerateRequest } from "../src/engine/types.ts";
 import { kvDtype } from "../src/kv/dtype.ts";
 import { DEFAULT_KV_DEMOTION } from "../src/kv/demotion_policy.ts";
-import { blockSize, type KvProfile, loadProfile } from "../src/kv/profile.ts";
+import { blockSize, demotionSetting, type KvProfile, loadProfile } from "../src/kv/profile.ts";
 import { DEFAULT_BLOCK_SIZE } from "../src/kv/block_table.ts";
 import type { Phase } from "../src/kv/types.ts";
 import { DEFAULT_MODEL_DIR } from "../src/server/flags.ts";
@@ -107,6 +109,8 @@ interface Workload {
   model: string;
   /** Tokens per KV block of every config. */
   blockSize: number;
+  /** The demotion policy of the rows with demotion (`--kv-demotion`'s syntax). */
+  demotion: string;
   layout: { numLayers: number; numKvHeads: number; headDim: number };
   jobs: (engine: EngineApi) => Job[];
   /** Prompt tokens all requests share (shared_prefix), else 0. */
@@ -174,7 +178,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
     kvCacheDtype: c.dtypes.prompt,
     kvCacheDtypeThink: c.dtypes.think,
     kvCacheDtypeAnswer: c.dtypes.answer,
-    kvDemotion: c.demotion ? DEFAULT_KV_DEMOTION : "none",
+    kvDemotion: c.demotion ? w.demotion : "none",
     blockSize: w.blockSize,
     kvRecentTokens: c.recentTokens,
     maxNumSeqs: MAX_NUM_SEQS,
@@ -381,6 +385,8 @@ async function main(): Promise<void> {
   // the default model's workloads serve it as its profile says; long_trace's checkpoint has none
   const modelBlock = blockSize(flagBlock, profile);
   const traceBlock = flagBlock ?? DEFAULT_BLOCK_SIZE;
+  // likewise the demotion floors: measured on the default model, the default on long_trace
+  const modelDemotion = demotionSetting(undefined, profile);
   const tiny = { numLayers: 4, numKvHeads: 2, headDim: 32 };
   const workloads: Workload[] = [];
   for (const name of names) {
@@ -389,6 +395,7 @@ async function main(): Promise<void> {
         name,
         model,
         blockSize: modelBlock,
+        demotion: modelDemotion,
         layout: tiny,
         jobs: problemJobs(problems.slice(0, n)),
         sharedTokens: () => 0,
@@ -398,6 +405,7 @@ async function main(): Promise<void> {
         name,
         model,
         blockSize: modelBlock,
+        demotion: modelDemotion,
         layout: tiny,
         jobs: chatJobs(problems.slice(n, n + 2 * chats), chats),
         sharedTokens: sharedPrefixTokens(problems.slice(n, n + 2)),
@@ -408,6 +416,7 @@ async function main(): Promise<void> {
         name,
         model: dir,
         blockSize: traceBlock,
+        demotion: DEFAULT_KV_DEMOTION,
         layout: TRACE_LAYOUT,
         jobs: () =>
           Array.from({ length: traceSeqs }, (_, i) => ({
@@ -428,7 +437,7 @@ async function main(): Promise<void> {
     const budget = await budgetFor(w);
     const f16Seqs = 4;
     console.error(
-      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks`,
+      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks, demotion ${w.demotion}`,
     );
     // the scheduler is deterministic: a config equal to one already run (the profile when it
     // is a uniform dtype) gets that row under its own name rather than a second run
