@@ -17,6 +17,7 @@ const KV_FAMILY_INT: u32 = 2u;
 const KV_FAMILY_VEC: u32 = 3u;
 const KV_FAMILY_VEC_NARROW_V: u32 = 4u;
 const KV_FAMILY_SYM: u32 = 5u;
+const KV_FAMILY_ZP: u32 = 6u;
 
 fn kv_k_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
   let bits = dtype & 15u;
@@ -26,6 +27,7 @@ fn kv_k_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
     case KV_FAMILY_VEC: { return kv_vec_k(word_off, bits, bits, kvh, t, d); }
     case KV_FAMILY_VEC_NARROW_V: { return kv_vec_k(word_off, bits, bits - 1u, kvh, t, d); }
     case KV_FAMILY_SYM: { return kv_sym_k(word_off, bits, kvh, t, d); }
+    case KV_FAMILY_ZP: { return kv_zp_k(word_off, bits, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -38,6 +40,7 @@ fn kv_v_quant(word_off: u32, dtype: u32, kvh: u32, t: u32, d: u32) -> f32 {
     case KV_FAMILY_VEC: { return kv_vec_v(word_off, bits, bits, kvh, t, d); }
     case KV_FAMILY_VEC_NARROW_V: { return kv_vec_v(word_off, bits, bits - 1u, kvh, t, d); }
     case KV_FAMILY_SYM: { return kv_sym_v(word_off, bits, kvh, t, d); }
+    case KV_FAMILY_ZP: { return kv_zp_v(word_off, bits, kvh, t, d); }
     default: { return 0.0; }
   }
 }
@@ -157,6 +160,29 @@ fn kv_sym_k(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
 fn kv_sym_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
   let q = kv_read_bits(word_off + kv_int_code_words(bits), kv_at(kvh, t, d), bits);
   return (f32(q) - kv_sym_half(bits)) * kv_sym_scales(word_off, bits, kvh, t).y;
+}
+
+// zp: sym's layout, then one byte per head vector pair (four to a word): the K vector's
+// integer zero point in the low nibble, the V vector's in the high one; an element is
+// (code - zero point) * scale, exact in f32
+
+fn kv_zp_point(word_off: u32, bits: u32, kvh: u32, t: u32, is_v: bool) -> f32 {
+  let row = kvh * BLOCK_SIZE + t;
+  let at = word_off + kv_sym_params(bits) + NUM_KV_HEADS * BLOCK_SIZE + (row >> 2u);
+  let byte = (kv_pool[at] >> (8u * (row & 3u))) & 0xffu;
+  return f32(select(byte & 15u, byte >> 4u, is_v));
+}
+
+fn kv_zp_k(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off, kv_at(kvh, t, d), bits);
+  let z = kv_zp_point(word_off, bits, kvh, t, false);
+  return (f32(q) - z) * kv_sym_scales(word_off, bits, kvh, t).x;
+}
+
+fn kv_zp_v(word_off: u32, bits: u32, kvh: u32, t: u32, d: u32) -> f32 {
+  let q = kv_read_bits(word_off + kv_int_code_words(bits), kv_at(kvh, t, d), bits);
+  let z = kv_zp_point(word_off, bits, kvh, t, true);
+  return (f32(q) - z) * kv_sym_scales(word_off, bits, kvh, t).y;
 }
 
 // fp8 (OCP e4m3): K bytes, V bytes, then per head one word of (K scale, V scale)

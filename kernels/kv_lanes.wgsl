@@ -111,6 +111,19 @@ fn kv_sym_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32
   return vec2<f32>(scales.x, -kv_sym_half(kbits) * scales.x);
 }
 
+// zp: as sym, with each vector's minimum -(zero point) * scale
+fn kv_zp_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
+  let k_words = kv_int_code_words(kbits);
+  let scales = kv_sym_scales(word_off, kbits, kvh, t);
+  let row = kvh * BLOCK_SIZE + t;
+  if (is_v) {
+    kv_lanes_codes(word_off + k_words, row * HEAD_DIM + d0, vbits);
+    return vec2<f32>(scales.y, -kv_zp_point(word_off, kbits, kvh, t, true) * scales.y);
+  }
+  kv_lanes_codes(word_off, row * HEAD_DIM + d0, kbits);
+  return vec2<f32>(scales.x, -kv_zp_point(word_off, kbits, kvh, t, false) * scales.x);
+}
+
 // int (KIVI): K codes grouped per channel over the block's tokens, V codes per token; K params
 // per channel, V params per token and group of kv_v_group() channels.
 fn kv_int_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
@@ -181,11 +194,13 @@ fn kv_int_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbit
   }
 }
 
-// vec, sym and fp8 keep nothing across tokens.
+// vec, sym, zp and fp8 keep nothing across tokens.
 fn kv_vec_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {}
 fn kv_vec_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {}
 fn kv_sym_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {}
 fn kv_sym_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {}
+fn kv_zp_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {}
+fn kv_zp_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {}
 fn kv_fp8_lanes_block(word_off: u32, kvh: u32, d0: u32, kbits: u32, vbits: u32) {}
 fn kv_fp8_lanes_chunk(word_off: u32, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) {}
 

@@ -16,13 +16,15 @@ override WORKGROUP_SIZE: u32 = 64u;
 const KIND_FP8: u32 = 1u;
 const KIND_VEC: u32 = 3u;
 const KIND_SYM: u32 = 5u;
+const KIND_ZP: u32 = 6u;
 
 struct Seal {
   src_word: u32,
   dst_word: u32,
   // family code (KV_FAMILY_CODES): 1 = fp8 (e4m3), 2 = asymmetric int of `bits` bits grouped
   // KIVI-style, 3 = asymmetric int of `bits` bits, one group per head vector, 5 = symmetric
-  // int of `bits` bits, one scale per head vector
+  // int of `bits` bits, one scale per head vector, 6 = int of `bits` bits with an integer zero
+  // point, one scale and zero point per head vector
   kind: u32,
   // bits of a K code, and of a V code (v_bits: fewer than bits only for vec)
   bits: u32,
@@ -113,6 +115,8 @@ fn seal_params(@builtin(global_invocation_id) gid: vec3<u32>) {
     vec_params(gid.x);
   } else if (seal.kind == KIND_SYM) {
     sym_params(gid.x);
+  } else if (seal.kind == KIND_ZP) {
+    zp_params(gid.x);
   } else {
     int_params(gid.x);
   }
@@ -213,6 +217,57 @@ fn sym_params(g: u32) {
   kv_pool[seal.dst_word + kv_sym_params(seal.bits) + g] = select(0u, param, t < seal.tokens);
 }
 
+// zp: group g covers head vector pairs (rows h * B + t) 4g .. 4g + 3, whose zero points share
+// one word. Each vector's range is widened to hold 0, its scale rounded up as int_param's, and
+// its zero point is the level nearest 0: floor(-lo / scale + 0.5), within [0, 2^b - 1].
+fn zp_params(g: u32) {
+  let rows = NUM_KV_HEADS * BLOCK_SIZE;
+  if (4u * g >= rows) {
+    return;
+  }
+  let top = f32((1u << seal.bits) - 1u);
+  var points = 0u;
+  for (var j = 0u; j < 4u; j++) {
+    let row = 4u * g + j;
+    if (row >= rows) {
+      break;
+    }
+    let t = row % BLOCK_SIZE;
+    var lo = vec2<f32>(0.0);
+    var hi = vec2<f32>(0.0);
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      let i = kv_at(row / BLOCK_SIZE, t, d);
+      let x = vec2<f32>(src_value(i), src_value(kv_elems() + i));
+      lo = min(lo, x);
+      hi = max(hi, x);
+    }
+    let sk = f16_bits_up((hi.x - lo.x) / top);
+    let sv = f16_bits_up((hi.y - lo.y) / top);
+    let zk = zp_point(lo.x, f16_value(sk), top);
+    let zv = zp_point(lo.y, f16_value(sv), top);
+    let valid = t < seal.tokens;
+    kv_pool[seal.dst_word + kv_sym_params(seal.bits) + row] = select(0u, sk | (sv << 16u), valid);
+    points = points | select(0u, (zk | (zv << 4u)) << (8u * j), valid);
+  }
+  kv_pool[seal.dst_word + kv_sym_params(seal.bits) + rows + g] = points;
+}
+
+fn zp_point(lo: f32, scale: f32, top: f32) -> u32 {
+  if (scale == 0.0) {
+    return 0u;
+  }
+  return u32(clamp(floor(-lo / scale + 0.5), 0.0, top));
+}
+
+// The b-bit zp code of x: the nearest level (code - z) * scale.
+fn zp_code(x: f32, scale: f32, z: f32, bits: u32) -> u32 {
+  if (scale == 0.0) {
+    return 0u;
+  }
+  let q = floor(x / scale + (z + 0.5));
+  return u32(clamp(q, 0.0, f32((1u << bits) - 1u)));
+}
+
 // The b-bit sym code of x: the nearest level (code - half) * scale, half + 0.5 = 2^(b-1).
 fn sym_code(x: f32, scale: f32, bits: u32) -> u32 {
   if (scale == 0.0) {
@@ -273,7 +328,7 @@ fn int_codes(g: u32) {
     var t: u32;
     var d: u32;
     var param: u32;
-    if (seal.kind == KIND_VEC || seal.kind == KIND_SYM) {
+    if (seal.kind == KIND_VEC || seal.kind == KIND_SYM || seal.kind == KIND_ZP) {
       d = idx % HEAD_DIM;
       t = (idx / HEAD_DIM) % BLOCK_SIZE;
       h = idx / (HEAD_DIM * BLOCK_SIZE);
@@ -282,7 +337,7 @@ fn int_codes(g: u32) {
         kv_vec_v_params(seal.bits, seal.v_bits),
         is_v,
       );
-      if (seal.kind == KIND_SYM) {
+      if (seal.kind == KIND_SYM || seal.kind == KIND_ZP) {
         params = kv_sym_params(seal.bits);
       }
       param = kv_pool[seal.dst_word + params + h * BLOCK_SIZE + t];
@@ -302,6 +357,10 @@ fn int_codes(g: u32) {
       var code = int_code(x, param, bits);
       if (seal.kind == KIND_SYM) {
         code = sym_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], bits);
+      }
+      if (seal.kind == KIND_ZP) {
+        let z = kv_zp_point(seal.dst_word, bits, h, t, is_v);
+        code = zp_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], z, bits);
       }
       // the first code may start in the previous word, the last may run into the next
       let shift = i32(idx * bits) - i32(32u * w);

@@ -316,7 +316,7 @@ Deno.test("paged attention over mixed-dtype blocks: 32 lanes, block 32, GQA 6, w
     numHeads: 12,
     numKvHeads: 2,
     headDim: 64,
-    contexts: [333, 70],
+    contexts: [333, 250],
     minSplitTokens: 64,
     maxSplitTokens: 40,
     lanes: 32,

@@ -78,6 +78,10 @@ export function kvElementParams(
     const scale = halfValue(isK ? w & 0xffff : w >>> 16);
     return { scale, min: -symHalf(dtype.bits) * scale };
   }
+  if (dtype.kind === "zp") {
+    const scale = halfValue(isK ? w & 0xffff : w >>> 16);
+    return { scale, min: -zeroPoint(layout, sec, words, isK, h, t) * scale };
+  }
   return { scale: halfValue(w & 0xffff), min: halfValue(w >>> 16) };
 }
 
@@ -104,7 +108,7 @@ function paramIndex(
   d: number,
 ): number {
   const { blockSize: b, headDim } = layout;
-  if (dtype.kind === "vec" || dtype.kind === "sym") return h * b + t;
+  if (dtype.kind === "vec" || dtype.kind === "sym" || dtype.kind === "zp") return h * b + t;
   return isK
     ? h * headDim + d
     : (h * b + t) * vGroupsPerToken(headDim) + Math.floor(d / vGroupSize(headDim));
@@ -150,6 +154,12 @@ function element(
     // exact in f32: a half-integer of ≤ 8 bits times an f16
     return (q - symHalf(dtype.bits)) * halfValue(isK ? w & 0xffff : w >>> 16);
   }
+  if (dtype.kind === "zp") {
+    const w = words[sec.kParams + h * b + t];
+    const q = readBits(words, isK ? sec.kCodes : sec.vCodes, i, dtype.bits);
+    // exact in f32: a small integer times an f16
+    return (q - zeroPoint(layout, sec, words, isK, h, t)) * halfValue(isK ? w & 0xffff : w >>> 16);
+  }
   // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels;
   // vec: one group per head vector, K and V alike (V codes `vBits` wide)
   const param = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
@@ -161,6 +171,21 @@ function element(
     isK ? dtype.bits : dtype.vBits,
   );
   return f32(f32(q * halfValue(param & 0xffff)) + halfValue(param >>> 16));
+}
+
+/** The zero point of head vector (h, t) of a zp block: a nibble of its (K, V) byte. */
+function zeroPoint(
+  layout: KvLayout,
+  sec: KvSections,
+  words: Uint32Array,
+  isK: boolean,
+  h: number,
+  t: number,
+): number {
+  const row = h * layout.blockSize + t;
+  const byte = (words[sec.kParams + layout.numKvHeads * layout.blockSize + (row >> 2)] >>>
+    (8 * (row & 3))) & 0xff;
+  return isK ? byte & 15 : byte >>> 4;
 }
 
 /** The offset of the sym family's codes: element = (code − symHalf(bits)) · scale. */

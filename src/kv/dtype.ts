@@ -10,7 +10,9 @@
  * per-channel offsets (the q/k/v biases) without a codebook. `sym` is vec without the minimum:
  * one f16 scale per head vector, levels symmetric about 0, half of vec's scale bytes (4.50 bits
  * per element at head_dim 32 for sym4 against int4's 5.00); it relies on the rotation making a
- * vector's channels near-symmetric about 0.
+ * vector's channels near-symmetric about 0. `zp` keeps vec's asymmetry at 12 bits less per
+ * vector: an f16 scale and a 4-bit integer zero point (AWQ's and GPTQ's asymmetric form), 4.625
+ * bits per element at head_dim 32 for zp4.
  *
  * `vec` also stores V one bit narrower than K (`k4v3`, `k3v2`): keys set where attention looks
  * and carry the outlier structure, values are averaged by it (KIVI, KVQuant find keys the more
@@ -85,6 +87,7 @@ export const KV_FAMILY_CODES: Readonly<Record<Exclude<KvCodecKind, "f16">, numbe
   int: 2,
   vec: 3,
   sym: 5,
+  zp: 6,
 };
 
 /** Family code of the vec dtypes whose V codes are one bit narrower than their K codes. */
@@ -125,7 +128,7 @@ function entry(
     meanBits: (bits + vBits) / 2,
     kind,
     aliases,
-    rotated: kind === "vec" || kind === "sym",
+    rotated: kind === "vec" || kind === "sym" || kind === "zp",
     wgsl,
     blockBytes: (layout) => kvSections(kind, bits, layout, vBits).words * 4,
     sections: (layout) => kvSections(kind, bits, layout, vBits),
@@ -145,6 +148,8 @@ export const KV_DTYPES: readonly KvDtype[] = [
   entry("k3v2", "vec", 3, [], 2),
   entry("sym4", "sym", 4, []),
   entry("sym3", "sym", 3, []),
+  entry("zp4", "zp", 4, []),
+  entry("zp3", "zp", 3, []),
   entry("kivi4", "int", 4, []),
   entry("kivi3", "int", 3, []),
   entry("kivi2", "int", 2, []),

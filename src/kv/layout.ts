@@ -25,6 +25,12 @@
  *   (code − (2^b − 1)/2) · scale, levels symmetric about 0 (no minimum stored): K and V are
  *   rotated, so a vector's channels are near-symmetric about 0 and the minimum buys little.
  *   Scales cost 16 / D bits per element: 0.5 at head_dim 32, 0.125 at 128.
+ * - zp b (b ≤ 4; asymmetric with an integer zero point, one group per head vector): K codes, V
+ *   codes and scale words as in sym, then one byte per (h, t), four to a u32 (row h·B + t in
+ *   byte (h·B + t) % 4): the K vector's zero point z in the low nibble, the V vector's in the
+ *   high one. Element = (code − z) · scale. The range [−z·scale, (2^b − 1 − z)·scale] always
+ *   holds 0, and z is rounded to the nearest level, so it costs vec's minimum 12 bits less:
+ *   20 / D bits per element, 0.625 at head_dim 32, 0.156 at 128.
  * Every block is padded to 16 bytes.
  * @module
  */
@@ -40,7 +46,7 @@ export interface KvLayout {
 }
 
 /** How a dtype stores its elements. */
-export type KvCodecKind = "f16" | "fp8" | "int" | "vec" | "sym";
+export type KvCodecKind = "f16" | "fp8" | "int" | "vec" | "sym" | "zp";
 
 /** Word offsets of a block's parts and its size in words (16-byte aligned). */
 export interface KvSections {
@@ -109,6 +115,11 @@ export function kvSections(
     vCodes = Math.ceil((elems * bits) / 32);
     kParams = vParams = 2 * vCodes;
     end = kParams + h * b;
+  } else if (kind === "zp") {
+    if (bits > 4) throw new RangeError(`A zp dtype stores zero points in 4 bits, not ${bits}`);
+    vCodes = Math.ceil((elems * bits) / 32);
+    kParams = vParams = 2 * vCodes;
+    end = kParams + h * b + Math.ceil((h * b) / 4);
   } else {
     vCodes = Math.ceil((elems * bits) / 32);
     kParams = vCodes + Math.ceil((elems * vBits) / 32);
@@ -116,8 +127,15 @@ export function kvSections(
     end = vParams + h * b;
   }
   // fp8 has one scale word per head; int and vec one (scale, min) word per group; sym one
-  // (K scale, V scale) word per head vector pair
-  const paramGroups = kind === "f16" ? 0 : kind === "fp8" ? h : end - kParams;
+  // (K scale, V scale) word per head vector pair; zp one invocation per zero-point word (four
+  // head vector pairs), as their bytes share it
+  const paramGroups = kind === "f16"
+    ? 0
+    : kind === "fp8"
+    ? h
+    : kind === "zp"
+    ? Math.ceil((h * b) / 4)
+    : end - kParams;
   return {
     kCodes: 0,
     vCodes,

@@ -137,6 +137,8 @@ export function encodeBlock(
     encodeInt(words, sec, dtype, layout, f16, tokens);
   } else if (dtype.kind === "sym") {
     encodeSym(words, sec, dtype, layout, f16, tokens);
+  } else if (dtype.kind === "zp") {
+    encodeZp(words, sec, dtype, layout, f16, tokens);
   } else {
     encodeVec(words, sec, dtype, layout, f16, tokens);
   }
@@ -293,6 +295,56 @@ function encodeSym(
           const i = at(layout, h, t, d);
           const code = symCode(x[i], dtype.bits, scaleBits);
           writeBits(words, s === 0 ? sec.kCodes : sec.vCodes, i, dtype.bits, code);
+        }
+      });
+    }
+  }
+}
+
+/** The b-bit zp code of x at a scale (f16 bits) and zero point z: the nearest (code − z)·scale. */
+export function zpCode(x: number, bits: number, scaleBits: number, z: number): number {
+  const scale = f16Value(scaleBits);
+  if (scale === 0) return 0;
+  const q = Math.floor(f32(f32(x / scale) + (z + 0.5)));
+  return Math.min(Math.max(q, 0), (1 << bits) - 1);
+}
+
+function encodeZp(
+  words: Uint32Array,
+  sec: ReturnType<typeof kvSections>,
+  dtype: KvDtype,
+  layout: KvLayout,
+  f16: KvBlockValues,
+  tokens: number,
+) {
+  const { numKvHeads: hh, blockSize: b, headDim: dd } = layout;
+  const top = (1 << dtype.bits) - 1;
+  for (let h = 0; h < hh; h++) {
+    for (let t = 0; t < tokens; t++) {
+      const row = h * b + t;
+      [f16.k, f16.v].forEach((x, s) => {
+        // the range holds 0, so the zero point is a level of the grid
+        let lo = 0, hi = 0;
+        for (let d = 0; d < dd; d++) {
+          lo = Math.min(lo, x[at(layout, h, t, d)]);
+          hi = Math.max(hi, x[at(layout, h, t, d)]);
+        }
+        const scaleBits = f16BitsUp(f32(f32(hi - lo) / top));
+        const scale = f16Value(scaleBits);
+        const z = scale === 0
+          ? 0
+          : Math.min(Math.max(Math.floor(f32(f32(-lo / scale) + 0.5)), 0), top);
+        words[sec.kParams + row] |= scaleBits << (16 * s);
+        words[sec.kParams + hh * b + (row >> 2)] |= z << (8 * (row & 3) + 4 * s);
+        for (let d = 0; d < dd; d++) {
+          const i = at(layout, h, t, d);
+          writeBits(
+            words,
+            s === 0 ? sec.kCodes : sec.vCodes,
+            i,
+            dtype.bits,
+            zpCode(x[i], dtype.bits, scaleBits, z),
+          );
         }
       });
     }
