@@ -85,6 +85,8 @@ export const MIX_PAIRS: readonly (readonly [string, string])[] = [
   ["fp8", "int4"],
   ["k4v3", "k4v3"],
   ["k4v3", "k3v2"],
+  ["zp4", "zp4"],
+  ["zp4", "zp3"],
 ];
 
 /** (prompt, think, answer) mixes beside the pairs: keys at 4 bits everywhere, V narrower after the prompt. */

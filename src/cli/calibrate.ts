@@ -70,11 +70,11 @@ export const CALIBRATE_FLAGS = {
     },
   ),
   dtypes: flag(
-    ladder.default(["int8", "int4", "k4v3", "int3", "k3v2", "int2"]),
+    ladder.default(["int8", "int4", "zp4", "k4v3", "int3", "zp3", "k3v2", "int2"]),
     "dtypes the search may give a phase",
     {
       value: "LIST",
-      defaultText: "int8,int4,k4v3,int3,k3v2,int2",
+      defaultText: "int8,int4,zp4,k4v3,int3,zp3,k3v2,int2",
     },
   ),
   "kv-recent-tokens": flag(
