@@ -97,31 +97,30 @@ fn kv_vec_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32
   return unpack2x16float(kv_pool[k_params + row]);
 }
 
-// sym: as vec, with one (K scale, V scale) word per head vector pair and the minimum implied,
-// -(2^b - 1) / 2 * scale
-fn kv_sym_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
+// sym and zp: the lane's codes into kv, and the vector's scale from the (K scale, V scale) word
+// of its head vector pair
+fn kv_scaled_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> f32 {
   let k_words = kv_int_code_words(kbits);
   let scales = kv_sym_scales(word_off, kbits, kvh, t);
   let row = kvh * BLOCK_SIZE + t;
   if (is_v) {
     kv_lanes_codes(word_off + k_words, row * HEAD_DIM + d0, vbits);
-    return vec2<f32>(scales.y, -kv_sym_half(vbits) * scales.y);
+    return scales.y;
   }
   kv_lanes_codes(word_off, row * HEAD_DIM + d0, kbits);
-  return vec2<f32>(scales.x, -kv_sym_half(kbits) * scales.x);
+  return scales.x;
 }
 
-// zp: as sym, with each vector's minimum -(zero point) * scale
+// sym: the minimum is implied, -(2^b - 1) / 2 * scale
+fn kv_sym_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
+  let s = kv_scaled_lanes(word_off, is_v, kvh, t, d0, kbits, vbits);
+  return vec2<f32>(s, -kv_sym_half(select(kbits, vbits, is_v)) * s);
+}
+
+// zp: each vector's minimum is -(zero point) * scale
 fn kv_zp_lanes(word_off: u32, is_v: bool, kvh: u32, t: u32, d0: u32, kbits: u32, vbits: u32) -> vec2<f32> {
-  let k_words = kv_int_code_words(kbits);
-  let scales = kv_sym_scales(word_off, kbits, kvh, t);
-  let row = kvh * BLOCK_SIZE + t;
-  if (is_v) {
-    kv_lanes_codes(word_off + k_words, row * HEAD_DIM + d0, vbits);
-    return vec2<f32>(scales.y, -kv_zp_point(word_off, kbits, kvh, t, true) * scales.y);
-  }
-  kv_lanes_codes(word_off, row * HEAD_DIM + d0, kbits);
-  return vec2<f32>(scales.x, -kv_zp_point(word_off, kbits, kvh, t, false) * scales.x);
+  let s = kv_scaled_lanes(word_off, is_v, kvh, t, d0, kbits, vbits);
+  return vec2<f32>(s, -kv_zp_point(word_off, kbits, kvh, t, is_v) * s);
 }
 
 // int (KIVI): K codes grouped per channel over the block's tokens, V codes per token; K params

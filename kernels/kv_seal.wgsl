@@ -259,21 +259,13 @@ fn zp_point(lo: f32, scale: f32, top: f32) -> u32 {
   return u32(clamp(floor(-lo / scale + 0.5), 0.0, top));
 }
 
-// The b-bit zp code of x: the nearest level (code - z) * scale.
-fn zp_code(x: f32, scale: f32, z: f32, bits: u32) -> u32 {
+// The b-bit code of x around a zero point: the nearest level (code - point) * scale (sym's point
+// is (2^b - 1) / 2, so point + 0.5 is 2^(b-1); zp's an integer).
+fn point_code(x: f32, scale: f32, point: f32, bits: u32) -> u32 {
   if (scale == 0.0) {
     return 0u;
   }
-  let q = floor(x / scale + (z + 0.5));
-  return u32(clamp(q, 0.0, f32((1u << bits) - 1u)));
-}
-
-// The b-bit sym code of x: the nearest level (code - half) * scale, half + 0.5 = 2^(b-1).
-fn sym_code(x: f32, scale: f32, bits: u32) -> u32 {
-  if (scale == 0.0) {
-    return 0u;
-  }
-  let q = floor(x / scale + f32(1u << (bits - 1u)));
+  let q = floor(x / scale + (point + 0.5));
   return u32(clamp(q, 0.0, f32((1u << bits) - 1u)));
 }
 
@@ -355,12 +347,12 @@ fn int_codes(g: u32) {
     if (t < seal.tokens) {
       let x = src_value(select(0u, kv_elems(), is_v) + kv_at(h, t, d));
       var code = int_code(x, param, bits);
-      if (seal.kind == KIND_SYM) {
-        code = sym_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], bits);
-      }
-      if (seal.kind == KIND_ZP) {
-        let z = kv_zp_point(seal.dst_word, bits, h, t, is_v);
-        code = zp_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], z, bits);
+      if (seal.kind == KIND_SYM || seal.kind == KIND_ZP) {
+        var point = kv_sym_half(bits);
+        if (seal.kind == KIND_ZP) {
+          point = kv_zp_point(seal.dst_word, bits, h, t, is_v);
+        }
+        code = point_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], point, bits);
       }
       // the first code may start in the previous word, the last may run into the next
       let shift = i32(idx * bits) - i32(32u * w);

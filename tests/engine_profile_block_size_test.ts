@@ -5,15 +5,9 @@
 import { assertEquals } from "@std/assert";
 import { createEngine, type EngineOptions } from "../src/engine/engine.ts";
 import type { GenerateOutput } from "../src/engine/types.ts";
+import { hasGpu } from "./helpers/has_gpu.ts";
 
 const MODEL = new URL("../models/phasekv-tiny-reasoner", import.meta.url).pathname;
-const hasGpu = await (async () => {
-  try {
-    return (await navigator.gpu?.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-})();
 
 async function served(opts: Omit<EngineOptions, "model">) {
   const engine = await createEngine({ model: MODEL, inProcess: true, ...opts });

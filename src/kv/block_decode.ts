@@ -74,13 +74,12 @@ export function kvElementParams(
     return { scale: halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff), min: 0 };
   }
   const w = words[(isK ? sec.kParams : sec.vParams) + paramIndex(dtype, layout, isK, h, t, d)];
-  if (dtype.kind === "sym") {
+  if (dtype.kind === "sym" || dtype.kind === "zp") {
     const scale = halfValue(isK ? w & 0xffff : w >>> 16);
-    return { scale, min: -symHalf(dtype.bits) * scale };
-  }
-  if (dtype.kind === "zp") {
-    const scale = halfValue(isK ? w & 0xffff : w >>> 16);
-    return { scale, min: -zeroPoint(layout, sec, words, isK, h, t) * scale };
+    const point = dtype.kind === "sym"
+      ? symHalf(dtype.bits)
+      : zeroPoint(layout, sec, words, isK, h, t);
+    return { scale, min: -point * scale };
   }
   return { scale: halfValue(w & 0xffff), min: halfValue(w >>> 16) };
 }
@@ -148,17 +147,14 @@ function element(
     const scale = halfValue((words[sec.kParams + h] >>> (isK ? 0 : 16)) & 0xffff);
     return f32(e4m3Value(code) * scale);
   }
-  if (dtype.kind === "sym") {
+  if (dtype.kind === "sym" || dtype.kind === "zp") {
     const w = words[sec.kParams + h * b + t];
     const q = readBits(words, isK ? sec.kCodes : sec.vCodes, i, dtype.bits);
+    const point = dtype.kind === "sym"
+      ? symHalf(dtype.bits)
+      : zeroPoint(layout, sec, words, isK, h, t);
     // exact in f32: a half-integer of ≤ 8 bits times an f16
-    return (q - symHalf(dtype.bits)) * halfValue(isK ? w & 0xffff : w >>> 16);
-  }
-  if (dtype.kind === "zp") {
-    const w = words[sec.kParams + h * b + t];
-    const q = readBits(words, isK ? sec.kCodes : sec.vCodes, i, dtype.bits);
-    // exact in f32: a small integer times an f16
-    return (q - zeroPoint(layout, sec, words, isK, h, t)) * halfValue(isK ? w & 0xffff : w >>> 16);
+    return (q - point) * halfValue(isK ? w & 0xffff : w >>> 16);
   }
   // int: per-channel K groups of the block's tokens, per-token V groups of vGroupSize channels;
   // vec: one group per head vector, K and V alike (V codes `vBits` wide)

@@ -135,10 +135,8 @@ export function encodeBlock(
     encodeFp8(words, sec, layout, f16, tokens);
   } else if (dtype.kind === "int") {
     encodeInt(words, sec, dtype, layout, f16, tokens);
-  } else if (dtype.kind === "sym") {
-    encodeSym(words, sec, dtype, layout, f16, tokens);
-  } else if (dtype.kind === "zp") {
-    encodeZp(words, sec, dtype, layout, f16, tokens);
+  } else if (dtype.kind === "sym" || dtype.kind === "zp") {
+    encodeScaled(words, sec, dtype, layout, f16, tokens);
   } else {
     encodeVec(words, sec, dtype, layout, f16, tokens);
   }
@@ -265,51 +263,38 @@ function encodeVec(
   }
 }
 
-/** The b-bit sym code of x at a scale (f16 bits): the nearest level (code − (2^b − 1)/2)·scale. */
-export function symCode(x: number, bits: number, scaleBits: number): number {
+/**
+ * The b-bit code of x at a scale (f16 bits) around a zero point: the nearest level
+ * (code − point)·scale. sym's point is (2^b − 1)/2, zp's an integer stored per vector.
+ */
+export function pointCode(x: number, bits: number, scaleBits: number, point: number): number {
   const scale = f16Value(scaleBits);
   if (scale === 0) return 0;
-  const q = Math.floor(f32(f32(x / scale) + 2 ** (bits - 1)));
+  const q = Math.floor(f32(f32(x / scale) + (point + 0.5)));
   return Math.min(Math.max(q, 0), (1 << bits) - 1);
 }
 
-function encodeSym(
-  words: Uint32Array,
-  sec: ReturnType<typeof kvSections>,
-  dtype: KvDtype,
-  layout: KvLayout,
-  f16: KvBlockValues,
-  tokens: number,
-) {
-  const { numKvHeads: hh, blockSize: b, headDim: dd } = layout;
-  const half = ((1 << dtype.bits) - 1) / 2;
-  for (let h = 0; h < hh; h++) {
-    for (let t = 0; t < tokens; t++) {
-      [f16.k, f16.v].forEach((x, s) => {
-        let amax = 0;
-        for (let d = 0; d < dd; d++) amax = Math.max(amax, Math.abs(x[at(layout, h, t, d)]));
-        // rounded up, so the largest magnitude stays within `half` levels of 0
-        const scaleBits = f16BitsUp(f32(amax / half));
-        words[sec.kParams + h * b + t] |= scaleBits << (16 * s);
-        for (let d = 0; d < dd; d++) {
-          const i = at(layout, h, t, d);
-          const code = symCode(x[i], dtype.bits, scaleBits);
-          writeBits(words, s === 0 ? sec.kCodes : sec.vCodes, i, dtype.bits, code);
-        }
-      });
-    }
+/** A head vector's f16 scale bits and zero point: sym around 0, zp over a range holding 0. */
+function vectorScale(kind: "sym" | "zp", bits: number, xs: Float32Array) {
+  const top = (1 << bits) - 1;
+  if (kind === "sym") {
+    const amax = xs.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    // rounded up, so the largest magnitude stays within top/2 levels of 0
+    return { scaleBits: f16BitsUp(f32(amax / (top / 2))), point: top / 2 };
   }
-}
-
-/** The b-bit zp code of x at a scale (f16 bits) and zero point z: the nearest (code − z)·scale. */
-export function zpCode(x: number, bits: number, scaleBits: number, z: number): number {
+  // the range holds 0, so the zero point is a level of the grid
+  const lo = xs.reduce((m, x) => Math.min(m, x), 0);
+  const hi = xs.reduce((m, x) => Math.max(m, x), 0);
+  const scaleBits = f16BitsUp(f32(f32(hi - lo) / top));
   const scale = f16Value(scaleBits);
-  if (scale === 0) return 0;
-  const q = Math.floor(f32(f32(x / scale) + (z + 0.5)));
-  return Math.min(Math.max(q, 0), (1 << bits) - 1);
+  const point = scale === 0
+    ? 0
+    : Math.min(Math.max(Math.floor(f32(f32(-lo / scale) + 0.5)), 0), top);
+  return { scaleBits, point };
 }
 
-function encodeZp(
+/** sym and zp: one (K scale, V scale) word per head vector pair, zp's zero points after them. */
+function encodeScaled(
   words: Uint32Array,
   sec: ReturnType<typeof kvSections>,
   dtype: KvDtype,
@@ -318,33 +303,20 @@ function encodeZp(
   tokens: number,
 ) {
   const { numKvHeads: hh, blockSize: b, headDim: dd } = layout;
-  const top = (1 << dtype.bits) - 1;
+  const kind = dtype.kind as "sym" | "zp";
   for (let h = 0; h < hh; h++) {
     for (let t = 0; t < tokens; t++) {
       const row = h * b + t;
       [f16.k, f16.v].forEach((x, s) => {
-        // the range holds 0, so the zero point is a level of the grid
-        let lo = 0, hi = 0;
-        for (let d = 0; d < dd; d++) {
-          lo = Math.min(lo, x[at(layout, h, t, d)]);
-          hi = Math.max(hi, x[at(layout, h, t, d)]);
-        }
-        const scaleBits = f16BitsUp(f32(f32(hi - lo) / top));
-        const scale = f16Value(scaleBits);
-        const z = scale === 0
-          ? 0
-          : Math.min(Math.max(Math.floor(f32(f32(-lo / scale) + 0.5)), 0), top);
+        const at0 = at(layout, h, t, 0);
+        const { scaleBits, point } = vectorScale(kind, dtype.bits, x.subarray(at0, at0 + dd));
         words[sec.kParams + row] |= scaleBits << (16 * s);
-        words[sec.kParams + hh * b + (row >> 2)] |= z << (8 * (row & 3) + 4 * s);
+        if (kind === "zp") {
+          words[sec.kParams + hh * b + (row >> 2)] |= point << (8 * (row & 3) + 4 * s);
+        }
         for (let d = 0; d < dd; d++) {
-          const i = at(layout, h, t, d);
-          writeBits(
-            words,
-            s === 0 ? sec.kCodes : sec.vCodes,
-            i,
-            dtype.bits,
-            zpCode(x[i], dtype.bits, scaleBits, z),
-          );
+          const code = pointCode(x[at0 + d], dtype.bits, scaleBits, point);
+          writeBits(words, s === 0 ? sec.kCodes : sec.vCodes, at0 + d, dtype.bits, code);
         }
       });
     }
