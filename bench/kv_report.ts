@@ -77,6 +77,14 @@ export function distortionTable(rows: readonly DistortionRow[], source: string):
   );
 }
 
+/** How the codec table names each family. */
+const FAMILY_LABELS: Readonly<Record<string, string>> = {
+  vec: "per vector (rotated)",
+  sym: "per vector, symmetric (rotated)",
+  zp: "per vector, zero point (rotated)",
+  int: "KIVI",
+};
+
 /**
  * The README's codec table: each quantized dtype's family, bits per element at head_dim 128
  * (R1-Distill-Qwen-1.5B) and 32 (the default model), and its distortion on the default model in
@@ -106,7 +114,7 @@ export function codecTable(
       const wide = bpe(opts.wideShape, d.name), narrow = bpe(opts.defaultShape, d.name);
       return [
         d.name,
-        d.kind === "vec" ? "per vector (rotated)" : d.kind === "int" ? "KIVI" : d.kind,
+        FAMILY_LABELS[d.kind] ?? d.kind,
         wide === undefined ? "–" : fix(wide, 2),
         narrow === undefined ? "–" : fix(narrow, 2),
         r ? sci(r.attention_kl) : "–",
