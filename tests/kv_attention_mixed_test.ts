@@ -398,3 +398,19 @@ Deno.test("paged attention: the kernel specialised to the tables' dtypes, head_d
     expect: (p) => p.splits > 1,
     seed: 9,
   }));
+
+// The default model's shape as its profile serves it: head_dim 32, 2 KV heads, GQA 2, blocks of
+// 8 tokens (and of 4, which the block's KIVI keys fill in one word at 8 bits)
+for (const blockSize of [8, 4]) {
+  Deno.test(`paged attention over mixed-dtype blocks: head_dim 32, block ${blockSize}`, () =>
+    checkMixed({
+      blockSize,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 32,
+      contexts: [20 * blockSize + 3, 5 * blockSize],
+      minSplitTokens: 8 * blockSize,
+      expect: (p) => p.splits > 1,
+      seed: 10 + blockSize,
+    }));
+}

@@ -20,6 +20,8 @@ const LAYOUTS: KvLayout[] = [
   { numKvHeads: 2, blockSize: 32, headDim: 64 },
   { numKvHeads: 1, blockSize: 16, headDim: 80 }, // a partial value group
   { numKvHeads: 1, blockSize: 16, headDim: 128 }, // the KV head of R1 distills and Qwen3
+  { numKvHeads: 2, blockSize: 8, headDim: 32 }, // the default model as its profile serves it
+  { numKvHeads: 2, blockSize: 4, headDim: 32 },
 ];
 
 function storage(device: GPUDevice, words: Uint32Array<ArrayBuffer>): GPUBuffer {
@@ -47,7 +49,7 @@ Deno.test(
         // pool: one f16 source per dtype (full, then partial with stale NaN slots), then destinations
         const cases = QUANTIZED.flatMap((dtype) => [
           { dtype, tokens: layout.blockSize },
-          { dtype, tokens: 5 },
+          { dtype, tokens: Math.min(5, layout.blockSize - 1) },
         ]);
         const values = cases.map((_, i) => randomBlock(layout, 100 + i));
         const srcWords = values.map((v, i) => {
