@@ -112,7 +112,11 @@ export function renderKvReport(rows: readonly KvBenchRow[], ctx: KvBenchContext)
     "Full blocks; every scale byte and pad counted. The 4k trace columns: a " +
     `${TRACE_TOKENS}-token trace (64 prompt tokens, 3/4 of the rest think, then answer) as ` +
     `the engine holds it at its end, the newest ${TRACE_RECENT_TOKENS} tokens and the open ` +
-    "block f16 (counted as `deno task calibrate` counts it).",
+    `block f16 at ${ctx.blockSize}-token blocks, or at the window and block size a model's profile sets (` +
+    (sizes.filter((r) => r.config === "f16" && r.trace_served !== null).map((r) =>
+      `${r.shape}: ${r.trace_served}`
+    ).join("; ") || "none here") +
+    "), counted as `deno task calibrate` counts it.",
   ];
   for (const shape of [...new Set(sizes.map((r) => r.shape))]) {
     out.push("", `### ${shape}`, "", sizeTable(sizes, shape));

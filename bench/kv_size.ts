@@ -2,11 +2,13 @@
  * Size rows of `bench:kv`: each dtype's stored bits per element (every scale byte and pad
  * counted), bytes per token over all layers and the ratio to f16, for real models' KV shapes,
  * and the same for phase mixes (think/answer dtypes with the prompt f16 or quantized); beside
- * them, a 4096-token trace as the engine holds it (the recent window and the open block f16),
+ * them, a 4096-token trace as the engine holds it (the recent window and the open block f16, at
+ * the window and block size the model's profile sets, else the engine's defaults),
  * counted as `deno task calibrate` counts it (src/taqg/served_bytes.ts).
  * @module
  */
 import { DEFAULT_RECENT_TOKENS } from "../src/kv/block_table.ts";
+import { blockSize, loadProfile, recentTokens } from "../src/kv/profile.ts";
 import { bitsPerElement, KV_DTYPES, kvDtype } from "../src/kv/dtype.ts";
 import type { KvLayout } from "../src/kv/layout.ts";
 import type { Phase } from "../src/kv/types.ts";
@@ -32,12 +34,14 @@ export interface SizeRow {
   trace_bytes_per_token: number;
   /** trace_bytes_per_token over f16's. */
   trace_ratio_to_f16: number;
+  /** The window and block size of the trace columns when the model's profile sets them. */
+  trace_served: string | null;
 }
 
 /** Tokens of the long trace of the size rows' trace columns. */
 export const TRACE_TOKENS = 4096;
 
-/** The recent window of the trace columns: the engine's default. */
+/** The recent window of the trace columns: the engine's default, unless the shape's profile sets one. */
 export const TRACE_RECENT_TOKENS: number = DEFAULT_RECENT_TOKENS;
 
 /** The KV shape of a model. */
@@ -46,6 +50,11 @@ export interface KvShape {
   numLayers: number;
   numKvHeads: number;
   headDim: number;
+  /**
+   * The window and block size the engine serves this model with (its profile's), for the trace
+   * columns; unset: the engine's defaults.
+   */
+  served?: { recentTokens: number; blockSize: number };
 }
 
 /** KV shapes of the reasoning models the issue targets (their config.json values). */
@@ -54,15 +63,19 @@ export const TARGET_SHAPES: readonly KvShape[] = [
   { name: "qwen3-8b", numLayers: 36, numKvHeads: 8, headDim: 128 },
 ];
 
-/** The shape of a model folder, from its config.json. */
+/** The shape of a model folder, from its config.json, served as its profile says. */
 export async function shapeOf(name: string, modelDir: string): Promise<KvShape> {
   const c = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`));
   const numKvHeads = c.num_key_value_heads ?? c.num_attention_heads;
+  const profile = await loadProfile(modelDir);
   return {
     name,
     numLayers: c.num_hidden_layers,
     numKvHeads,
     headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
+    served: profile
+      ? { recentTokens: recentTokens(undefined, profile), blockSize: blockSize(undefined, profile) }
+      : undefined,
   };
 }
 
@@ -110,9 +123,14 @@ export function sizeRows(shapes: readonly KvShape[], blockSize: number): SizeRow
     const layout = { numKvHeads: shape.numKvHeads, blockSize, headDim: shape.headDim };
     const f16 = dtypeRow(shape, layout, "f16").bytes;
     const trace = longTrace(TRACE_TOKENS);
-    const dims = { layout, numLayers: shape.numLayers };
+    // the trace as the engine holds it: at the window and block size it serves the model with
+    const served = shape.served ?? { recentTokens: TRACE_RECENT_TOKENS, blockSize };
+    const dims = {
+      layout: { ...layout, blockSize: served.blockSize },
+      numLayers: shape.numLayers,
+    };
     const traceBytes = (mix: Partial<Record<Phase, string>>) =>
-      heldBytes(trace, (p) => mix[p]!, TRACE_RECENT_TOKENS, dims) / trace.length;
+      heldBytes(trace, (p) => mix[p]!, served.recentTokens, dims) / trace.length;
     const traceF16 = traceBytes({ prompt: "f16", think: "f16", answer: "f16" });
     const push = (config: string, mix: Partial<Record<Phase, string>>) => {
       let bits = 0, bpe = 0, bytes = 0;
@@ -132,6 +150,9 @@ export function sizeRows(shapes: readonly KvShape[], blockSize: number): SizeRow
         ratio_to_f16: bytes / f16,
         trace_bytes_per_token: traceBytes(mix),
         trace_ratio_to_f16: traceBytes(mix) / traceF16,
+        trace_served: shape.served
+          ? `window ${served.recentTokens}, block ${served.blockSize}`
+          : null,
       });
     };
     for (const d of KV_DTYPES) push(d.name, { prompt: d.name, think: d.name, answer: d.name });

@@ -125,3 +125,14 @@ Deno.test("the README's codec table and dtype.ts's figures are the committed ben
   assert(figures.length >= 6, `the header quotes ${figures.length} figures`);
   for (const f of figures) assertStringIncludes(report, f, `dtype.ts quotes ${f}`);
 });
+
+Deno.test("bench:kv trace columns hold a model at the window and block size its profile sets", () => {
+  const shape = { name: "m", numLayers: 4, numKvHeads: 2, headDim: 32 };
+  const served = { ...shape, name: "served", served: { recentTokens: 8, blockSize: 8 } };
+  const rows = sizeRows([shape, served], 16);
+  const row = (name: string) => rows.find((r) => r.shape === name && r.config === "int4")!;
+  // the per-dtype columns do not move; the trace's f16 window and open block shrink
+  assertEquals(row("served").bytes_per_token, row("m").bytes_per_token);
+  assert(row("served").trace_ratio_to_f16 < row("m").trace_ratio_to_f16);
+  assertEquals([row("served").trace_served, row("m").trace_served], ["window 8, block 8", null]);
+});
