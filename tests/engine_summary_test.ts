@@ -47,6 +47,16 @@ Deno.test("blockSize() and the summary: --block-size beats the profile's block_s
   assertEquals(buildSummary({ ...INPUT, profile }).blockSource, "profile");
   assertEquals(buildSummary({ ...INPUT, profile, kvBlockSize: 32 }).blockSource, "--block-size");
   assertEquals(buildSummary(INPUT).blockSource, "default");
+  // the demotion policy: the flag, else the profile's, else the default
+  const demoting = { ...profile, demotion: "answer:int2" };
+  assertEquals(
+    [buildSummary({ ...INPUT, profile: demoting }).demotion, buildSummary(INPUT).demotionSource],
+    ["answer:int2", "default"],
+  );
+  assertEquals(
+    buildSummary({ ...INPUT, profile: demoting, kvDemotion: "none" }).demotionSource,
+    "--kv-demotion",
+  );
 });
 
 Deno.test("buildSummary reports each phase's source from the policy: a flag beats the profile", () => {

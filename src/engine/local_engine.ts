@@ -73,6 +73,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
       profile: parts.profile ?? null,
       kvRecentTokens: config.kvRecentTokens,
       kvBlockSize: config.blockSize,
+      kvDemotion: config.kvDemotion,
     });
   }
 

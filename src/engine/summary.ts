@@ -5,7 +5,7 @@
  * @module
  */
 import { dtypesOf, type KvPolicy } from "../kv/policy.ts";
-import { type KvProfile, recentTokens } from "../kv/profile.ts";
+import { demotionSetting, type KvProfile, recentTokens } from "../kv/profile.ts";
 import { type Phase, PHASES } from "../kv/types.ts";
 import type { EngineSummary, ModelAbout, PhaseSummary } from "./types.ts";
 
@@ -32,6 +32,8 @@ export interface SummaryInput {
   kvRecentTokens?: number;
   /** The block size the user set (`--block-size`), if any. */
   kvBlockSize?: number;
+  /** The demotion policy the user set (`--kv-demotion`), if any. */
+  kvDemotion?: string;
 }
 
 /** The summary of an engine built from `input`. */
@@ -70,6 +72,12 @@ export function buildSummary(input: SummaryInput): EngineSummary {
     blockSource: input.kvBlockSize !== undefined
       ? "--block-size"
       : input.profile?.block_size !== undefined
+      ? "profile"
+      : "default",
+    demotion: demotionSetting(input.kvDemotion, input.profile),
+    demotionSource: input.kvDemotion !== undefined
+      ? "--kv-demotion"
+      : input.profile?.demotion !== undefined
       ? "profile"
       : "default",
     maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),

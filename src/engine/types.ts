@@ -261,6 +261,10 @@ export interface EngineSummary {
   recentSource: string;
   /** Where the block size came from: `--block-size`, `profile` or `default`. */
   blockSource: string;
+  /** The demotion order and floors in force (`--kv-demotion`'s syntax), and their source. */
+  demotion: string;
+  /** `--kv-demotion`, `profile` or `default`. */
+  demotionSource: string;
   /**
    * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
    * f16 and every other block at its costliest phase dtype.

@@ -38,6 +38,7 @@ export function startupSummary(
   lines.push(
     `recent window: the newest ${s.recentTokens} tokens of each sequence stay f16 ` +
       `(from ${s.recentSource})`,
+    `demotion under memory pressure: ${s.demotion} (from ${s.demotionSource})`,
     `maximum concurrency at max_model_len ${s.maxModelLen}: ${s.maxConcurrency} sequences fit` +
       ` the KV budget (window at f16, other blocks at the costliest phase dtype); ` +
       `${s.maxNumSeqs} run at once`,
