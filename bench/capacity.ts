@@ -124,6 +124,8 @@ const HELP = `deno task bench:capacity [options]
   --trace-seqs N    long_trace: sequences (default 24)
   --trace-tokens N  long_trace: tokens each generates (default 2048)
   --workloads LIST  comma list of concurrent, shared_prefix, long_trace (default all)
+  --configs LIST    comma list of f16, int8, int4, profile, profile+demotion (default all;
+                    the × f16 columns need f16)
   --block-size N    tokens per KV block of every config (default: the default model's profile's
                     block_size, else 16, on concurrent and shared_prefix; 16 on long_trace)
   --json            last stdout line: the rows as one JSON array`;
@@ -152,6 +154,13 @@ function configs(profile: KvProfile, workload: string): Config[] {
     );
   }
   return list;
+}
+
+/** Whether `--configs` (a comma list of names, `+demotion` for the rows with it) keeps `c`. */
+function wanted(c: Config, list: string | undefined): boolean {
+  if (list === undefined) return true;
+  const names = list.split(",").map((s) => s.trim());
+  return names.includes(c.demotion ? `${c.name}+demotion` : c.name);
 }
 
 /** Share of the keys of `a` whose token ids equal those in `b`. */
@@ -354,6 +363,7 @@ async function main(): Promise<void> {
       chats: { type: "string" },
       "trace-seqs": { type: "string" },
       "trace-tokens": { type: "string" },
+      configs: { type: "string" },
       workloads: { type: "string" },
       "block-size": { type: "string" },
       json: { type: "boolean" },
@@ -452,7 +462,7 @@ async function main(): Promise<void> {
         c.recentTokens,
         c.demotion,
       ]);
-    for (const c of configs(profile, w.name)) {
+    for (const c of configs(profile, w.name).filter((c) => wanted(c, values.configs))) {
       const cache = c.prefixCaching !== false;
       const label = `${w.name} ${c.name}${c.demotion ? "+demotion" : ""}${
         cache ? "" : " (no prefix cache)"
