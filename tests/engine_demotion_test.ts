@@ -185,12 +185,16 @@ Deno.test("Under memory pressure blocks are sealed straight at their floor; with
     assertEquals(runner.errors, []);
     engine.core.scheduler.prefixCache?.clear();
     assertEquals(engine.core.arena.bytesUsed(), 0);
+    const floorSeals = engine.stats().kvFloorSeals ?? [];
     await engine.close();
-    return { seen };
+    return { seen, floorSeals };
   };
   const roomy = await sealedAs(400 * F16_BLOCK_BYTES);
   assertEquals([...roomy.seen].filter((d) => d !== "f16"), ["int8"]);
+  assertEquals(roomy.floorSeals, []);
   const tight = await sealedAs(30 * F16_BLOCK_BYTES);
-  // int3 blocks that no demotion produced: sealed at the floor while memory was short
+  // int3 blocks that no demotion produced: sealed at the floor while memory was short, counted
   assert(tight.seen.has("int3"), `think blocks sealed as ${[...tight.seen]}`);
+  const counted = tight.floorSeals.find((c) => c.phase === "think" && c.dtype === "int3");
+  assert(counted && counted.blocks > 0 && counted.bytesFreed > 0, JSON.stringify(tight.floorSeals));
 });

@@ -15,6 +15,7 @@ const STATS: EngineStats = {
   prefixCacheQueries: 40,
   prefixCacheHits: 32,
   kvDemotions: [{ phase: "think", dtype: "int3", blocks: 3, bytesFreed: 96 }],
+  kvFloorSeals: [{ phase: "answer", dtype: "int2", blocks: 5, bytesFreed: 160 }],
 };
 
 Deno.test("/metrics: prefix-cache counters under vLLM's and phasekv's names, demotions by phase and dtype, all with model_name", () => {
@@ -29,4 +30,8 @@ Deno.test("/metrics: prefix-cache counters under vLLM's and phasekv's names, dem
   const labels = { ...model, phase: "think", dtype: "int3" };
   assertEquals(metricValue(text, "phasekv_kv_demoted_blocks_total", labels), 3);
   assertEquals(metricValue(text, "phasekv_kv_demoted_bytes_total", labels), 96);
+  // blocks sealed straight at their floor under pressure
+  const answer = { ...model, phase: "answer", dtype: "int2" };
+  assertEquals(metricValue(text, "phasekv_kv_floor_sealed_blocks_total", answer), 5);
+  assertEquals(metricValue(text, "phasekv_kv_floor_sealed_bytes_total", answer), 160);
 });

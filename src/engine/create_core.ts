@@ -140,9 +140,7 @@ export function createEngineCore(
     recentTokens: recentTokens(config.kvRecentTokens, model.profile),
     thinkAfterAnswer: maxDemotionsPerStep > 0 ? thinkAfter : undefined,
     // under memory pressure, blocks are sealed straight at their phase's demotion floor
-    sealDtype: maxDemotionsPerStep > 0
-      ? (phase, dtype) => planner.sealDtype(phase, dtype)
-      : undefined,
+    floor: maxDemotionsPerStep > 0 ? planner : undefined,
     prefixCache,
     openId: model.openId,
     closeId: model.closeId,

@@ -29,6 +29,7 @@ export class DemotionPlanner {
   readonly #policy: readonly DemotionStep[];
   readonly #arena: KvArena;
   readonly #counts = new Map<string, DemotionCount>();
+  readonly #floorSeals = new Map<string, DemotionCount>();
   #pressure = false;
 
   /** A planner following `policy` on `arena`. */
@@ -68,6 +69,19 @@ export class DemotionPlanner {
   /** Counts by phase and destination dtype. */
   counts(): DemotionCount[] {
     return [...this.#counts.values()].map((c) => ({ ...c }));
+  }
+
+  /**
+   * Blocks sealed straight at a floor under pressure, by phase and dtype; `bytesFreed` is what
+   * sealing them at their phase's own dtype would have held more.
+   */
+  floorSealCounts(): DemotionCount[] {
+    return [...this.#floorSeals.values()].map((c) => ({ ...c }));
+  }
+
+  /** Counts a block of `phase` sealed in `dtype` where its phase's dtype is `base`. */
+  countSeal(phase: string, dtype: string, base: string): void {
+    if (dtype !== base) this.#add(this.#floorSeals, phase, dtype, base);
   }
 
   /**
@@ -146,11 +160,15 @@ export class DemotionPlanner {
   }
 
   #count(phase: string, dtype: string, from: string): void {
+    this.#add(this.#counts, phase, dtype, from);
+  }
+
+  #add(into: Map<string, DemotionCount>, phase: string, dtype: string, from: string): void {
     const key = `${phase}:${dtype}`;
-    const c = this.#counts.get(key) ?? { phase, dtype, blocks: 0, bytesFreed: 0 };
+    const c = into.get(key) ?? { phase, dtype, blocks: 0, bytesFreed: 0 };
     c.blocks++;
     c.bytesFreed += (this.#arena.blockBytes(from) - this.#arena.blockBytes(dtype)) *
       this.#arena.numLayers;
-    this.#counts.set(key, c);
+    into.set(key, c);
   }
 }

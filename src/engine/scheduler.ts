@@ -271,6 +271,11 @@ export class Scheduler {
     return this.#demotion?.counts() ?? [];
   }
 
+  /** Blocks sealed straight at a demotion floor under memory pressure, by phase and dtype. */
+  floorSealCounts(): ReturnType<DemotionPlanner["counts"]> {
+    return this.#demotion?.floorSealCounts() ?? [];
+  }
+
   #budgetLeft(out: SchedulerOutput): number {
     const used = out.chunks.reduce((n, c) => n + c.numTokens, 0);
     return this.#config.maxNumBatchedTokens - used;

@@ -36,8 +36,14 @@ export interface SequenceFactoryOptions {
   prefixCache?: PrefixCache | null;
   /** Dtype of a sequence's think blocks once its answer begins (demoted then); unset: kept. */
   thinkAfterAnswer?: string;
-  /** The dtype a block of `phase` is sealed in now, given its phase's dtype (memory pressure). */
-  sealDtype?: (phase: Phase, dtype: string) => string;
+  /**
+   * Sealing under memory pressure (the demotion planner): the dtype a block of `phase` is sealed
+   * in now given its phase's dtype, and a count of each block sealed below that dtype.
+   */
+  floor?: {
+    sealDtype(phase: Phase, dtype: string): string;
+    countSeal(phase: Phase, dtype: string, base: string): void;
+  };
   openId: number | null;
   closeId: number | null;
 }
@@ -116,15 +122,17 @@ export class SequenceFactory {
     const after = this.#thinkAfter(dtypes.think);
     // think blocks sealed after the answer began go straight to the after-answer dtype
     let answered = false;
-    const now = this.#opts.sealDtype ?? ((_: Phase, dtype: string) => dtype);
+    const floor = this.#opts.floor;
+    const base = (phase: Phase) =>
+      phase === "think" && answered && after !== null ? after : dtypes[phase];
     const seq: Sequence = new Sequence({
       id: request.requestId ?? `seq-${++this.#numCreated}`,
       request,
       sampling: withDefaults(request.sampling),
       kv: new SequenceKv(arena, {
         blockSize,
-        dtypeFor: (phase) =>
-          now(phase, phase === "think" && answered && after !== null ? after : dtypes[phase]),
+        dtypeFor: (phase) => floor?.sealDtype(phase, base(phase)) ?? base(phase),
+        onSeal: (phase, dtype) => floor?.countSeal(phase, dtype, base(phase)),
         recentTokens: recent,
         prefix: this.#opts.prefixCache
           ? { cache: this.#opts.prefixCache, promptIds: request.promptIds }

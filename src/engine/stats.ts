@@ -39,6 +39,7 @@ export function engineStats(
     tokensByPhase: { ...tokensByPhase },
     numPreemptions: scheduler.numPreemptions,
     kvDemotions: scheduler.demotionCounts(),
+    kvFloorSeals: scheduler.floorSealCounts(),
     recomputedTokens: scheduler.recomputedTokens,
     running: {
       steps: scheduler.numScheduledSteps,

@@ -131,6 +131,11 @@ export interface EngineStats {
   /** Blocks demoted since the engine started, and the bytes that gave back, by phase and dtype. */
   kvDemotions?: { phase: string; dtype: string; blocks: number; bytesFreed: number }[];
   /**
+   * Blocks sealed straight at their phase's demotion floor while memory was short, by phase and
+   * dtype; `bytesFreed` is what their phase's own dtype would have held more.
+   */
+  kvFloorSeals?: { phase: string; dtype: string; blocks: number; bytesFreed: number }[];
+  /**
    * Tokens the whole KV budget holds at each KV dtype the runner stores (every block of that
    * dtype, empty cache): what a startup summary reports as "how many tokens fit".
    */

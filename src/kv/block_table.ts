@@ -42,6 +42,8 @@ export interface SequenceKvOptions {
   recentTokens?: number;
   /** The prefix cache to share full prompt blocks through, and the prompt's token ids. */
   prefix?: { cache: PrefixCache; promptIds: readonly number[] };
+  /** Called once per block sealed (committed), with its phase and the dtype it was sealed in. */
+  onSeal?: (phase: Phase, dtype: string) => void;
 }
 
 /** A seal with the number of tokens the source block holds (the rest of it is stale memory). */
@@ -68,6 +70,7 @@ export class SequenceKv {
   readonly #arena: KvArena;
   readonly #blockSize: number;
   readonly #dtypeFor: (phase: Phase) => string;
+  readonly #onSeal: (phase: Phase, dtype: string) => void;
   readonly #recentTokens: number;
   readonly #blocks: BlockEntry[] = [];
   /** Blocks before this index take no more tokens. */
@@ -95,6 +98,7 @@ export class SequenceKv {
     this.#arena = arena;
     this.#blockSize = opts.blockSize;
     this.#dtypeFor = opts.dtypeFor;
+    this.#onSeal = opts.onSeal ?? (() => {});
     this.#recentTokens = recent;
     this.#prefix = opts.prefix ?? null;
   }
@@ -236,7 +240,10 @@ export class SequenceKv {
       opened.push(offset);
     }
     // commit
-    sealed.forEach((entry, i) => this.#blocks[i] = entry);
+    sealed.forEach((entry, i) => {
+      this.#blocks[i] = entry;
+      this.#onSeal(entry.phase, entry.dtype);
+    });
     this.#numClosed = plan.closeEnd;
     for (let i = this.#numSealed; i < plan.sealEnd; i++) this.#register(i);
     this.#numSealed = plan.sealEnd;

@@ -217,15 +217,13 @@ function engineLines(stats: EngineStats, model: Labels): string[] {
 
 /** Demotion and prefix-cache counters (absent from engines that do not report them). */
 function kvExtraFamilies(stats: EngineStats, model: Labels): string[] {
-  const demotions = stats.kvDemotions ?? [];
-  const blocks = demotions.map((d) => ({
-    labels: { ...model, phase: d.phase, dtype: d.dtype },
-    value: d.blocks,
-  }));
-  const bytes = demotions.map((d) => ({
-    labels: { ...model, phase: d.phase, dtype: d.dtype },
-    value: d.bytesFreed,
-  }));
+  const byPhase = (counts: EngineStats["kvDemotions"], value: "blocks" | "bytesFreed") =>
+    (counts ?? []).map((d) => ({
+      labels: { ...model, phase: d.phase, dtype: d.dtype },
+      value: d[value],
+    }));
+  const blocks = byPhase(stats.kvDemotions, "blocks");
+  const bytes = byPhase(stats.kvDemotions, "bytesFreed");
   const prefix = (value: number | undefined) =>
     value === undefined ? [] : [{ labels: model, value }];
   const queries = prefix(stats.prefixCacheQueries);
@@ -267,6 +265,18 @@ function kvExtraFamilies(stats: EngineStats, model: Labels): string[] {
       "counter",
       "KV bytes demotions gave back, by phase and destination dtype.",
       bytes,
+    ),
+    ...family(
+      "phasekv_kv_floor_sealed_blocks_total",
+      "counter",
+      "Blocks sealed straight at their phase's demotion floor while memory was short, by phase and dtype.",
+      byPhase(stats.kvFloorSeals, "blocks"),
+    ),
+    ...family(
+      "phasekv_kv_floor_sealed_bytes_total",
+      "counter",
+      "KV bytes sealing at the floor saved against the phase's own dtype, by phase and dtype.",
+      byPhase(stats.kvFloorSeals, "bytesFreed"),
     ),
   ];
 }
