@@ -13,7 +13,8 @@ import type { KvSealer } from "./sealer.ts";
 
 const KERNELS = new URL("../../kernels/", import.meta.url);
 const WORKGROUP_SIZE = 64;
-const SLOT_BYTES = 256;
+/** Bytes of one demotion's entry in the jobs array (struct Demote in kernels/kv_demote.wgsl). */
+const SLOT_BYTES = 16;
 
 /** Where the scratch blocks live in each layer's pool. */
 export interface DemoterScratch {
@@ -37,7 +38,7 @@ export class KvDemoter {
   readonly #pipeline: GPUComputePipeline;
   readonly #slots: GPUBuffer;
   readonly #bindLayout: GPUBindGroupLayout;
-  #bindGroups = new WeakMap<GPUBuffer, GPUBindGroup>();
+  #bindGroups = new WeakMap<GPUBuffer, GPUBindGroup[]>();
 
   private constructor(
     device: GPUDevice,
@@ -56,7 +57,7 @@ export class KvDemoter {
     this.#slots = device.createBuffer({
       label: "kv_demote.slots",
       size: Math.max(1, scratch.blocks) * SLOT_BYTES,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
     });
   }
 
@@ -78,11 +79,7 @@ export class KvDemoter {
     const bindLayout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "storage" } },
-        {
-          binding: 2,
-          visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: 16 },
-        },
+        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: "read-only-storage" } },
       ],
     });
     const pipeline = await device.createComputePipelineAsync({
@@ -141,12 +138,10 @@ export class KvDemoter {
       this.#device.queue.writeBuffer(this.#slots, 0, data);
       const words = kvSections("f16", 16, this.#layout).vCodes * 2;
       pass.setPipeline(this.#pipeline);
+      // one dispatch per pool decodes every demotion (row y of the grid is demotion y)
       for (const pool of layerPools) {
-        const group = this.#bindGroup(pool);
-        demotions.forEach((_, i) => {
-          pass.setBindGroup(0, group, [i * SLOT_BYTES]);
-          pass.dispatchWorkgroups(Math.ceil(words / WORKGROUP_SIZE));
-        });
+        pass.setBindGroup(0, this.#bindGroup(pool, demotions.length));
+        pass.dispatchWorkgroups(Math.ceil(words / WORKGROUP_SIZE), demotions.length);
       }
     }
     this.#sealer.encode(pass, layerPools, [...seals, ...resealed]);
@@ -157,18 +152,20 @@ export class KvDemoter {
     this.#slots.destroy();
   }
 
-  #bindGroup(pool: GPUBuffer): GPUBindGroup {
-    let group = this.#bindGroups.get(pool);
-    if (!group) {
-      group = this.#device.createBindGroup({
-        layout: this.#bindLayout,
-        entries: [
-          { binding: 0, resource: { buffer: pool } },
-          { binding: 2, resource: { buffer: this.#slots, size: 16 } },
-        ],
-      });
-      this.#bindGroups.set(pool, group);
+  /** The bind group of `pool` whose jobs array holds `count` demotions (built once per pair). */
+  #bindGroup(pool: GPUBuffer, count: number): GPUBindGroup {
+    let groups = this.#bindGroups.get(pool);
+    if (!groups) {
+      groups = [];
+      this.#bindGroups.set(pool, groups);
     }
-    return group;
+    groups[count] ??= this.#device.createBindGroup({
+      layout: this.#bindLayout,
+      entries: [
+        { binding: 0, resource: { buffer: pool } },
+        { binding: 2, resource: { buffer: this.#slots, size: count * SLOT_BYTES } },
+      ],
+    });
+    return groups[count];
   }
 }
