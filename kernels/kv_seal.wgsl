@@ -346,13 +346,15 @@ fn int_codes(g: u32) {
     }
     if (t < seal.tokens) {
       let x = src_value(select(0u, kv_elems(), is_v) + kv_at(h, t, d));
-      var code = int_code(x, param, bits);
+      var code: u32;
       if (seal.kind == KIND_SYM || seal.kind == KIND_ZP) {
         var point = kv_sym_half(bits);
         if (seal.kind == KIND_ZP) {
           point = kv_zp_point(seal.dst_word, bits, h, t, is_v);
         }
         code = point_code(x, unpack2x16float(param)[select(0u, 1u, is_v)], point, bits);
+      } else {
+        code = int_code(x, param, bits);
       }
       // the first code may start in the previous word, the last may run into the next
       let shift = i32(idx * bits) - i32(32u * w);

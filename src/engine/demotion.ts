@@ -44,16 +44,11 @@ export class DemotionPlanner {
   }
 
   /**
-   * Whether memory is short: set by the scheduler when a sequence could not grow or be admitted
-   * for lack of bytes, cleared when a step needed neither. While set, blocks are sealed straight
-   * at their phase's floor (sealDtype): demoting them later would cost a second encode and, as a
-   * slab holds one dtype, a reserve slab per freed slab (docs/kv_cache.md).
+   * Sets or clears memory pressure, the scheduler's call once per step: set when a sequence could
+   * not grow or be admitted for lack of bytes. While set, blocks are sealed straight at their
+   * phase's floor (sealDtype): demoting them later would cost a second encode and, as a slab
+   * holds one dtype, a reserve slab per freed slab (docs/kv_cache.md).
    */
-  get underPressure(): boolean {
-    return this.#pressure;
-  }
-
-  /** Sets or clears memory pressure (the scheduler's call, once per step). */
   setPressure(on: boolean): void {
     this.#pressure = on;
   }

@@ -64,22 +64,19 @@ export function buildSummary(input: SummaryInput): EngineSummary {
     phases,
     f16TokensFit: fit("f16"),
     recentTokens: recent,
-    recentSource: input.kvRecentTokens !== undefined
-      ? "--kv-recent-tokens"
-      : input.profile?.recent_tokens !== undefined
-      ? "profile"
-      : "default",
-    blockSource: input.kvBlockSize !== undefined
-      ? "--block-size"
-      : input.profile?.block_size !== undefined
-      ? "profile"
-      : "default",
+    recentSource: sourceOf(
+      "--kv-recent-tokens",
+      input.kvRecentTokens,
+      input.profile?.recent_tokens,
+    ),
+    blockSource: sourceOf("--block-size", input.kvBlockSize, input.profile?.block_size),
     demotion: demotionSetting(input.kvDemotion, input.profile),
-    demotionSource: input.kvDemotion !== undefined
-      ? "--kv-demotion"
-      : input.profile?.demotion !== undefined
-      ? "profile"
-      : "default",
+    demotionSource: sourceOf("--kv-demotion", input.kvDemotion, input.profile?.demotion),
     maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),
   };
+}
+
+/** Where a setting came from: the user's flag, else the profile, else the built-in default. */
+function sourceOf(flag: string, setting: unknown, fromProfile: unknown): string {
+  return setting !== undefined ? flag : fromProfile !== undefined ? "profile" : "default";
 }
