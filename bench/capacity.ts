@@ -8,7 +8,7 @@
  * sequence at its longest (prompt + max_tokens). --max-num-seqs (64) is never the limit.
  *
  *   deno task bench:capacity [--n N] [--chats N] [--trace-seqs N] [--trace-tokens N]
- *                            [--workloads LIST] [--json]
+ *                            [--workloads LIST] [--admission-headroom F] [--json]
  *
  * Workloads: `concurrent` (the first N held-out problems of the default model, all at once),
  * `shared_prefix` (N two-turn chats to the default model sharing one long system prompt; turn
@@ -19,7 +19,7 @@
  * demotion, mean_running, mean_running_saturated, saturated_steps, max_running, demoted_blocks,
  * preemptions, recomputed_tokens, tokens_per_s,
  * prefix_hit_rate, accuracy, n, shared_prefix_served, prefix_caching, same_output_as_miss,
- * budget_bytes, seconds}. shared_prefix also runs f16 and the profile with the prefix cache off, so
+ * budget_bytes, admission_headroom, seconds}. shared_prefix also runs f16 and the profile with the prefix cache off, so
  * that each hit can be compared with a miss.
  * @module
  */
@@ -83,6 +83,8 @@ export interface CapacityRow {
    */
   same_output_as_miss: number | null;
   budget_bytes: number;
+  /** `--admission-headroom` of the run (0: admit while the first chunk fits). */
+  admission_headroom: number;
   seconds: number;
 }
 
@@ -116,6 +118,8 @@ interface Workload {
   /** Prompt tokens all requests share (shared_prefix), else 0. */
   sharedTokens: (engine: EngineApi) => number;
   thinkFraction?: number;
+  /** `--admission-headroom` of every config. */
+  headroom: number;
 }
 
 const HELP = `deno task bench:capacity [options]
@@ -128,6 +132,10 @@ const HELP = `deno task bench:capacity [options]
                     the × f16 columns need f16)
   --block-size N    tokens per KV block of every config (default: the default model's profile's
                     block_size, else 16, on concurrent and shared_prefix; 16 on long_trace)
+  --admission-headroom F
+                    share of each running request's KV growth to max_tokens kept free when
+                    admitting, for every config (default 0: admit while the first chunk fits,
+                    as vLLM; 1: reserve max_tokens, as TGI)
   --json            last stdout line: the rows as one JSON array`;
 
 /** The configs of a workload; shared_prefix adds f16 and the profile with the cache off. */
@@ -195,6 +203,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
     maxWaiting: 4096,
     thinkFraction: w.thinkFraction,
     enablePrefixCaching: c.prefixCaching !== false,
+    admissionHeadroom: w.headroom,
   };
   const engine = await createEngine({
     model: w.model,
@@ -248,6 +257,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
       prefix_caching: c.prefixCaching !== false,
       same_output_as_miss: null,
       budget_bytes: budget,
+      admission_headroom: w.headroom,
       seconds,
     };
     return { row, outputs: tokens };
@@ -333,13 +343,13 @@ function formatTable(rows: readonly CapacityRow[]): string {
   const times = (x: number, base: number | undefined) =>
     base && base > 0 ? (x / base).toFixed(2) : "—";
   const lines = [
-    "| workload | config | demotion | running at saturation | × f16 | mean running | × f16 | max running | demoted blocks | preemptions | recomputed tokens | tokens/s | prefix cache | prefix hit rate | shared prefix served | same output as miss | accuracy | n |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    "| workload | config | demotion | admission headroom | running at saturation | × f16 | mean running | × f16 | max running | demoted blocks | preemptions | recomputed tokens | tokens/s | prefix cache | prefix hit rate | shared prefix served | same output as miss | accuracy | n |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const base = f16.get(r.workload);
     lines.push(
-      `| ${r.workload} | ${r.config} | ${r.demotion ? "yes" : "no"} | ${
+      `| ${r.workload} | ${r.config} | ${r.demotion ? "yes" : "no"} | ${r.admission_headroom} | ${
         r.mean_running_saturated.toFixed(2)
       } | ${times(r.mean_running_saturated, base?.mean_running_saturated)} | ${
         r.mean_running.toFixed(2)
@@ -366,6 +376,7 @@ async function main(): Promise<void> {
       configs: { type: "string" },
       workloads: { type: "string" },
       "block-size": { type: "string" },
+      "admission-headroom": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -384,6 +395,10 @@ async function main(): Promise<void> {
   const chats = int(values.chats, "chats", 24);
   const traceSeqs = int(values["trace-seqs"], "trace-seqs", 24);
   const traceTokens = int(values["trace-tokens"], "trace-tokens", 2048);
+  const headroom = Number(values["admission-headroom"] ?? 0);
+  if (!(headroom >= 0 && headroom <= 1)) {
+    throw new RangeError("--admission-headroom expects a number in [0, 1]");
+  }
   const names = (values.workloads ?? "concurrent,shared_prefix,long_trace").split(",");
   const model = DEFAULT_MODEL_DIR.replace(/\/$/, "");
   const problems = parseHeldout(await Deno.readTextFile(`${model}/heldout.jsonl`));
@@ -409,6 +424,7 @@ async function main(): Promise<void> {
         layout: tiny,
         jobs: problemJobs(problems.slice(0, n)),
         sharedTokens: () => 0,
+        headroom,
       });
     } else if (name === "shared_prefix") {
       workloads.push({
@@ -419,6 +435,7 @@ async function main(): Promise<void> {
         layout: tiny,
         jobs: chatJobs(problems.slice(n, n + 2 * chats), chats),
         sharedTokens: sharedPrefixTokens(problems.slice(n, n + 2)),
+        headroom,
       });
     } else if (name === "long_trace") {
       const dir = await traceCheckpoint();
@@ -439,6 +456,7 @@ async function main(): Promise<void> {
           })),
         sharedTokens: () => 0,
         thinkFraction: 0.75,
+        headroom,
       });
     } else throw new RangeError(`Unknown workload ${name}`);
   }
@@ -447,7 +465,7 @@ async function main(): Promise<void> {
     const budget = await budgetFor(w);
     const f16Seqs = 4;
     console.error(
-      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks, demotion ${w.demotion}`,
+      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks, demotion ${w.demotion}, admission headroom ${w.headroom}`,
     );
     // the scheduler is deterministic: a config equal to one already run (the profile when it
     // is a uniform dtype) gets that row under its own name rather than a second run

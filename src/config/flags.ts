@@ -163,6 +163,11 @@ export const ENGINE_FLAGS = {
     "most tokens (prefill and decode rows) in one step",
     { value: "N", defaultText: "512" },
   ),
+  "admission-headroom": flag(
+    number(0, 1).optional(),
+    "share of each running request's KV growth to max_tokens kept free when admitting (1: never preempt)",
+    { value: "F", defaultText: "0, admit while the first chunk fits" },
+  ),
   "kv-demotion": flag(
     demotionPolicy.optional(),
     "under memory pressure, demote sealed blocks (phase:floor, in order) before preempting; none",
@@ -201,6 +206,7 @@ export function engineSettings(
     maxNumSeqs: values.maxNumSeqs,
     maxNumBatchedTokens: values.maxNumBatchedTokens,
     maxWaiting: values.maxWaiting,
+    admissionHeadroom: values.admissionHeadroom,
     kvDemotion: values.kvDemotion,
     kvCacheDtypeThinkAfterAnswer: values.kvCacheDtypeThinkAfterAnswer,
     // --no-enable-prefix-caching wins; neither given keeps the engine's default (on)

@@ -73,6 +73,12 @@ export interface EngineConfig {
   maxNumBatchedTokens: number;
   /** Requests that may wait for admission; more are refused with QueueFullError. */
   maxWaiting: number;
+  /**
+   * Share (0–1) of each running request's KV growth to max_tokens that admission keeps free
+   * (`--admission-headroom`): 0 (default) admits while the first chunk fits and preempts on
+   * shortage, as vLLM; 1 reserves every request's max_tokens, as TGI, and never preempts.
+   */
+  admissionHeadroom?: number;
   /** Steps submitted to the GPU before the oldest one's tokens are read back. */
   pipelineDepth: number;
 }

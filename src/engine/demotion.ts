@@ -55,7 +55,12 @@ export class DemotionPlanner {
 
   /** The dtype a block of `phase` is sealed in now: its floor under pressure when narrower. */
   sealDtype(phase: string, dtype: string): string {
-    if (!this.#pressure || dtype === "f16") return dtype;
+    return this.#pressure ? this.floorDtype(phase, dtype) : dtype;
+  }
+
+  /** The dtype demotion brings a block of `phase` down to from `dtype` (f16 is never demoted). */
+  floorDtype(phase: string, dtype: string): string {
+    if (dtype === "f16") return dtype;
     const step = this.#policy.find((s) => s.phase === phase);
     if (!step || kvDtype(step.dtype).meanBits >= kvDtype(dtype).meanBits) return dtype;
     return step.dtype;

@@ -29,6 +29,13 @@ export interface SchedulerConfig {
   maxWaiting: number;
   /** Demotions one step may carry (the runner's scratch blocks); 0 turns demotion off. */
   maxDemotionsPerStep?: number;
+  /**
+   * Share (0–1) of every running sequence's growth to its longest (max_tokens, at its demotion
+   * floors) that admission keeps free (`--admission-headroom`). 0, the default, admits while the
+   * first chunk fits, as vLLM does, and preempts when the arena runs out; 1 reserves each
+   * request's max_tokens, as TGI does, so sequences that fit are never preempted.
+   */
+  admissionHeadroom?: number;
 }
 
 /** Consecutive rows of one sequence in a step. */
@@ -94,6 +101,10 @@ export class Scheduler {
     demotion?: DemotionPlanner,
     prefixCache?: PrefixCache | null,
   ) {
+    const headroom = config.admissionHeadroom ?? 0;
+    if (!(headroom >= 0 && headroom <= 1)) {
+      throw new RangeError(`admissionHeadroom must be in [0, 1], got ${headroom}`);
+    }
     this.#config = config;
     this.#arena = arena;
     this.#prefixCache = prefixCache ?? null;
@@ -188,6 +199,8 @@ export class Scheduler {
     while (this.waiting.length > 0 && this.#freeSlots.length > 0) {
       const seq = this.waiting[0];
       if (this.#budgetLeft(out) === 0) return false;
+      // held back to keep room for the running ones' growth: a choice, not a shortage
+      if (!this.#leavesHeadroom(seq)) return false;
       const hit = seq.kv.adoptPrefix();
       const numTokens = Math.min(seq.numUnscheduledTokens, this.#budgetLeft(out));
       let chunk = this.#tryAppend(seq, numTokens);
@@ -215,6 +228,21 @@ export class Scheduler {
       this.#start(seq, chunk, hit, out);
     }
     return false;
+  }
+
+  /** Whether admitting `seq` keeps the headroom share of every sequence's growth free. */
+  #leavesHeadroom(seq: Sequence): boolean {
+    const share = this.#config.admissionHeadroom ?? 0;
+    if (share === 0 || this.running.length === 0) return true;
+    let growth = seq.peakKvBytes;
+    for (const s of this.running) growth += Math.max(0, s.peakKvBytes - s.kv.bytesHeld());
+    const arena = this.#arena;
+    // whole f16 blocks per slab, less the demotion reserve: what blocks can actually fill
+    const f16 = arena.blockBytes("f16");
+    const usable = (arena.capacityBlocks("f16") -
+      arena.reserveSlabs * Math.floor(arena.slabBytes / f16)) * f16 * arena.numLayers;
+    const unreferenced = this.#prefixCache?.evictableBytes() ?? 0;
+    return share * growth <= usable - (arena.bytesUsed() - unreferenced);
   }
 
   /** Moves the first waiting sequence into the running batch with its first chunk. */

@@ -20,6 +20,8 @@ export interface SequenceInit {
   sampling: SamplingParams;
   kv: SequenceKv;
   tracker: PhaseTracker;
+  /** Arena bytes the sequence holds at its longest, demoted to its floors (default 0). */
+  peakKvBytes?: number;
   /** Dtype the think blocks are demoted to when the answer begins; null: kept. */
   thinkAfterAnswer?: string | null;
   /** Called once when the answer begins (the KV table then seals think blocks smaller). */
@@ -36,6 +38,8 @@ export class Sequence {
   readonly penalties: Penalties | undefined;
   readonly kv: SequenceKv;
   readonly tracker: PhaseTracker;
+  /** Arena bytes (all layers) the sequence holds at its longest, demoted to its floors. */
+  readonly peakKvBytes: number;
   /** Generated tokens read back from the GPU (the forced close marker included). */
   readonly outputIds: number[] = [];
   /** Phase of each token in outputIds. */
@@ -72,6 +76,7 @@ export class Sequence {
     this.penalties = presence !== 0 || frequency !== 0 ? { presence, frequency } : undefined;
     this.kv = init.kv;
     this.tracker = init.tracker;
+    this.peakKvBytes = init.peakKvBytes ?? 0;
     this.thinkAfterAnswer = init.thinkAfterAnswer ?? null;
     this.#onAnswer = init.onAnswer ?? (() => {});
   }

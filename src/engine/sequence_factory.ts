@@ -7,6 +7,7 @@
  */
 import { OPEN_DTYPE, SequenceKv } from "../kv/block_table.ts";
 import { kvDtype } from "../kv/dtype.ts";
+import { peakKvBytes } from "../kv/peak_bytes.ts";
 import { PhaseTracker } from "../kv/phase.ts";
 import type { PrefixCache } from "../kv/prefix_cache.ts";
 import { type EnginePhaseDtypes, resolvePhasePolicy } from "../kv/policy.ts";
@@ -42,6 +43,8 @@ export interface SequenceFactoryOptions {
    */
   floor?: {
     sealDtype(phase: Phase, dtype: string): string;
+    /** The dtype demotion can bring a block of `phase` down to from `dtype`. */
+    floorDtype(phase: Phase, dtype: string): string;
     countSeal(phase: Phase, dtype: string, base: string): void;
   };
   openId: number | null;
@@ -125,8 +128,20 @@ export class SequenceFactory {
     const floor = this.#opts.floor;
     const base = (phase: Phase) =>
       phase === "think" && answered && after !== null ? after : dtypes[phase];
+    // what demotion can bring each phase down to bounds the bytes the sequence needs at its longest
+    const reach = (phase: Phase) => floor?.floorDtype(phase, dtypes[phase]) ?? dtypes[phase];
+    const [think, answer] = [reach("think"), reach("answer")];
+    const peak = peakKvBytes(arena, {
+      blockSize,
+      recentTokens: recent,
+      promptTokens: request.promptIds.length,
+      outputTokens: request.maxTokens,
+      promptDtype: reach("prompt"),
+      outputDtype: arena.blockBytes(think) >= arena.blockBytes(answer) ? think : answer,
+    });
     const seq: Sequence = new Sequence({
       id: request.requestId ?? `seq-${++this.#numCreated}`,
+      peakKvBytes: peak,
       request,
       sampling: withDefaults(request.sampling),
       kv: new SequenceKv(arena, {

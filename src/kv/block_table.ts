@@ -304,6 +304,13 @@ export class SequenceKv {
     this.truncate(0);
   }
 
+  /** Arena bytes (all layers) of the blocks this table holds, shared ones included. */
+  bytesHeld(): number {
+    let perLayer = 0;
+    for (const block of this.#blocks) perLayer += this.#arena.blockBytes(block.dtype);
+    return perLayer * this.#arena.numLayers;
+  }
+
   /** Tokens, blocks and bytes (all layers) per phase; `dtypes` maps dtype to its block count. */
   usage(): Record<Phase, PhaseKvUsage> {
     const out = Object.fromEntries(
