@@ -5,7 +5,8 @@
  * default model's workloads, --kv-demotion's default on long_trace, whose checkpoint has no
  * profile; blocks are then sealed at the floor while memory is short). The budget of each
  * workload is the one in which f16 runs 4 sequences at once: 4 × the f16 bytes of its longest
- * sequence at its longest (prompt + max_tokens). --max-num-seqs (64) is never the limit.
+ * sequence at its longest (prompt + max_tokens, in blocks: the prompt's, the output's, and the
+ * partial block the think→answer change closes). --max-num-seqs (64) is never the limit.
  *
  *   deno task bench:capacity [--n N] [--chats N] [--trace-seqs N] [--trace-tokens N]
  *                            [--workloads LIST] [--admission-headroom F] [--json]
@@ -509,16 +510,24 @@ async function main(): Promise<void> {
   if (values.json) console.log(JSON.stringify(rows));
 }
 
-/** 4 × the f16 bytes of the workload's longest sequence at its longest, all layers. */
+/**
+ * 4 × the f16 bytes of the workload's longest sequence at its longest, all layers: its prompt
+ * blocks and its output blocks, with the partial block the think→answer change may close.
+ */
 async function budgetFor(w: Workload): Promise<number> {
   const engine = await createEngine({ model: w.model, inProcess: true, kvProfile: "none" });
   try {
     const jobs = w.jobs(engine);
-    const longest = Math.max(...jobs.map((j) => j.request.promptIds.length + j.request.maxTokens));
-    // shared_prefix: a second turn carries the first and its answer
+    // shared_prefix: a second turn's prompt carries the first and its answer
     const extra = jobs.some((j) => j.next) ? 2 * PROBLEM_MAX_TOKENS + 16 : 0;
-    const blocks = Math.ceil((longest + extra) / w.blockSize);
-    const block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: w.blockSize });
+    const b = w.blockSize;
+    const blocks = Math.max(
+      ...jobs.map((j) =>
+        Math.ceil((j.request.promptIds.length + extra) / b) + Math.ceil(j.request.maxTokens / b) +
+        1
+      ),
+    );
+    const block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: b });
     return 4 * blocks * block * w.layout.numLayers;
   } finally {
     await engine.close();
