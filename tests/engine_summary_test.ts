@@ -1,5 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { buildSummary, type SummaryInput } from "../src/engine/summary.ts";
+import type { EngineApi } from "../src/engine/types.ts";
+import { startupSummary } from "../src/server/startup_summary.ts";
 import { resolveKvPolicy } from "../src/kv/policy.ts";
 import { blockSize } from "../src/kv/profile.ts";
 
@@ -66,4 +68,20 @@ Deno.test("buildSummary reports each phase's source from the policy: a flag beat
   assertEquals(s.phases.think.source, "flag");
   const p = buildSummary({ ...INPUT, profile, policy: resolveKvPolicy({}, profile) });
   assertEquals([p.phases.think.source, p.phases.prompt.source], ["profile", "default"]);
+});
+
+Deno.test("The startup summary says how admission reserves KV: --admission-headroom, else as vLLM", () => {
+  const engine = (admissionHeadroom?: number) =>
+    ({
+      describe: () => buildSummary({ ...INPUT, admissionHeadroom }),
+    }) as unknown as EngineApi;
+  const line = (lines: string[]) => lines.find((l) => l.startsWith("admission"));
+  assertEquals(
+    line(startupSummary(engine())),
+    "admission: while a request's first chunk fits; preempts when KV runs out",
+  );
+  assertEquals(
+    line(startupSummary(engine(1))),
+    "admission keeps 1 of each running request's KV growth to max_tokens free (--admission-headroom)",
+  );
 });

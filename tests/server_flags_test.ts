@@ -87,6 +87,12 @@ Deno.test("parseServeArgs() defaults, --help, and errors naming the flag", () =>
   assertThrows(() => parseServeArgs(["--kv-cache-memory", "lots"]), TypeError, "--kv-cache-memory");
   assertThrows(() => parseServeArgs(["--think-fraction", "2"]), TypeError, "--think-fraction");
   assertThrows(
+    () => parseServeArgs(["--admission-headroom", "1.5"]),
+    TypeError,
+    "--admission-headroom",
+  );
+  assertEquals(parseServeArgs(["--admission-headroom", "0.5"])?.admissionHeadroom, 0.5);
+  assertThrows(
     () => parseServeArgs(["--max-num-batched-tokens", "0"]),
     TypeError,
     "--max-num-batched-tokens",

@@ -166,7 +166,7 @@ export const ENGINE_FLAGS = {
   "admission-headroom": flag(
     number(0, 1).optional(),
     "share of each running request's KV growth to max_tokens kept free when admitting (1: never preempt)",
-    { value: "F", defaultText: "0, admit while the first chunk fits" },
+    { value: "F", defaultText: "0" },
   ),
   "kv-demotion": flag(
     demotionPolicy.optional(),

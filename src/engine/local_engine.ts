@@ -74,6 +74,7 @@ export class LocalEngine extends TextEngine implements EngineApi {
       kvRecentTokens: config.kvRecentTokens,
       kvBlockSize: config.blockSize,
       kvDemotion: config.kvDemotion,
+      admissionHeadroom: config.admissionHeadroom,
     });
   }
 

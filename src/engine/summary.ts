@@ -34,6 +34,8 @@ export interface SummaryInput {
   kvBlockSize?: number;
   /** The demotion policy the user set (`--kv-demotion`), if any. */
   kvDemotion?: string;
+  /** `--admission-headroom` (default 0). */
+  admissionHeadroom?: number;
 }
 
 /** The summary of an engine built from `input`. */
@@ -73,6 +75,7 @@ export function buildSummary(input: SummaryInput): EngineSummary {
     demotion: demotionSetting(input.kvDemotion, input.profile),
     demotionSource: sourceOf("--kv-demotion", input.kvDemotion, input.profile?.demotion),
     maxConcurrency: Math.floor(input.kvBudgetBytes / perSeq),
+    admissionHeadroom: input.admissionHeadroom ?? 0,
   };
 }
 

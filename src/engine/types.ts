@@ -270,6 +270,8 @@ export interface EngineSummary {
   demotion: string;
   /** `--kv-demotion`, `profile` or `default`. */
   demotionSource: string;
+  /** Share of each running request's KV growth to max_tokens admission keeps free (0–1). */
+  admissionHeadroom: number;
   /**
    * Sequences of maxModelLen tokens that fit at once: each holds its window and open block at
    * f16 and every other block at its costliest phase dtype.

@@ -39,6 +39,10 @@ export function startupSummary(
     `recent window: the newest ${s.recentTokens} tokens of each sequence stay f16 ` +
       `(from ${s.recentSource})`,
     `demotion under memory pressure: ${s.demotion} (from ${s.demotionSource})`,
+    s.admissionHeadroom > 0
+      ? `admission keeps ${s.admissionHeadroom} of each running request's KV growth to ` +
+        `max_tokens free (--admission-headroom)`
+      : "admission: while a request's first chunk fits; preempts when KV runs out",
     `maximum concurrency at max_model_len ${s.maxModelLen}: ${s.maxConcurrency} sequences fit` +
       ` the KV budget (window at f16, other blocks at the costliest phase dtype); ` +
       `${s.maxNumSeqs} run at once`,
