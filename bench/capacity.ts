@@ -20,8 +20,8 @@
  * demotion, mean_running, mean_running_saturated, saturated_steps, max_running, demoted_blocks,
  * preemptions, recomputed_tokens, tokens_per_s,
  * prefix_hit_rate, accuracy, n, shared_prefix_served, prefix_caching, same_output_as_miss,
- * budget_bytes, admission_headroom, seconds}. shared_prefix also runs f16 and the profile with the prefix cache off, so
- * that each hit can be compared with a miss.
+ * budget_bytes, admission_headroom, seconds}. shared_prefix also runs f16 and the profile with the
+ * prefix cache off, so that each hit can be compared with a miss.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -119,8 +119,6 @@ interface Workload {
   /** Prompt tokens all requests share (shared_prefix), else 0. */
   sharedTokens: (engine: EngineApi) => number;
   thinkFraction?: number;
-  /** `--admission-headroom` of every config. */
-  headroom: number;
 }
 
 const HELP = `deno task bench:capacity [options]
@@ -188,7 +186,13 @@ interface RowRun {
   outputs: Map<string, number[]>;
 }
 
-async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
+/** Runs config `c` on workload `w` in `budget` bytes, admitting with `headroom`. */
+async function runRow(
+  w: Workload,
+  c: Config,
+  budget: number,
+  headroom: number,
+): Promise<RowRun> {
   const f16Block = kvDtype("f16").blockBytes({ ...w.layout, blockSize: w.blockSize });
   const config: Partial<EngineConfig> = {
     kvCacheMemory: budget,
@@ -204,7 +208,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
     maxWaiting: 4096,
     thinkFraction: w.thinkFraction,
     enablePrefixCaching: c.prefixCaching !== false,
-    admissionHeadroom: w.headroom,
+    admissionHeadroom: headroom,
   };
   const engine = await createEngine({
     model: w.model,
@@ -258,7 +262,7 @@ async function runRow(w: Workload, c: Config, budget: number): Promise<RowRun> {
       prefix_caching: c.prefixCaching !== false,
       same_output_as_miss: null,
       budget_bytes: budget,
-      admission_headroom: w.headroom,
+      admission_headroom: headroom,
       seconds,
     };
     return { row, outputs: tokens };
@@ -425,7 +429,6 @@ async function main(): Promise<void> {
         layout: tiny,
         jobs: problemJobs(problems.slice(0, n)),
         sharedTokens: () => 0,
-        headroom,
       });
     } else if (name === "shared_prefix") {
       workloads.push({
@@ -436,7 +439,6 @@ async function main(): Promise<void> {
         layout: tiny,
         jobs: chatJobs(problems.slice(n, n + 2 * chats), chats),
         sharedTokens: sharedPrefixTokens(problems.slice(n, n + 2)),
-        headroom,
       });
     } else if (name === "long_trace") {
       const dir = await traceCheckpoint();
@@ -457,7 +459,6 @@ async function main(): Promise<void> {
           })),
         sharedTokens: () => 0,
         thinkFraction: 0.75,
-        headroom,
       });
     } else throw new RangeError(`Unknown workload ${name}`);
   }
@@ -466,7 +467,7 @@ async function main(): Promise<void> {
     const budget = await budgetFor(w);
     const f16Seqs = 4;
     console.error(
-      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks, demotion ${w.demotion}, admission headroom ${w.headroom}`,
+      `${w.name}: budget ${budget} bytes (f16 holds ${f16Seqs} sequences at their longest), ${w.blockSize}-token blocks, demotion ${w.demotion}, admission headroom ${headroom}`,
     );
     // the scheduler is deterministic: a config equal to one already run (the profile when it
     // is a uniform dtype) gets that row under its own name rather than a second run
@@ -493,7 +494,7 @@ async function main(): Promise<void> {
         continue;
       }
       console.error(`${label}: running`);
-      const run = await runRow(w, c, budget);
+      const run = await runRow(w, c, budget, headroom);
       if (cache) done.set(key(c), run);
       else if (same) same.row.same_output_as_miss = sameShare(same.outputs, run.outputs);
       entries.push({ run, config: c.name });

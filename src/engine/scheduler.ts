@@ -90,6 +90,8 @@ export class Scheduler {
   readonly #demotion: DemotionPlanner | null;
   readonly #maxDemotions: number;
   readonly #prefixCache: PrefixCache | null;
+  /** Bytes blocks can fill (whole f16 blocks per slab, less the demotion reserve), all layers. */
+  readonly #usableBytes: number;
 
   /**
    * A scheduler drawing KV blocks from `arena`; under pressure it evicts unreferenced blocks of
@@ -108,6 +110,9 @@ export class Scheduler {
     this.#config = config;
     this.#arena = arena;
     this.#prefixCache = prefixCache ?? null;
+    const f16 = arena.blockBytes("f16");
+    this.#usableBytes = (arena.capacityBlocks("f16") -
+      arena.reserveSlabs * Math.floor(arena.slabBytes / f16)) * f16 * arena.numLayers;
     this.#maxDemotions = demotion ? config.maxDemotionsPerStep ?? 0 : 0;
     this.#demotion = this.#maxDemotions > 0 ? demotion! : null;
     this.#freeSlots = Array.from(
@@ -236,13 +241,8 @@ export class Scheduler {
     if (share === 0 || this.running.length === 0) return true;
     let growth = seq.peakKvBytes;
     for (const s of this.running) growth += Math.max(0, s.peakKvBytes - s.kv.bytesHeld());
-    const arena = this.#arena;
-    // whole f16 blocks per slab, less the demotion reserve: what blocks can actually fill
-    const f16 = arena.blockBytes("f16");
-    const usable = (arena.capacityBlocks("f16") -
-      arena.reserveSlabs * Math.floor(arena.slabBytes / f16)) * f16 * arena.numLayers;
     const unreferenced = this.#prefixCache?.evictableBytes() ?? 0;
-    return share * growth <= usable - (arena.bytesUsed() - unreferenced);
+    return share * growth <= this.#usableBytes - (this.#arena.bytesUsed() - unreferenced);
   }
 
   /** Moves the first waiting sequence into the running batch with its first chunk. */
